@@ -93,8 +93,8 @@ export const enum RejectReason {
   AccountKilled = 20,
   DuplicateClientOrderId = 21,
   PostOnlyWouldTake = 22,
+  /** Also for another account's order: nothing about it leaks. (24 is unused.) */
   UnknownOrder = 23,
-  NotOrderOwner = 24,
   BookFull = 25,
   NoReferencePrice = 26,
   GtdAlreadyExpired = 27,
@@ -103,6 +103,7 @@ export const enum RejectReason {
   InvalidAccount = 30,
   InvalidClientOrderId = 31,
   ArithmeticOverflow = 32,
+  InvalidValue = 33,
   // Runtime and edge (issue 4 onwards) append from 64.
   Busy = 64,
   InsufficientBalance = 65,
@@ -126,8 +127,6 @@ export const enum EndReason {
   ReplaceDone = 8,
   /** Market order by quote amount: left-over quote too small for one more lot. */
   QuoteExhausted = 9,
-  /** Market order found no liquidity at all. */
-  NoLiquidity = 10,
 }
 
 /**

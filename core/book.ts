@@ -62,6 +62,8 @@ export class OrderBook {
   private nextTradeId = 1;
   private status: number = SymbolStatus.Open;
   private resting = 0;
+  /** Largest order id that ever rested: a new id above it cannot be live (skips a lookup). */
+  private maxRestedId = 0;
 
   // Orders (struct of arrays).
   private readonly oId: Float64Array;
@@ -184,7 +186,7 @@ export class OrderBook {
     this.ladKey = new Float64Array(2 * cap);
     this.ladLvl = new Int32Array(2 * cap);
 
-    this.ids = new IntMap(cap);
+    this.ids = new IntMap(cap, false, true);
     this.cids = new PairMap(cap + spec.clientIdRetention);
     this.retain = new Float64Array(2 * Math.max(1, spec.clientIdRetention));
     this.heap = new Int32Array(cap);
@@ -271,7 +273,8 @@ export class OrderBook {
     if (!isId(account)) return RejectReason.InvalidAccount;
     const ai = this.acctMap.get(account);
     if (ai !== NIL && this.aKilled[ai] === 1) return RejectReason.AccountKilled;
-    if (!isId(cmd.orderId) || this.ids.get(cmd.orderId) !== NIL) return RejectReason.InvalidValue;
+    const oid = cmd.orderId;
+    if (!isId(oid) || (oid <= this.maxRestedId && this.ids.get(oid) !== NIL)) return RejectReason.InvalidValue;
 
     const side = cmd.side, type = cmd.orderType, tif = cmd.tif, flags = cmd.flags;
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
@@ -396,6 +399,7 @@ export class OrderBook {
     this.oStp[s] = cmd.stpMode;
     this.oAcct[s] = this.tkAcct;
     this.ids.set(cmd.orderId, s);
+    if (cmd.orderId > this.maxRestedId) this.maxRestedId = cmd.orderId;
     if (cmd.clientOrderId !== 0) this.cids.set(cmd.account, cmd.clientOrderId, s);
     this.acctAppend(this.tkAcct, s);
     if (cmd.tif === TimeInForce.GTD) this.heapPush(s);
@@ -1049,6 +1053,7 @@ export class OrderBook {
         if (b.oSide[s] !== side) throw new Error('snapshot order on the wrong side');
         b.oAcct[s] = b.acctIndex(b.oAccount[s]!);
         b.ids.set(b.oId[s]!, s);
+        if (b.oId[s]! > b.maxRestedId) b.maxRestedId = b.oId[s]!;
         if (b.oCid[s] !== 0) b.cids.set(b.oAccount[s]!, b.oCid[s]!, s);
         if (b.oTif[s] === TimeInForce.GTD) b.heapPush(s);
         slots.push(s);

@@ -40,7 +40,7 @@ export class EventBuffer {
     this.count++;
     const w = this.words;
     w[o] = type; w[o + 1] = this.seq; w[o + 2] = this.tsUs;
-    w.fill(0, o + 3, o + EVENT_WORDS);
+    for (let i = o + 3, e = o + EVENT_WORDS; i < e; i++) w[i] = 0;
     return o;
   }
 

@@ -22,148 +22,157 @@ function pow2AtLeast(n: number): number {
   return c;
 }
 
-/** Map from a safe integer key to a non-negative int32 value. */
+/**
+ * Map from a safe integer key to a non-negative int32 value. Keys and values are interleaved in one
+ * Float64Array (one cache line per probe). `sequential`: keys are engine-assigned and mostly
+ * increasing (order ids), so the low bits are used directly: recent keys sit next to each other in
+ * memory, which is what a cancel of a recent order touches. Never use it for client-chosen keys.
+ */
 export class IntMap {
-  private keys: Float64Array;
-  private vals: Int32Array;
+  private t: Float64Array;
   private mask: number;
   size = 0;
   private readonly growable: boolean;
+  private readonly sequential: boolean;
 
-  constructor(expected: number, growable = false) {
+  constructor(expected: number, growable = false, sequential = false) {
     const cap = pow2AtLeast(Math.max(16, expected * 2));
-    this.keys = new Float64Array(cap);
-    this.vals = new Int32Array(cap).fill(EMPTY);
+    this.t = new Float64Array(2 * cap).fill(EMPTY);
     this.mask = cap - 1;
     this.growable = growable;
+    this.sequential = sequential;
+  }
+
+  private home(key: number): number {
+    return (this.sequential ? (key >>> 0) : mix(key, 0)) & this.mask;
   }
 
   get(key: number): number {
-    const keys = this.keys, vals = this.vals, mask = this.mask;
-    let i = mix(key, 0) & mask;
+    const t = this.t, mask = this.mask;
+    let i = this.home(key);
     for (;;) {
-      const v = vals[i]!;
+      const v = t[2 * i + 1]!;
       if (v === EMPTY) return EMPTY;
-      if (keys[i] === key) return v;
+      if (t[2 * i] === key) return v;
       i = (i + 1) & mask;
     }
   }
 
   /** Insert or overwrite. Throws when a fixed-size table is full (a sizing bug, never silent). */
   set(key: number, value: number): void {
-    if ((this.size + 1) * 2 > this.vals.length) {
+    if ((this.size + 1) * 2 > this.mask + 1) {
       if (this.growable) this.grow();
-      else if (this.size + 1 >= this.vals.length) throw new Error('IntMap full');
+      else if (this.size + 1 > this.mask) throw new Error('IntMap full');
     }
-    const keys = this.keys, vals = this.vals, mask = this.mask;
-    let i = mix(key, 0) & mask;
+    const t = this.t, mask = this.mask;
+    let i = this.home(key);
     for (;;) {
-      const v = vals[i]!;
-      if (v === EMPTY) { keys[i] = key; vals[i] = value; this.size++; return; }
-      if (keys[i] === key) { vals[i] = value; return; }
+      const v = t[2 * i + 1]!;
+      if (v === EMPTY) { t[2 * i] = key; t[2 * i + 1] = value; this.size++; return; }
+      if (t[2 * i] === key) { t[2 * i + 1] = value; return; }
       i = (i + 1) & mask;
     }
   }
 
   delete(key: number): boolean {
-    const keys = this.keys, vals = this.vals, mask = this.mask;
-    let i = mix(key, 0) & mask;
+    const t = this.t, mask = this.mask;
+    let i = this.home(key);
     for (;;) {
-      const v = vals[i]!;
+      const v = t[2 * i + 1]!;
       if (v === EMPTY) return false;
-      if (keys[i] === key) break;
+      if (t[2 * i] === key) break;
       i = (i + 1) & mask;
     }
-    // Backward-shift deletion.
+    // Backward-shift deletion: pull later entries of the probe run into the hole.
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      if (vals[j] === EMPTY) break;
-      const home = mix(keys[j]!, 0) & mask;
-      // Move j into the hole at i if home is not cyclically in (i, j].
-      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-        keys[i] = keys[j]!; vals[i] = vals[j]!; i = j;
+      if (t[2 * j + 1] === EMPTY) break;
+      const h = this.home(t[2 * j]!);
+      // Move j into the hole at i unless its home lies cyclically in (i, j].
+      if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
+        t[2 * i] = t[2 * j]!; t[2 * i + 1] = t[2 * j + 1]!; i = j;
       }
     }
-    vals[i] = EMPTY;
+    t[2 * i + 1] = EMPTY;
     this.size--;
     return true;
   }
 
   clear(): void {
-    this.vals.fill(EMPTY);
+    this.t.fill(EMPTY);
     this.size = 0;
   }
 
   private grow(): void {
-    const oldK = this.keys, oldV = this.vals;
-    const cap = oldV.length * 2;
-    this.keys = new Float64Array(cap);
-    this.vals = new Int32Array(cap).fill(EMPTY);
+    const old = this.t;
+    const cap = (this.mask + 1) * 2;
+    this.t = new Float64Array(2 * cap).fill(EMPTY);
     this.mask = cap - 1;
     this.size = 0;
-    for (let i = 0; i < oldV.length; i++) if (oldV[i] !== EMPTY) this.set(oldK[i]!, oldV[i]!);
+    for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== EMPTY) this.set(old[i]!, old[i + 1]!);
   }
 }
 
-/** Map from a pair of safe integers to a non-negative int32 value. Fixed size. */
+/** Map from a pair of safe integers to a non-negative int32 value; entries interleaved. Fixed size. */
 export class PairMap {
-  private readonly k1: Float64Array;
-  private readonly k2: Float64Array;
-  private readonly vals: Int32Array;
+  private readonly t: Float64Array;
   private readonly mask: number;
   size = 0;
 
   constructor(expected: number) {
     const cap = pow2AtLeast(Math.max(16, expected * 2));
-    this.k1 = new Float64Array(cap);
-    this.k2 = new Float64Array(cap);
-    this.vals = new Int32Array(cap).fill(EMPTY);
+    this.t = new Float64Array(3 * cap);
+    for (let i = 2; i < this.t.length; i += 3) this.t[i] = EMPTY;
     this.mask = cap - 1;
   }
 
   get(a: number, b: number): number {
-    const k1 = this.k1, k2 = this.k2, vals = this.vals, mask = this.mask;
+    const t = this.t, mask = this.mask;
     let i = mix(a, b) & mask;
     for (;;) {
-      const v = vals[i]!;
+      const o = 3 * i;
+      const v = t[o + 2]!;
       if (v === EMPTY) return EMPTY;
-      if (k1[i] === a && k2[i] === b) return v;
+      if (t[o] === a && t[o + 1] === b) return v;
       i = (i + 1) & mask;
     }
   }
 
   set(a: number, b: number, value: number): void {
-    if (this.size + 1 >= this.vals.length) throw new Error('PairMap full');
-    const k1 = this.k1, k2 = this.k2, vals = this.vals, mask = this.mask;
+    if (this.size + 1 > this.mask) throw new Error('PairMap full');
+    const t = this.t, mask = this.mask;
     let i = mix(a, b) & mask;
     for (;;) {
-      const v = vals[i]!;
-      if (v === EMPTY) { k1[i] = a; k2[i] = b; vals[i] = value; this.size++; return; }
-      if (k1[i] === a && k2[i] === b) { vals[i] = value; return; }
+      const o = 3 * i;
+      const v = t[o + 2]!;
+      if (v === EMPTY) { t[o] = a; t[o + 1] = b; t[o + 2] = value; this.size++; return; }
+      if (t[o] === a && t[o + 1] === b) { t[o + 2] = value; return; }
       i = (i + 1) & mask;
     }
   }
 
   delete(a: number, b: number): boolean {
-    const k1 = this.k1, k2 = this.k2, vals = this.vals, mask = this.mask;
+    const t = this.t, mask = this.mask;
     let i = mix(a, b) & mask;
     for (;;) {
-      const v = vals[i]!;
-      if (v === EMPTY) return false;
-      if (k1[i] === a && k2[i] === b) break;
+      const o = 3 * i;
+      if (t[o + 2] === EMPTY) return false;
+      if (t[o] === a && t[o + 1] === b) break;
       i = (i + 1) & mask;
     }
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      if (vals[j] === EMPTY) break;
-      const home = mix(k1[j]!, k2[j]!) & mask;
-      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-        k1[i] = k1[j]!; k2[i] = k2[j]!; vals[i] = vals[j]!; i = j;
+      const oj = 3 * j;
+      if (t[oj + 2] === EMPTY) break;
+      const h = mix(t[oj]!, t[oj + 1]!) & mask;
+      if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
+        const oi = 3 * i;
+        t[oi] = t[oj]!; t[oi + 1] = t[oj + 1]!; t[oi + 2] = t[oj + 2]!; i = j;
       }
     }
-    vals[i] = EMPTY;
+    t[3 * i + 2] = EMPTY;
     this.size--;
     return true;
   }

@@ -101,8 +101,12 @@ export class OrderBook {
   private readonly ladLvl: Int32Array;
   private readonly ladN = new Int32Array(2);
 
-  // Lookups.
-  private readonly ids: IntMap;
+  // Lookups. Order id -> slot: a direct-mapped index on the id's low bits (ids are engine-assigned and
+  // increasing, so live ids rarely collide and recent ones share cache lines), verified against the
+  // slot's stored id; the rare collision goes to a hashed overflow map.
+  private readonly idx: Int32Array;
+  private readonly idxMask: number;
+  private readonly idOverflow = new IntMap(64, true);
   private readonly cids: PairMap;
   private readonly retain: Float64Array;
   private retainHead = 0;
@@ -186,8 +190,11 @@ export class OrderBook {
     this.ladKey = new Float64Array(2 * cap);
     this.ladLvl = new Int32Array(2 * cap);
 
-    this.ids = new IntMap(cap, false, true);
-    this.cids = new PairMap(cap + spec.clientIdRetention);
+    let icap = 1024;
+    while (icap < cap * 2) icap *= 2;
+    this.idx = new Int32Array(icap).fill(NIL);
+    this.idxMask = icap - 1;
+    this.cids = new PairMap(1024);
     this.retain = new Float64Array(2 * Math.max(1, spec.clientIdRetention));
     this.heap = new Int32Array(cap);
     this.scratch = new Int32Array(cap);
@@ -274,7 +281,7 @@ export class OrderBook {
     const ai = this.acctMap.get(account);
     if (ai !== NIL && this.aKilled[ai] === 1) return RejectReason.AccountKilled;
     const oid = cmd.orderId;
-    if (!isId(oid) || (oid <= this.maxRestedId && this.ids.get(oid) !== NIL)) return RejectReason.InvalidValue;
+    if (!isId(oid) || (oid <= this.maxRestedId && this.slotOf(oid) !== NIL)) return RejectReason.InvalidValue;
 
     const side = cmd.side, type = cmd.orderType, tif = cmd.tif, flags = cmd.flags;
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
@@ -398,7 +405,7 @@ export class OrderBook {
     this.oFlags[s] = cmd.flags;
     this.oStp[s] = cmd.stpMode;
     this.oAcct[s] = this.tkAcct;
-    this.ids.set(cmd.orderId, s);
+    this.indexId(cmd.orderId, s);
     if (cmd.orderId > this.maxRestedId) this.maxRestedId = cmd.orderId;
     if (cmd.clientOrderId !== 0) this.cids.set(cmd.account, cmd.clientOrderId, s);
     this.acctAppend(this.tkAcct, s);
@@ -577,7 +584,7 @@ export class OrderBook {
       if (s === RETAINED) return NIL;
     } else {
       if (!isId(cmd.orderId)) return NIL;
-      s = this.ids.get(cmd.orderId);
+      s = this.slotOf(cmd.orderId);
     }
     if (s === NIL || this.oAccount[s] !== cmd.account) return NIL;
     return s;
@@ -810,6 +817,22 @@ export class OrderBook {
   // Orders, levels, accounts: the plumbing
   // ------------------------------------------------------------------------------------------
 
+  private slotOf(id: number): number {
+    const s = this.idx[(id >>> 0) & this.idxMask]!;
+    if (s !== NIL && this.oId[s] === id) return s;
+    return this.idOverflow.size === 0 ? NIL : this.idOverflow.get(id);
+  }
+
+  private indexId(id: number, s: number): void {
+    const h = (id >>> 0) & this.idxMask;
+    if (this.idx[h] === NIL) this.idx[h] = s; else this.idOverflow.set(id, s);
+  }
+
+  private unindexId(id: number, s: number): void {
+    const h = (id >>> 0) & this.idxMask;
+    if (this.idx[h] === s) this.idx[h] = NIL; else this.idOverflow.delete(id);
+  }
+
   private allocOrder(): number {
     const s = this.freeOrder;
     if (s === NIL) throw new Error('order pool exhausted (BookFull check missed)');
@@ -852,7 +875,7 @@ export class OrderBook {
 
   /** Forgets a terminated order: id, client id (into retention), account list, heap, pool. */
   private releaseSlot(s: number): void {
-    this.ids.delete(this.oId[s]!);
+    this.unindexId(this.oId[s]!, s);
     const cid = this.oCid[s]!;
     if (cid !== 0) {
       this.cids.delete(this.oAccount[s]!, cid);
@@ -1052,7 +1075,7 @@ export class OrderBook {
         b.oStp[s] = next(); b.oStpGroup[s] = next(); b.oExpire[s] = next();
         if (b.oSide[s] !== side) throw new Error('snapshot order on the wrong side');
         b.oAcct[s] = b.acctIndex(b.oAccount[s]!);
-        b.ids.set(b.oId[s]!, s);
+        b.indexId(b.oId[s]!, s);
         if (b.oId[s]! > b.maxRestedId) b.maxRestedId = b.oId[s]!;
         if (b.oCid[s] !== 0) b.cids.set(b.oAccount[s]!, b.oCid[s]!, s);
         if (b.oTif[s] === TimeInForce.GTD) b.heapPush(s);

@@ -114,17 +114,26 @@ export class IntMap {
   }
 }
 
-/** Map from a pair of safe integers to a non-negative int32 value; entries interleaved. Fixed size. */
+/**
+ * Map from a pair of safe integers to a non-negative int32 value; entries interleaved. Grows by
+ * doubling when a quarter full (amortized, never per message), so the table stays as small as the live
+ * set and its probes stay in cache.
+ */
 export class PairMap {
-  private readonly t: Float64Array;
-  private readonly mask: number;
+  private t: Float64Array;
+  private mask: number;
   size = 0;
 
-  constructor(expected: number) {
-    const cap = pow2AtLeast(Math.max(16, expected * 2));
-    this.t = new Float64Array(3 * cap);
-    for (let i = 2; i < this.t.length; i += 3) this.t[i] = EMPTY;
+  constructor(expected = 1024) {
+    const cap = pow2AtLeast(Math.max(16, expected * 4));
+    this.t = PairMap.alloc(cap);
     this.mask = cap - 1;
+  }
+
+  private static alloc(cap: number): Float64Array {
+    const t = new Float64Array(3 * cap);
+    for (let i = 2; i < t.length; i += 3) t[i] = EMPTY;
+    return t;
   }
 
   get(a: number, b: number): number {
@@ -140,7 +149,7 @@ export class PairMap {
   }
 
   set(a: number, b: number, value: number): void {
-    if (this.size + 1 > this.mask) throw new Error('PairMap full');
+    if ((this.size + 1) * 4 > this.mask + 1) this.grow();
     const t = this.t, mask = this.mask;
     let i = mix(a, b) & mask;
     for (;;) {
@@ -175,5 +184,14 @@ export class PairMap {
     t[3 * i + 2] = EMPTY;
     this.size--;
     return true;
+  }
+
+  private grow(): void {
+    const old = this.t;
+    const cap = (this.mask + 1) * 2;
+    this.t = PairMap.alloc(cap);
+    this.mask = cap - 1;
+    this.size = 0;
+    for (let o = 0; o < old.length; o += 3) if (old[o + 2] !== EMPTY) this.set(old[o]!, old[o + 1]!, old[o + 2]!);
   }
 }

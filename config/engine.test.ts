@@ -1,0 +1,161 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  EngineConfigError, defaultConfigPath, describeConfig, loadEngineConfig, packageRoot, redactUrl,
+} from './engine.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'engine-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
+function writeOverlay(content: unknown): string {
+  const path = join(dir, `overlay-${fileCount++}.json`);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+function failure(env: Record<string, string>): EngineConfigError {
+  try {
+    loadEngineConfig({ env, cwd: dir });
+  } catch (err) {
+    assert.ok(err instanceof EngineConfigError, String(err));
+    return err;
+  }
+  assert.fail('expected an EngineConfigError');
+}
+
+function issueAt(err: EngineConfigError, path: string) {
+  const issue = err.issues.find((i) => i.path.join('.') === path);
+  assert.ok(issue, `no issue at ${path} in:\n${err.message}`);
+  return issue;
+}
+
+describe('loadEngineConfig', () => {
+  it('finds config/default.json from the package root, also when running from dist/', () => {
+    const root = packageRoot();
+    assert.ok(existsSync(join(root, 'package.json')));
+    assert.equal(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).name, 'trading-engine');
+    assert.equal(defaultConfigPath(), join(root, 'config', 'default.json'));
+    assert.ok(existsSync(defaultConfigPath()));
+  });
+
+  it('loads the embedded default with no environment', () => {
+    const c = loadEngineConfig({ env: {}, cwd: dir });
+    assert.deepEqual(c.instruments.map((s) => s.symbol), ['BTC-USDT', 'ETH-USDT', 'SOL-USDT']);
+    assert.deepEqual(c.instruments.map((s) => s.id), [1, 2, 3]);
+    assert.equal(c.durability, 'normal');
+    assert.deepEqual(c.http, { host: '127.0.0.1', port: 8080 });
+    assert.equal(c.shards, 1);
+    assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 0, 'SOL-USDT': 0 });
+    assert.equal(c.dataDir, join(dir, 'data'));
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.databaseUrl, null);
+    assert.equal(c.redisUrl, null);
+    for (const s of c.instruments) {
+      assert.ok(Number.isSafeInteger(s.maxPriceTicks * s.maxQtyLots * s.notionalUnitsPerTickLot));
+      assert.ok(s.referencePriceTicks > 0);
+    }
+  });
+
+  it('merges the ENGINE_CONFIG file over the default, then the environment over both', () => {
+    const overlay = writeOverlay({ http: { port: 9001 }, shards: 3, shardMap: { 'SOL-USDT': 0 }, durability: 'full' });
+    const c = loadEngineConfig({ env: { ENGINE_CONFIG: overlay, ENGINE_DURABILITY: 'NONE', LOG_LEVEL: 'warn' }, cwd: dir });
+    assert.deepEqual(c.http, { host: '127.0.0.1', port: 9001 });
+    assert.equal(c.durability, 'none');
+    assert.equal(c.logLevel, 'warn');
+    assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 1, 'SOL-USDT': 0 });
+    assert.equal(c.layers.length, 3);
+
+    const c2 = loadEngineConfig({
+      env: {
+        ENGINE_CONFIG: overlay, ENGINE_PORT: '7000', ENGINE_HOST: '0.0.0.0', ENGINE_SHARDS: '2', ENGINE_DATA_DIR: 'state',
+        DATABASE_URL: 'postgres://u:secret@localhost:5432/engine', REDIS_URL: 'redis://127.0.0.1:6379', ENGINE_DURABILITY: '',
+      },
+      cwd: dir,
+    });
+    assert.deepEqual(c2.http, { host: '0.0.0.0', port: 7000 });
+    assert.equal(c2.shards, 2);
+    assert.deepEqual(c2.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 1, 'SOL-USDT': 0 });
+    assert.equal(c2.durability, 'full', 'an empty variable counts as unset');
+    assert.equal(c2.dataDir, join(dir, 'state'));
+    assert.equal(c2.databaseUrl, 'postgres://u:secret@localhost:5432/engine');
+    const described = JSON.stringify(describeConfig(c2));
+    assert.ok(!described.includes('secret'), 'no password in the log summary');
+  });
+
+  it('replaces the instruments list as a whole', () => {
+    const def = JSON.parse(readFileSync(defaultConfigPath(), 'utf8'));
+    const overlay = writeOverlay({ instruments: [def.instruments[2]] });
+    const c = loadEngineConfig({ env: { ENGINE_CONFIG: overlay }, cwd: dir });
+    assert.deepEqual(c.instruments.map((s) => s.symbol), ['SOL-USDT']);
+  });
+
+  it('names each bad environment variable', () => {
+    const err = failure({ ENGINE_PORT: 'http', ENGINE_DURABILITY: 'sometimes', LOG_LEVEL: 'loud', ENGINE_SHARDS: '-1',
+      DATABASE_URL: 'mysql://u:pw@h/db', REDIS_URL: 'nope' });
+    assert.match(issueAt(err, 'http.port').source, /env ENGINE_PORT="http"/);
+    assert.match(issueAt(err, 'durability').source, /env ENGINE_DURABILITY/);
+    assert.match(issueAt(err, 'logLevel').source, /env LOG_LEVEL/);
+    assert.match(issueAt(err, 'shards').source, /env ENGINE_SHARDS/);
+    const db = issueAt(err, 'databaseUrl');
+    assert.match(db.source, /env DATABASE_URL/);
+    assert.ok(!err.message.includes('pw@'), 'password redacted in the message');
+    assert.match(issueAt(err, 'redisUrl').message, /redis:\/\//);
+    assert.equal(err.issues.length, 6);
+    assert.match(err.message, /^invalid engine configuration \(6 problems\):\n {2}- /);
+    assert.equal(err.message.split('\n').length, 7);
+  });
+
+  it('names bad fields of the ENGINE_CONFIG file with the file as source', () => {
+    const def = JSON.parse(readFileSync(defaultConfigPath(), 'utf8'));
+    const badInstrument = { ...def.instruments[0], tickSize: '0.003', lotSize: '0.00001' };
+    const overlay = writeOverlay({ http: { prot: 1 }, extra: true, instruments: [badInstrument, { ...def.instruments[1], id: 1 }] });
+    const err = failure({ ENGINE_CONFIG: overlay });
+    assert.equal(issueAt(err, 'http.prot').source, overlay);
+    assert.equal(issueAt(err, 'extra').source, overlay);
+    assert.match(issueAt(err, 'http.prot').message, /unknown field/);
+
+    const err2 = failure({ ENGINE_CONFIG: writeOverlay({ instruments: [badInstrument, { ...def.instruments[1], id: 1 }] }) });
+    const tick = err2.issues.filter((i) => i.path[0] === 'instruments' && i.path[1] === 0);
+    assert.ok(tick.length > 0, err2.message);
+    assert.match(err2.message, /instruments\.0\.(minPrice|maxPrice|referencePrice) .*not a multiple of 0\.003/);
+    assert.match(issueAt(err2, 'instruments.1.id').message, /also used/);
+  });
+
+  it('checks ids, symbols and the shard map', () => {
+    const def = JSON.parse(readFileSync(defaultConfigPath(), 'utf8'));
+    const { id: _id, ...noId } = def.instruments[0];
+    let err = failure({ ENGINE_CONFIG: writeOverlay({ instruments: [noId] }) });
+    assert.match(issueAt(err, 'instruments.0.id').message, /required/);
+    err = failure({ ENGINE_CONFIG: writeOverlay({ instruments: [def.instruments[0], { ...def.instruments[0], id: 9 }] }) });
+    assert.match(issueAt(err, 'instruments.1.symbol').message, /also defined/);
+    err = failure({ ENGINE_CONFIG: writeOverlay({ shardMap: { 'DOGE-USDT': 0, 'BTC-USDT': 5 } }) });
+    assert.match(issueAt(err, 'shardMap.DOGE-USDT').message, /unknown symbol/);
+    assert.match(issueAt(err, 'shardMap.BTC-USDT').message, /does not exist/);
+    err = failure({ ENGINE_SHARDS: '4' });
+    assert.match(issueAt(err, 'shards').message, /idle/);
+    err = failure({ ENGINE_CONFIG: writeOverlay({ instruments: [] }) });
+    assert.match(issueAt(err, 'instruments').message, /at least one/);
+  });
+
+  it('reports unreadable or malformed override files', () => {
+    let err = failure({ ENGINE_CONFIG: join(dir, 'missing.json') });
+    assert.match(err.message, /cannot read .*missing\.json/);
+    assert.match(err.issues[0]!.source, /ENGINE_CONFIG/);
+    err = failure({ ENGINE_CONFIG: writeOverlay('{ "shards": 2, }') });
+    assert.match(err.message, /not valid JSON/);
+    err = failure({ ENGINE_CONFIG: writeOverlay('[1, 2]') });
+    assert.match(err.message, /JSON object/);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides passwords only', () => {
+    assert.equal(redactUrl('postgres://u:secret@h:5432/db'), 'postgres://u:***@h:5432/db');
+    assert.equal(redactUrl('redis://h:6379'), 'redis://h:6379');
+    assert.equal(redactUrl('not a url'), 'not a url');
+  });
+});

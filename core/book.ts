@@ -47,7 +47,8 @@ export function feeUnits(notionalUnits: number, ppm: number): number {
   if (ppm === 0) return 0;
   const q = Math.floor(notionalUnits / 1e6);
   const r = notionalUnits - q * 1e6;
-  return q * ppm + Math.ceil((r * ppm) / 1e6);
+  // `+ 0` folds the -0 that Math.ceil gives for a small rebate (-0.5 -> -0) into 0.
+  return q * ppm + Math.ceil((r * ppm) / 1e6) + 0;
 }
 
 export class OrderBook {
@@ -646,13 +647,13 @@ export class OrderBook {
     const ev = this.ev;
     if (newRem <= 0) { this.removeWithEvent(s, EndReason.ReplaceDone, false); return; }
     const lvl = this.oLevel[s]!;
-    if (px === oldPx && qty < oldQty) {
-      const delta = oldQty - qty;
+    if (px === oldPx && newRem <= oldRem) {
+      const delta = oldRem - newRem;
       this.oQty[s] = qty;
-      this.oRem[s] = oldRem - delta;
+      this.oRem[s] = newRem;
       this.lQty[lvl] = this.lQty[lvl]! - delta;
       this.openAdjust(ai, side, -delta);
-      ev.replaced(this.oId[s]!, this.oAccount[s]!, px, qty, oldRem - delta, 1);
+      ev.replaced(this.oId[s]!, this.oAccount[s]!, px, qty, newRem, 1);
       this.leaveLevel(side, lvl);
       return;
     }

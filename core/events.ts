@@ -102,6 +102,23 @@ export class EventBuffer {
     w[o + 3] = commandType; w[o + 4] = account; w[o + 5] = value; w[o + 6] = value2; w[o + 7] = affected;
   }
 
+  triggered(orderId: number, account: number, stopPriceTicks: number, sourcePriceTicks: number, newOrderType: number,
+    limitPriceTicks: number, remainingLots: number): void {
+    const o = this.begin(EventType.Triggered); const w = this.words;
+    w[o + 3] = orderId; w[o + 4] = account; w[o + 5] = stopPriceTicks; w[o + 6] = sourcePriceTicks; w[o + 7] = newOrderType;
+    w[o + 8] = limitPriceTicks; w[o + 9] = remainingLots;
+  }
+
+  activated(orderId: number, account: number, qtyLots: number, remainingLots: number): void {
+    const o = this.begin(EventType.Activated); const w = this.words;
+    w[o + 3] = orderId; w[o + 4] = account; w[o + 5] = qtyLots; w[o + 6] = remainingLots;
+  }
+
+  sliceRefreshed(orderId: number, account: number, visibleLots: number, hiddenLots: number): void {
+    const o = this.begin(EventType.SliceRefreshed); const w = this.words;
+    w[o + 3] = orderId; w[o + 4] = account; w[o + 5] = visibleLots; w[o + 6] = hiddenLots;
+  }
+
   /** Copy of record i as a plain array (tests and tools; allocates). */
   record(i: number): number[] {
     const o = i * EVENT_WORDS;

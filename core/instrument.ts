@@ -41,6 +41,8 @@ export interface InstrumentSpec {
   levelCapacity: number;
   /** How many terminated client order ids stay remembered per book for idempotency. */
   clientIdRetention: number;
-  /** Iceberg minimum display quantity (issue 3). */
+  /** Iceberg minimum display quantity. */
   minDisplayQtyLots: number;
+  /** At most this many conditional orders activate in one command; the rest expire (TriggerLimit). */
+  maxTriggersPerCommand?: number;
 }

@@ -42,7 +42,17 @@ export const enum OrderFlags {
   PostOnly = 1,
   /** Market order sized by quote amount (quoteQty) instead of base quantity. */
   QuoteQty = 2,
+  /** Conditional orders: trigger on the reference (mark) price instead of the last trade price. */
+  TriggerMark = 4,
+  /** Conditional orders: if the condition already holds at entry, activate at once (else reject). */
+  TriggerImmediately = 8,
+  /** Trailing orders: trailOffset is in basis points of the anchor, not ticks. */
+  TrailBps = 16,
+  /** Bracket child: linkId names the entry order; the size follows the entry's fills. */
+  Child = 32,
 }
+
+export const ALL_ORDER_FLAGS = 63;
 
 export const enum SymbolStatus {
   Open = 0,
@@ -104,6 +114,11 @@ export const enum RejectReason {
   InvalidClientOrderId = 31,
   ArithmeticOverflow = 32,
   InvalidValue = 33,
+  StopWouldTrigger = 34,
+  InvalidStopPrice = 35,
+  InvalidDisplayQty = 36,
+  InvalidLink = 37,
+  InvalidTrailOffset = 38,
   // Runtime and edge (issue 4 onwards) append from 64.
   Busy = 64,
   InsufficientBalance = 65,
@@ -127,6 +142,10 @@ export const enum EndReason {
   ReplaceDone = 8,
   /** Market order by quote amount: left-over quote too small for one more lot. */
   QuoteExhausted = 9,
+  /** More triggers fired in one command than maxTriggersPerCommand allows. */
+  TriggerLimit = 11,
+  /** The OCO partner traded, triggered or ended; or a bracket entry ended with no fills. */
+  LinkedOrder = 12,
 }
 
 /**
@@ -213,7 +232,15 @@ export const enum EventType {
   TopOfBook = 9,
   /** Admin acknowledgements: 3 command type, 4 account, 5 value, 6 value2, 7 affected count */
   AdminDone = 10,
-  // Advanced types (issue 3): 11 Triggered, 12 Activated, 13 SliceRefreshed, 14 LinkedCancel.
+  /** A conditional order fired: 3 orderId, 4 account, 5 stopPriceTicks (X), 6 sourcePriceTicks (P),
+   *  7 new orderType (Limit or Market), 8 limit priceTicks (0 for market), 9 remainingLots */
+  Triggered = 11,
+  /** A bracket child got (more) size from its entry's fills: 3 orderId, 4 account, 5 qtyLots (new
+   *  total), 6 remainingLots */
+  Activated = 12,
+  /** An iceberg showed a new slice at the back of its level: 3 orderId, 4 account, 5 visibleLots,
+   *  6 hiddenLots */
+  SliceRefreshed = 13,
 }
 
 /** Event word indices shared by all types. */

@@ -1,0 +1,489 @@
+// Unit tests of the account ledger: each hold rule, each settlement path, rejects that change nothing.
+// A real OrderBook (core/book.ts) produces the events; the ledger holds before and settles after.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { OrderBook } from '../core/book.js';
+import { EventBuffer } from '../core/events.js';
+import type { InstrumentSpec } from '../core/instrument.js';
+import {
+  Command, CommandType, EventType, OrderFlags, OrderType, RejectReason, Side, StpMode, TimeInForce,
+} from '../core/types.js';
+import { testSpec } from '../testing/fixtures.js';
+import { Ledger, buyRequiredUnits, feeBoundUnits } from './ledger.js';
+
+const FEE = 99;
+const A = 1, B = 2;
+
+/** One instrument, a real book, a ledger; `send` = hold, route, settle, as the runtime does. */
+class Rig {
+  readonly spec: InstrumentSpec;
+  readonly ev = new EventBuffer(1024);
+  readonly book: OrderBook;
+  ledger: Ledger;
+  readonly cmd = new Command();
+  seq = 0;
+  tsUs = 1_000_000;
+  readonly base: number;
+  readonly quote: number;
+  lastEvents: number[][] = [];
+
+  constructor(over: Partial<InstrumentSpec> = {}) {
+    this.spec = testSpec({ priceBandBps: 0, ...over });
+    this.book = new OrderBook(this.spec, this.ev);
+    this.ledger = new Ledger([this.spec], { feeAccount: FEE, maxOrders: 256, maxPendingReplaces: 16 });
+    this.base = this.ledger.assetId(this.spec.baseAsset);
+    this.quote = this.ledger.assetId(this.spec.quoteAsset);
+  }
+
+  fund(account: number, baseUnits: number, quoteUnits: number): void {
+    if (baseUnits > 0) assert.equal(this.ledger.deposit(account, this.base, baseUnits), RejectReason.None);
+    if (quoteUnits > 0) assert.equal(this.ledger.deposit(account, this.quote, quoteUnits), RejectReason.None);
+  }
+
+  /** Returns the ledger's reject code (None when routed); the book's events are in lastEvents. */
+  send(fields: Partial<Command>): number {
+    const c = this.cmd.reset();
+    Object.assign(c, { seq: ++this.seq, tsUs: this.tsUs }, fields);
+    if (c.type === CommandType.NewOrder && c.orderId === 0) c.orderId = c.seq;
+    const code = this.ledger.hold(c, 0, this.book.referencePriceTicks);
+    this.lastEvents = [];
+    if (code !== RejectReason.None) return code;
+    this.ev.clear();
+    this.book.execute(c);
+    for (let i = 0; i < this.ev.count; i++) this.lastEvents.push(this.ev.record(i));
+    this.ledger.apply(this.ev, 0);
+    this.checkConservation();
+    return code;
+  }
+
+  limit(account: number, side: number, priceTicks: number, qtyLots: number, more: Partial<Command> = {}): number {
+    return this.send({ type: CommandType.NewOrder, account, side, orderType: OrderType.Limit, tif: TimeInForce.GTC, priceTicks, qtyLots, ...more });
+  }
+
+  market(account: number, side: number, qtyLots: number, more: Partial<Command> = {}): number {
+    return this.send({ type: CommandType.NewOrder, account, side, orderType: OrderType.Market, tif: TimeInForce.IOC, qtyLots, ...more });
+  }
+
+  marketQuote(account: number, side: number, quoteQtyUnits: number, more: Partial<Command> = {}): number {
+    return this.send({ type: CommandType.NewOrder, account, side, orderType: OrderType.Market, tif: TimeInForce.IOC,
+      flags: OrderFlags.QuoteQty, quoteQtyUnits, ...more });
+  }
+
+  av(account: number, asset: number): number { return this.ledger.available(account, asset); }
+  lk(account: number, asset: number): number { return this.ledger.locked(account, asset); }
+
+  eventTypes(): number[] { return this.lastEvents.map((r) => r[0]!); }
+
+  checkConservation(): void {
+    for (const asset of [this.base, this.quote]) {
+      assert.equal(this.ledger.totals(asset), this.ledger.externalUnits(asset), `asset ${asset} conserved`);
+      for (const acc of [A, B, 3, FEE]) {
+        assert.ok(this.av(acc, asset) >= 0 && this.lk(acc, asset) >= 0, `non-negative balance of ${acc}/${asset}`);
+      }
+    }
+    assert.equal(this.ledger.shortfallCount, 0);
+  }
+}
+
+// testSpec: N = 10 quote units per tick-lot, 100_000 base units per lot, ref 10_000, market band 500 bps,
+// maker 100 ppm, taker 200 ppm.
+
+describe('ledger: hold rules', () => {
+  it('buy limit holds price*qty*N plus the fee bound; sell limit holds qty*baseUnitsPerLot', () => {
+    const r = new Rig();
+    r.fund(A, 1_000_000, 10_000_000);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 3), RejectReason.None);
+    // 300_000 notional, fee 200 ppm: per lot exactly 20 -> 60 (= ceil(300_000 * 200e-6)).
+    assert.equal(r.lk(A, r.quote), 300_060);
+    assert.equal(r.av(A, r.quote), 10_000_000 - 300_060);
+    assert.equal(r.limit(A, Side.Sell, 11_000, 4), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 400_000);
+    assert.equal(r.ledger.orderHold(1), 300_060);
+  });
+
+  it('the fee bound covers per-trade rounding where ceil(total fee) would not', () => {
+    // N = 1, price 3, fee 20%: one lot costs 3 + ceil(0.6) = 4; three lots in three trades cost 12,
+    // while 9 + ceil(1.8) = 11 would be short by one unit.
+    assert.equal(feeBoundUnits(3, 3, 1, 200_000), 3);
+    assert.equal(buyRequiredUnits(3, 3, 1, 200_000), 12);
+    const r = new Rig({ notionalUnitsPerTickLot: 1, minNotionalUnits: 1, makerFeePpm: 200_000, takerFeePpm: 200_000, referencePriceTicks: 3 });
+    r.fund(A, 0, 12);
+    r.fund(B, 300_000, 0);
+    assert.equal(r.limit(A, Side.Buy, 3, 3), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 12);
+    for (let i = 0; i < 3; i++) assert.equal(r.limit(B, Side.Sell, 3, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.av(A, r.quote), 0);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.base), 300_000);
+    assert.equal(r.av(FEE, r.quote), 6);
+    assert.equal(r.ledger.openOrderCount, 0);
+  });
+
+  it('market buy by quantity holds at the protection upper bound plus fee', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    // U = floor(10_000 * 10_500 / 10_000) = 10_500; 2 lots: 210_000 + min(42 + 1, 2 * 21).
+    const held = buyRequiredUnits(2, 10_500, 10, 200);
+    assert.equal(held, 210_042);
+    // Route it to an empty book: it expires, so look at the hold before settling.
+    const c = Object.assign(new Command(), { type: CommandType.NewOrder, seq: 1, orderId: 1, account: A, side: Side.Buy,
+      orderType: OrderType.Market, tif: TimeInForce.IOC, qtyLots: 2 });
+    assert.equal(r.ledger.hold(c, 0, 10_000), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 210_042);
+  });
+
+  it('market buy by quote amount holds quoteQty + fee (+ one unit per possible extra trade)', () => {
+    const r = new Rig({ minPriceTicks: 9_000 });
+    r.fund(A, 0, 1_000_000);
+    const c = Object.assign(new Command(), { type: CommandType.NewOrder, seq: 1, orderId: 1, account: A, side: Side.Buy,
+      orderType: OrderType.Market, tif: TimeInForce.IOC, flags: OrderFlags.QuoteQty, quoteQtyUnits: 100_000 });
+    // Lots cost >= 9_000 * 10, so at most one trade: no rounding slack.
+    assert.equal(r.ledger.hold(c, 0, 10_000), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 100_020);
+    const r2 = new Rig({ minPriceTicks: 40_000, maxPriceTicks: 1_000_000, referencePriceTicks: 50_000 });
+    r2.fund(A, 0, 2_000_000);
+    c.quoteQtyUnits = 1_000_000; // up to 2 trades at >= 400_000 per lot: + 1 unit
+    assert.equal(r2.ledger.hold(c, 0, 50_000), RejectReason.None);
+    assert.equal(r2.lk(A, r2.quote), 1_000_000 + 200 + 1);
+  });
+
+  it('market sells hold base: by quantity qty*B, by quote the most lots the quote can buy at the lower bound', () => {
+    const r = new Rig();
+    r.fund(A, 10_000_000, 0);
+    const c = Object.assign(new Command(), { type: CommandType.NewOrder, seq: 1, orderId: 1, account: A, side: Side.Sell,
+      orderType: OrderType.Market, tif: TimeInForce.IOC, qtyLots: 3 });
+    assert.equal(r.ledger.hold(c, 0, 10_000), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 300_000);
+    Object.assign(c, { seq: 2, orderId: 2, qtyLots: 0, flags: OrderFlags.QuoteQty, quoteQtyUnits: 200_000 });
+    // L = ceil(10_000 * 9_500 / 10_000) = 9_500; floor(200_000 / 95_000) = 2 lots.
+    assert.equal(r.ledger.hold(c, 0, 10_000), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 500_000);
+  });
+
+  it('insufficient balance rejects with code 65 and changes nothing', () => {
+    const r = new Rig();
+    r.fund(A, 100_000, 300_059);
+    const before = r.ledger.stateHash();
+    assert.equal(r.limit(A, Side.Buy, 10_000, 3), RejectReason.InsufficientBalance);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 2), RejectReason.InsufficientBalance);
+    assert.equal(r.marketQuote(A, Side.Buy, 300_000), RejectReason.InsufficientBalance);
+    assert.equal(r.limit(B, Side.Buy, 10_000, 1), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.withdraw(A, r.quote, 300_060), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.adjust(A, r.base, -100_001), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.stateHash(), before);
+    assert.equal(r.book.restingOrders, 0);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 3, { orderId: 0 }), RejectReason.InsufficientBalance);
+  });
+
+  it('bad input gets the book\'s reject code before any hold', () => {
+    const r = new Rig();
+    r.fund(A, 1_000_000, 1_000_000);
+    const before = r.ledger.stateHash();
+    assert.equal(r.limit(A, 7, 10_000, 1), RejectReason.InvalidSide);
+    assert.equal(r.limit(A, Side.Buy, 0, 1), RejectReason.InvalidPrice);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 0), RejectReason.InvalidQuantity);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 1.5), RejectReason.InvalidQuantity);
+    assert.equal(r.limit(0, Side.Buy, 10_000, 1), RejectReason.InvalidAccount);
+    assert.equal(r.ledger.stateHash(), before);
+    const noRef = new Rig({ referencePriceTicks: 0 });
+    noRef.fund(A, 0, 1_000_000);
+    assert.equal(noRef.market(A, Side.Buy, 1), RejectReason.NoReferencePrice);
+  });
+});
+
+describe('ledger: settlement', () => {
+  it('maker buy, taker sell: assets move, fees to the fee account', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(A, Side.Buy, 10_000, 2);
+    r.limit(B, Side.Sell, 10_000, 2);
+    // notional 200_000; maker fee 20, taker fee 40.
+    assert.equal(r.av(A, r.quote), 1_000_000 - 200_020);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.base), 200_000);
+    assert.equal(r.av(B, r.base), 300_000);
+    assert.equal(r.lk(B, r.base), 0);
+    assert.equal(r.av(B, r.quote), 200_000 - 40);
+    assert.equal(r.av(FEE, r.quote), 60);
+    assert.equal(r.ledger.openOrderCount, 0);
+  });
+
+  it('maker sell, taker buy filled below its limit: the leftover hold is released', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 100_000, 0);
+    r.limit(B, Side.Sell, 9_900, 1);
+    r.limit(A, Side.Buy, 10_100, 1);
+    // 99_000 notional, taker fee ceil(19.8) = 20.
+    assert.equal(r.av(A, r.quote), 1_000_000 - 99_020);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(B, r.quote), 99_000 - 10);
+    assert.equal(r.av(FEE, r.quote), 30);
+  });
+
+  it('a taker partly filled below its limit rests with exactly the hold of its remainder', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 100_000, 0);
+    r.limit(B, Side.Sell, 9_900, 1);
+    r.limit(A, Side.Buy, 10_000, 3);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(2, 10_000, 10, 200));
+    assert.equal(r.av(A, r.quote), 1_000_000 - 99_020 - r.lk(A, r.quote));
+  });
+
+  it('market buy by quote: quote exhausted -> Expired, rest released', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(B, Side.Sell, 10_000, 5);
+    r.marketQuote(A, Side.Buy, 250_000);
+    assert.ok(r.eventTypes().includes(EventType.Expired));
+    assert.equal(r.av(A, r.base), 200_000);
+    assert.equal(r.av(A, r.quote), 1_000_000 - 200_040);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.ledger.openOrderCount, 1); // B's rest
+  });
+
+  it('market buy by quote spent exactly ends without an event and releases its fee slack', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(B, Side.Sell, 10_000, 5);
+    r.marketQuote(A, Side.Buy, 200_000);
+    assert.ok(!r.eventTypes().includes(EventType.Expired));
+    assert.equal(r.ledger.orderHold(2), -1);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 1_000_000 - 200_040);
+  });
+
+  it('market buy by quote: the per-trade fee slack is needed when many small makers fill it', () => {
+    // N = 1, fee 20%: three 1-lot trades at 3 cost 9 + 3 * ceil(0.6) = 12 > 9 + ceil(1.8) = 11.
+    const r = new Rig({ notionalUnitsPerTickLot: 1, minNotionalUnits: 1, makerFeePpm: 200_000, takerFeePpm: 200_000, referencePriceTicks: 3 });
+    r.fund(A, 0, 100);
+    r.fund(B, 300_000, 0);
+    for (let i = 0; i < 3; i++) r.limit(B, Side.Sell, 3, 1);
+    assert.equal(r.marketQuote(A, Side.Buy, 9), RejectReason.None);
+    assert.equal(r.av(A, r.base), 300_000);
+    assert.equal(r.av(A, r.quote), 100 - 12);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.ledger.openOrderCount, 0);
+  });
+
+  it('market sell by quote: base not sold is released', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 1_000_000, 0);
+    r.limit(A, Side.Buy, 10_000, 1);
+    r.marketQuote(B, Side.Sell, 250_000); // holds floor(250_000 / 95_000) = 2 lots, sells 1
+    assert.equal(r.lk(B, r.base), 0);
+    assert.equal(r.av(B, r.base), 900_000);
+    assert.equal(r.av(B, r.quote), 100_000 - 20);
+  });
+
+  it('partial fills then cancel release the rest', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(A, Side.Buy, 10_000, 5);
+    r.limit(B, Side.Sell, 10_000, 1);
+    r.limit(B, Side.Sell, 10_000, 1);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(3, 10_000, 10, 200));
+    r.send({ type: CommandType.Cancel, account: A, orderId: 1 });
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 1_000_000 - 2 * 100_010);
+    assert.equal(r.ledger.openOrderCount, 0);
+  });
+
+  it('IOC remainder and FOK expiry release their holds', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(B, Side.Sell, 10_000, 1);
+    r.limit(A, Side.Buy, 10_000, 3, { tif: TimeInForce.IOC });
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 1_000_000 - 100_020);
+    r.limit(B, Side.Sell, 10_000, 1);
+    r.limit(A, Side.Buy, 10_000, 2, { tif: TimeInForce.FOK });
+    assert.ok(r.eventTypes().includes(EventType.Expired));
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 1_000_000 - 100_020);
+    assert.equal(r.lk(B, r.base), 100_000);
+  });
+
+  it('self-trade prevention: expire taker, expire maker, decrement', () => {
+    const r = new Rig();
+    r.fund(A, 1_000_000, 10_000_000);
+    r.limit(A, Side.Sell, 10_000, 2); // id 1
+    r.limit(A, Side.Buy, 10_000, 1, { stpMode: StpMode.ExpireTaker });
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.lk(A, r.base), 200_000);
+    r.limit(A, Side.Buy, 10_000, 1, { stpMode: StpMode.ExpireMaker });
+    // The maker (id 1) expired, the taker rests.
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(1, 10_000, 10, 200));
+    r.limit(A, Side.Sell, 10_000, 3, { stpMode: StpMode.Decrement }); // decrements id 3 by 1 and itself by 1
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.lk(A, r.base), 200_000);
+    assert.equal(r.av(A, r.quote), 10_000_000);
+    assert.equal(r.av(A, r.base), 800_000);
+    // Decrement of a resting order that stays: proportional release.
+    r.limit(A, Side.Buy, 10_000, 1, { stpMode: StpMode.Decrement });
+    assert.ok(r.eventTypes().includes(EventType.Decremented));
+    assert.equal(r.lk(A, r.base), 100_000);
+    assert.equal(r.lk(A, r.quote), 0);
+  });
+
+  it('decrement of a QuoteQty taker, then its quote spent exactly, ends it', () => {
+    const r = new Rig();
+    r.fund(A, 1_000_000, 10_000_000);
+    r.fund(B, 1_000_000, 0);
+    r.limit(A, Side.Sell, 10_000, 1); // own, oldest
+    r.limit(B, Side.Sell, 10_000, 1);
+    r.marketQuote(A, Side.Buy, 200_000, { stpMode: StpMode.Decrement });
+    assert.ok(r.eventTypes().includes(EventType.Decremented));
+    assert.ok(!r.eventTypes().includes(EventType.Expired) || r.lastEvents.every((e) => e[0] !== EventType.Expired || e[3] !== 3));
+    assert.equal(r.ledger.orderHold(3), -1);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.quote), 10_000_000 - 100_020);
+  });
+
+  it('GTD expiry releases the hold', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.limit(A, Side.Buy, 10_000, 1, { tif: TimeInForce.GTD, expireTsUs: r.tsUs + 10 });
+    assert.equal(r.lk(A, r.quote), 100_020);
+    r.tsUs += 10;
+    r.send({ type: CommandType.TimeTick });
+    assert.ok(r.eventTypes().includes(EventType.Expired));
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 1_000_000);
+  });
+
+  it('replace up needs an extra hold; down releases; a short extra hold rejects before the book', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.limit(A, Side.Buy, 10_000, 2); // id 1
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, qtyLots: 4 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 400_080);
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, priceTicks: 10_500 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(4, 10_500, 10, 200));
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, qtyLots: 1, priceTicks: 9_000 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 90_018);
+    const before = r.ledger.stateHash();
+    const bookBefore = r.book.stateHash();
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, qtyLots: 12 }), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.stateHash(), before);
+    assert.equal(r.book.stateHash(), bookBefore);
+    assert.equal(r.lk(A, r.quote) + r.av(A, r.quote), 1_000_000);
+  });
+
+  it('replace of a sell up and down; by client order id', () => {
+    const r = new Rig();
+    r.fund(A, 500_000, 0);
+    r.limit(A, Side.Sell, 10_000, 2, { clientOrderId: 77 });
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 0, clientOrderId: 77, qtyLots: 5 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 500_000);
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 0, clientOrderId: 77, qtyLots: 6 }), RejectReason.InsufficientBalance);
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 0, clientOrderId: 77, qtyLots: 1 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 100_000);
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 0, clientOrderId: 78, qtyLots: 1 }), RejectReason.UnknownOrder);
+    assert.equal(r.send({ type: CommandType.Replace, account: B, orderId: 1, qtyLots: 2 }), RejectReason.UnknownOrder);
+  });
+
+  it('replace that crosses trades as taker; a replace the book rejects gives the extra hold back', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(B, Side.Sell, 10_100, 1); // id 1
+    r.limit(A, Side.Buy, 10_000, 2, { flags: OrderFlags.PostOnly }); // id 2
+    // PostOnly would take at 10_100: the book rejects, the ledger releases the extra hold.
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 2, priceTicks: 10_100 }), RejectReason.None);
+    assert.ok(r.eventTypes().includes(EventType.Rejected));
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(2, 10_000, 10, 200));
+    r.limit(A, Side.Buy, 10_000, 2, { orderId: 50 }); // id 50
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 50, priceTicks: 10_100, qtyLots: 3 }), RejectReason.None);
+    // Trades 1 lot at 10_100 as taker (taker fee ceil(20.2) = 21), rests 2 at 10_100.
+    assert.equal(r.av(A, r.base), 100_000);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(2, 10_000, 10, 200) + buyRequiredUnits(2, 10_100, 10, 200));
+    assert.equal(r.av(A, r.quote) + r.lk(A, r.quote), 1_000_000 - 101_021);
+    // Replace to a quantity at or below the filled one: Canceled(ReplaceDone) ends it.
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 50, qtyLots: 1 }), RejectReason.None);
+    assert.ok(r.eventTypes().includes(EventType.Canceled));
+    assert.equal(r.ledger.orderHold(50), -1);
+  });
+
+  it('mass cancel and kill switch release every hold', () => {
+    const r = new Rig();
+    r.fund(A, 500_000, 1_000_000);
+    r.limit(A, Side.Buy, 9_000, 2);
+    r.limit(A, Side.Sell, 11_000, 2);
+    r.send({ type: CommandType.MassCancel, account: A });
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.lk(A, r.base), 0);
+    r.limit(A, Side.Buy, 9_000, 2);
+    r.send({ type: CommandType.SetKillSwitch, account: A, value: 1 });
+    assert.equal(r.lk(A, r.quote), 0);
+    // Book rejects the killed account's order: the hold is released.
+    r.limit(A, Side.Buy, 9_000, 2);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 1_000_000);
+  });
+
+  it('negative maker fee: the rebate is paid by the fee account out of the taker fee', () => {
+    const r = new Rig({ makerFeePpm: -100, takerFeePpm: 300 });
+    r.fund(A, 0, 1_000_000);
+    r.fund(B, 500_000, 0);
+    r.limit(B, Side.Sell, 10_000, 1);
+    r.limit(A, Side.Buy, 10_000, 1);
+    assert.equal(r.av(B, r.quote), 100_000 + 10);
+    assert.equal(r.av(A, r.quote), 1_000_000 - 100_030);
+    assert.equal(r.av(FEE, r.quote), 20);
+  });
+});
+
+describe('ledger: funding and state', () => {
+  it('deposit, withdraw, adjust validate and journal cleanly', () => {
+    const r = new Rig();
+    const L = r.ledger;
+    assert.equal(L.deposit(A, r.quote, 0), RejectReason.InvalidValue);
+    assert.equal(L.deposit(A, 9, 10), RejectReason.InvalidValue);
+    assert.equal(L.deposit(0, r.quote, 10), RejectReason.InvalidAccount);
+    assert.equal(L.deposit(A, r.quote, 100), RejectReason.None);
+    assert.equal(L.deposit(A, r.quote, Number.MAX_SAFE_INTEGER), RejectReason.ArithmeticOverflow);
+    assert.equal(L.withdraw(A, r.quote, 101), RejectReason.InsufficientBalance);
+    assert.equal(L.withdraw(A, r.quote, 40), RejectReason.None);
+    assert.equal(L.adjust(A, r.quote, -10), RejectReason.None);
+    assert.equal(L.adjust(A, r.quote, 5), RejectReason.None);
+    assert.equal(L.adjust(A, r.quote, 0), RejectReason.InvalidValue);
+    assert.deepEqual(L.balance(A, r.quote), { available: 55, locked: 0 });
+    assert.equal(L.totals(r.quote), 55);
+    assert.equal(L.externalUnits(r.quote), 55);
+  });
+
+  it('snapshot/restore reproduces the state and continues identically', () => {
+    const r = new Rig();
+    r.fund(A, 500_000, 1_000_000);
+    r.fund(B, 500_000, 1_000_000);
+    r.limit(A, Side.Buy, 10_000, 3, { clientOrderId: 5 });
+    r.limit(B, Side.Sell, 10_000, 1);
+    r.limit(B, Side.Sell, 10_200, 2);
+    const snap = r.ledger.snapshot();
+    const restored = Ledger.restore([r.spec], { feeAccount: FEE, maxOrders: 256, maxPendingReplaces: 16 }, snap);
+    assert.equal(restored.stateHash(), r.ledger.stateHash());
+    r.ledger = restored;
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 0, clientOrderId: 5, qtyLots: 4 }), RejectReason.None);
+    r.limit(A, Side.Buy, 10_200, 2);
+    assert.equal(r.lk(B, r.base), 0);
+    assert.equal(r.ledger.openOrderCount, 1);
+    assert.throws(() => Ledger.restore([r.spec], { feeAccount: 98 }, snap), /fee account/);
+  });
+
+  it('rejects a spec whose fees it cannot settle', () => {
+    assert.throws(() => new Ledger([testSpec({ makerFeePpm: -300, takerFeePpm: 200 })], { feeAccount: FEE }), /makerFeePpm/);
+    assert.throws(() => new Ledger([testSpec()], { feeAccount: 0 }), /feeAccount/);
+  });
+});

@@ -1,0 +1,857 @@
+// The account ledger of the engine runtime: the single writer of every balance. Before an order
+// command is routed to its book the ledger places a HOLD (moves funds from `available` to `locked`);
+// after the book has emitted the command's events the ledger settles them (`apply`): trades move
+// assets between accounts and fees to the fee account, and whatever an ended order still holds goes
+// back to `available`. Spot only: no order can spend what the account does not have.
+//
+// Everything is an integer in the asset's smallest unit. No allocation per message on the hot path
+// (hold, holdReplace, apply, deposit, withdraw, adjust): orders live in a pool of typed arrays indexed
+// by slot, balances in typed arrays indexed by (account index * assetCount + asset); lookups are
+// open-addressing maps keyed by integers. No clock, no randomness, no iteration over hash order
+// (stateDump sorts). The hold rules and why they are sound: docs/ledger.md.
+
+import { feeUnits } from '../core/book.js';
+import { EventBuffer } from '../core/events.js';
+import { hashNumbers } from '../core/hash.js';
+import type { InstrumentSpec } from '../core/instrument.js';
+import { IntMap, PairMap } from '../core/tables.js';
+import {
+  Command, CommandType, EVENT_WORDS, EndReason, EventType, OrderFlags, OrderType, RejectReason, Side,
+} from '../core/types.js';
+
+const NIL = -1;
+const MAX_PPM = 1_000_000;
+const DUMP_VERSION = 1;
+
+/** How an order's hold is computed (see docs/ledger.md). */
+export const enum HoldKind {
+  /** Limit order: buy holds required(remaining, limit price), sell holds remaining * baseUnitsPerLot. */
+  Limit = 0,
+  /** Market order by quantity: a buy holds required(remaining, market protection upper bound). */
+  MarketQty = 1,
+  /** Market order by quote amount: a fixed hold, spent by trades, released when the order ends. */
+  MarketQuote = 2,
+}
+
+export interface LedgerOptions {
+  /** Account that receives all fees and pays maker rebates. */
+  feeAccount: number;
+  /** Asset names whose ids are fixed first, in this order; the instruments' other assets follow. */
+  assets?: readonly string[];
+  /** Live orders the ledger can track at once (preallocated). Default 65536. */
+  maxOrders?: number;
+  /** Replaces with an extra hold that can be in flight at once (preallocated). Default 1024. */
+  maxPendingReplaces?: number;
+  /** Initial account capacity; grows by doubling when a new account appears. Default 1024. */
+  expectedAccounts?: number;
+}
+
+/** A broken contract between the ledger and its caller (e.g. a trade for an order it never held). */
+export class LedgerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LedgerError';
+  }
+}
+
+export interface LedgerOrderView {
+  orderId: number;
+  account: number;
+  instrumentIndex: number;
+  side: number;
+  kind: number;
+  /** Asset of the hold (quote for buys, base for sells). */
+  asset: number;
+  /** Units still held for the order, including the extra holds of replaces in flight. */
+  holdUnits: number;
+  remainingLots: number;
+}
+
+function isId(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 1;
+}
+
+/** Max over k trades of the summed per-trade fees ceil(n_i*ppm/1e6) for `remLots` lots at <= pxTicks. */
+export function feeBoundUnits(remLots: number, pxTicks: number, npt: number, ppm: number): number {
+  if (remLots <= 0 || ppm <= 0) return 0;
+  // sum ceil(x_i) <= ceil(sum x_i) + (k - 1) with k <= remLots trades, and ceil is subadditive per lot.
+  const a = feeUnits(remLots * pxTicks * npt, ppm) + remLots - 1;
+  const b = remLots * feeUnits(pxTicks * npt, ppm);
+  return a < b ? a : b;
+}
+
+/** Quote units a buy of `remLots` lots at prices <= pxTicks can cost at most, fees included. */
+export function buyRequiredUnits(remLots: number, pxTicks: number, npt: number, ppm: number): number {
+  if (remLots <= 0) return 0;
+  return remLots * pxTicks * npt + feeBoundUnits(remLots, pxTicks, npt, ppm);
+}
+
+export class Ledger {
+  readonly instruments: readonly InstrumentSpec[];
+  readonly feeAccount: number;
+  readonly maxOrders: number;
+  readonly maxPendingReplaces: number;
+  private readonly assetNames: string[] = [];
+  private readonly assetIds = new Map<string, number>();
+  readonly assetCount: number;
+
+  // Per instrument (index in `instruments`).
+  private readonly iBase: Int32Array;
+  private readonly iQuote: Int32Array;
+  private readonly iNpt: Float64Array;
+  private readonly iBpl: Float64Array;
+  private readonly iMinPx: Float64Array;
+  private readonly iMaxPx: Float64Array;
+  private readonly iBand: Float64Array;
+  private readonly iLimitPpm: Float64Array;
+  private readonly iMarketPpm: Float64Array;
+
+  // Accounts and balances (grow by doubling, only when a new account appears).
+  private readonly acctMap: IntMap;
+  private aN = 0;
+  private aCap: number;
+  private aId: Float64Array;
+  private avail: Float64Array;
+  private lockd: Float64Array;
+  /** Per asset: deposits - withdrawals + adjustments (what totals() must equal). */
+  private readonly external: Float64Array;
+
+  // Orders (struct of arrays by slot).
+  private readonly ids: IntMap;
+  private readonly cids: PairMap;
+  private readonly oId: Float64Array;
+  private readonly oAccount: Float64Array;
+  private readonly oAcct: Int32Array;
+  private readonly oInstr: Int32Array;
+  private readonly oSide: Uint8Array;
+  private readonly oKind: Uint8Array;
+  private readonly oPx: Float64Array;
+  private readonly oPpm: Float64Array;
+  private readonly oQty: Float64Array;
+  private readonly oRem: Float64Array;
+  private readonly oFilled: Float64Array;
+  private readonly oQuoteLeft: Float64Array;
+  private readonly oHold: Float64Array;
+  private readonly oPend: Float64Array;
+  private readonly oCid: Float64Array;
+  private readonly oCidNext: Int32Array;
+  private readonly oNext: Int32Array;
+  private readonly oUsed: Uint8Array;
+  private freeOrder = 0;
+  private liveOrders = 0;
+
+  // Replaces in flight with an extra hold: seq -> record.
+  private readonly pendMap: IntMap;
+  private readonly pSeq: Float64Array;
+  private readonly pOrderId: Float64Array;
+  private readonly pExtra: Float64Array;
+  private readonly pNext: Int32Array;
+  private readonly pUsed: Uint8Array;
+  private freePend = 0;
+
+  /** Price of the last self-trade-prevented maker: prices a QuoteQty taker's Decremented lots. */
+  private stpPxTicks = 0;
+  /** Times a hold was found short and topped up from `available` (0 unless the contract was broken). */
+  shortfallCount = 0;
+
+  constructor(instruments: readonly InstrumentSpec[], options: LedgerOptions) {
+    if (!isId(options.feeAccount)) throw new RangeError(`feeAccount must be an integer >= 1: ${options.feeAccount}`);
+    this.instruments = instruments;
+    this.feeAccount = options.feeAccount;
+    const maxOrders = options.maxOrders ?? 1 << 16;
+    const maxPend = options.maxPendingReplaces ?? 1024;
+    if (!Number.isSafeInteger(maxOrders) || maxOrders < 1 || maxOrders > 1 << 26) throw new RangeError(`maxOrders out of range: ${maxOrders}`);
+    if (!Number.isSafeInteger(maxPend) || maxPend < 1 || maxPend > 1 << 24) throw new RangeError(`maxPendingReplaces out of range: ${maxPend}`);
+    this.maxOrders = maxOrders;
+    this.maxPendingReplaces = maxPend;
+
+    for (const name of options.assets ?? []) this.addAsset(name);
+    for (const spec of instruments) { this.addAsset(spec.baseAsset); this.addAsset(spec.quoteAsset); }
+    this.assetCount = this.assetNames.length;
+
+    const n = instruments.length;
+    this.iBase = new Int32Array(n); this.iQuote = new Int32Array(n);
+    this.iNpt = new Float64Array(n); this.iBpl = new Float64Array(n);
+    this.iMinPx = new Float64Array(n); this.iMaxPx = new Float64Array(n); this.iBand = new Float64Array(n);
+    this.iLimitPpm = new Float64Array(n); this.iMarketPpm = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = instruments[i]!;
+      checkSpec(s);
+      if (s.baseAsset === s.quoteAsset) throw new RangeError(`${s.symbol}: base and quote asset are the same`);
+      this.iBase[i] = this.assetIds.get(s.baseAsset)!;
+      this.iQuote[i] = this.assetIds.get(s.quoteAsset)!;
+      this.iNpt[i] = s.notionalUnitsPerTickLot;
+      this.iBpl[i] = s.baseUnitsPerLot;
+      this.iMinPx[i] = s.minPriceTicks;
+      this.iMaxPx[i] = s.maxPriceTicks;
+      this.iBand[i] = s.marketBandBps;
+      // A limit order can trade as taker (on entry, after a replace) and as maker.
+      this.iLimitPpm[i] = Math.max(0, s.makerFeePpm, s.takerFeePpm);
+      this.iMarketPpm[i] = Math.max(0, s.takerFeePpm);
+    }
+
+    const aCap = Math.max(16, options.expectedAccounts ?? 1024);
+    this.aCap = aCap;
+    this.acctMap = new IntMap(aCap, true);
+    this.aId = new Float64Array(aCap);
+    this.avail = new Float64Array(aCap * this.assetCount);
+    this.lockd = new Float64Array(aCap * this.assetCount);
+    this.external = new Float64Array(this.assetCount);
+
+    this.ids = new IntMap(maxOrders, false, true);
+    this.cids = new PairMap(maxOrders);
+    this.oId = new Float64Array(maxOrders);
+    this.oAccount = new Float64Array(maxOrders);
+    this.oAcct = new Int32Array(maxOrders);
+    this.oInstr = new Int32Array(maxOrders);
+    this.oSide = new Uint8Array(maxOrders);
+    this.oKind = new Uint8Array(maxOrders);
+    this.oPx = new Float64Array(maxOrders);
+    this.oPpm = new Float64Array(maxOrders);
+    this.oQty = new Float64Array(maxOrders);
+    this.oRem = new Float64Array(maxOrders);
+    this.oFilled = new Float64Array(maxOrders);
+    this.oQuoteLeft = new Float64Array(maxOrders);
+    this.oHold = new Float64Array(maxOrders);
+    this.oPend = new Float64Array(maxOrders);
+    this.oCid = new Float64Array(maxOrders);
+    this.oCidNext = new Int32Array(maxOrders);
+    this.oNext = new Int32Array(maxOrders);
+    this.oUsed = new Uint8Array(maxOrders);
+    for (let i = 0; i < maxOrders; i++) this.oNext[i] = i + 1 < maxOrders ? i + 1 : NIL;
+
+    this.pendMap = new IntMap(maxPend, false, true);
+    this.pSeq = new Float64Array(maxPend);
+    this.pOrderId = new Float64Array(maxPend);
+    this.pExtra = new Float64Array(maxPend);
+    this.pNext = new Int32Array(maxPend);
+    this.pUsed = new Uint8Array(maxPend);
+    for (let i = 0; i < maxPend; i++) this.pNext[i] = i + 1 < maxPend ? i + 1 : NIL;
+
+    this.acctIndex(this.feeAccount, true);
+  }
+
+  private addAsset(name: string): void {
+    if (typeof name !== 'string' || name.length === 0) throw new RangeError('asset name must be a non-empty string');
+    if (this.assetIds.has(name)) return;
+    this.assetIds.set(name, this.assetNames.length);
+    this.assetNames.push(name);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Reads
+  // ------------------------------------------------------------------------------------------
+
+  /** Asset id of a name, or -1. */
+  assetId(name: string): number { return this.assetIds.get(name) ?? NIL; }
+  assetName(asset: number): string { return this.assetNames[asset] ?? ''; }
+  baseAssetOf(instrumentIndex: number): number { return this.iBase[instrumentIndex]!; }
+  quoteAssetOf(instrumentIndex: number): number { return this.iQuote[instrumentIndex]!; }
+  get openOrderCount(): number { return this.liveOrders; }
+
+  available(account: number, asset: number): number {
+    const a = this.acctMap.get(account);
+    return a === NIL || !this.validAsset(asset) ? 0 : this.avail[a * this.assetCount + asset]!;
+  }
+
+  locked(account: number, asset: number): number {
+    const a = this.acctMap.get(account);
+    return a === NIL || !this.validAsset(asset) ? 0 : this.lockd[a * this.assetCount + asset]!;
+  }
+
+  balance(account: number, asset: number): { available: number; locked: number } {
+    return { available: this.available(account, asset), locked: this.locked(account, asset) };
+  }
+
+  /** Sum of available + locked over every account, the fee account included. */
+  totals(asset: number): number {
+    if (!this.validAsset(asset)) return 0;
+    let t = 0;
+    for (let a = 0, k = this.assetCount; a < this.aN; a++) t += this.avail[a * k + asset]! + this.lockd[a * k + asset]!;
+    return t;
+  }
+
+  /** Deposits - withdrawals + adjustments of an asset: totals(asset) always equals it. */
+  externalUnits(asset: number): number {
+    return this.validAsset(asset) ? this.external[asset]! : 0;
+  }
+
+  /** Units held for a live order (with extra holds of replaces in flight), or -1 if not live. */
+  orderHold(orderId: number): number {
+    const s = this.ids.get(orderId);
+    return s === NIL ? NIL : this.oHold[s]! + this.oPend[s]!;
+  }
+
+  /** The live orders, ascending id (allocates: tools and tests). */
+  openOrders(): LedgerOrderView[] {
+    const out: LedgerOrderView[] = [];
+    for (const s of this.sortedSlots()) {
+      out.push({
+        orderId: this.oId[s]!, account: this.oAccount[s]!, instrumentIndex: this.oInstr[s]!, side: this.oSide[s]!,
+        kind: this.oKind[s]!, asset: this.holdAsset(s), holdUnits: this.oHold[s]! + this.oPend[s]!, remainingLots: this.oRem[s]!,
+      });
+    }
+    return out;
+  }
+
+  private validAsset(asset: number): boolean {
+    return Number.isInteger(asset) && asset >= 0 && asset < this.assetCount;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Funding commands (journaled like orders)
+  // ------------------------------------------------------------------------------------------
+
+  deposit(account: number, asset: number, units: number): number {
+    if (!isId(account)) return RejectReason.InvalidAccount;
+    if (!this.validAsset(asset) || !isId(units)) return RejectReason.InvalidValue;
+    const a = this.acctMap.get(account);
+    const cur = a === NIL ? 0 : this.avail[a * this.assetCount + asset]!;
+    if (!Number.isSafeInteger(cur + units) || !Number.isSafeInteger(this.external[asset]! + units)) return RejectReason.ArithmeticOverflow;
+    const bi = this.acctIndex(account, true) * this.assetCount + asset;
+    this.avail[bi] = this.avail[bi]! + units;
+    this.external[asset] = this.external[asset]! + units;
+    return RejectReason.None;
+  }
+
+  withdraw(account: number, asset: number, units: number): number {
+    if (!isId(account)) return RejectReason.InvalidAccount;
+    if (!this.validAsset(asset) || !isId(units)) return RejectReason.InvalidValue;
+    const a = this.acctMap.get(account);
+    if (a === NIL) return RejectReason.InsufficientBalance;
+    const bi = a * this.assetCount + asset;
+    if (this.avail[bi]! < units) return RejectReason.InsufficientBalance;
+    this.avail[bi] = this.avail[bi]! - units;
+    this.external[asset] = this.external[asset]! - units;
+    return RejectReason.None;
+  }
+
+  /** Signed correction of `available` (operator). Never makes a balance negative. */
+  adjust(account: number, asset: number, deltaUnits: number): number {
+    if (!isId(account)) return RejectReason.InvalidAccount;
+    if (!this.validAsset(asset) || !Number.isSafeInteger(deltaUnits) || deltaUnits === 0) return RejectReason.InvalidValue;
+    if (deltaUnits > 0) return this.deposit(account, asset, deltaUnits);
+    return this.withdraw(account, asset, -deltaUnits);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Holds (before routing)
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Places the hold a command needs before it is routed to its book. NewOrder: the full hold;
+   * Replace: the extra hold (holdReplace); other commands hold nothing. Returns RejectReason.None, or
+   * a reject code and changes nothing. `refPriceTicks` is the book's reference price (market orders).
+   */
+  hold(cmd: Command, instrumentIndex: number, refPriceTicks: number): number {
+    if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);
+    if (cmd.type !== CommandType.NewOrder) return RejectReason.None;
+    if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
+    const i = instrumentIndex;
+    if (!isId(cmd.account)) return RejectReason.InvalidAccount;
+    if (!isId(cmd.orderId) || this.ids.get(cmd.orderId) !== NIL) return RejectReason.InvalidValue;
+    const side = cmd.side, type = cmd.orderType;
+    if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
+    if (type !== OrderType.Limit && type !== OrderType.Market) return RejectReason.InvalidOrderType;
+    if (!Number.isInteger(cmd.flags) || cmd.flags < 0) return RejectReason.InvalidFlags;
+    const quote = (cmd.flags & OrderFlags.QuoteQty) !== 0;
+    const market = type === OrderType.Market;
+    if (quote && !market) return RejectReason.InvalidFlags;
+    if (!market && (!Number.isSafeInteger(cmd.priceTicks) || cmd.priceTicks < this.iMinPx[i]! || cmd.priceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
+    if (quote ? (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) : (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0)) return RejectReason.InvalidQuantity;
+    if (market && !isId(refPriceTicks)) return RejectReason.NoReferencePrice;
+    if (!Number.isSafeInteger(cmd.clientOrderId) || cmd.clientOrderId < 0) return RejectReason.InvalidClientOrderId;
+
+    const npt = this.iNpt[i]!, bpl = this.iBpl[i]!;
+    const buy = side === Side.Buy;
+    let kind: number, px: number, ppm: number, units: number;
+    if (!market) {
+      kind = HoldKind.Limit; px = cmd.priceTicks; ppm = this.iLimitPpm[i]!;
+      units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
+    } else if (!quote) {
+      kind = HoldKind.MarketQty; ppm = this.iMarketPpm[i]!;
+      px = buy ? this.marketUpper(i, refPriceTicks) : this.marketLower(i, refPriceTicks);
+      units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
+    } else {
+      kind = HoldKind.MarketQuote; ppm = this.iMarketPpm[i]!;
+      const q = cmd.quoteQtyUnits;
+      if (buy) {
+        px = this.marketUpper(i, refPriceTicks);
+        units = q + this.quoteFeeBound(i, q, ppm);
+      } else {
+        // The book sells at prices >= L, each lot using >= L*N of the quote budget.
+        px = this.marketLower(i, refPriceTicks);
+        units = Math.floor(q / (px * npt)) * bpl;
+      }
+    }
+    if (!Number.isSafeInteger(units)) return RejectReason.ArithmeticOverflow;
+    const asset = buy ? this.iQuote[i]! : this.iBase[i]!;
+    const a = this.acctMap.get(cmd.account);
+    if ((a === NIL ? 0 : this.avail[a * this.assetCount + asset]!) < units) return RejectReason.InsufficientBalance;
+    if (this.freeOrder === NIL) return RejectReason.Busy;
+
+    const ai = this.acctIndex(cmd.account, true);
+    const s = this.freeOrder;
+    this.freeOrder = this.oNext[s]!;
+    this.oUsed[s] = 1;
+    this.liveOrders++;
+    this.oId[s] = cmd.orderId;
+    this.oAccount[s] = cmd.account;
+    this.oAcct[s] = ai;
+    this.oInstr[s] = i;
+    this.oSide[s] = side;
+    this.oKind[s] = kind;
+    this.oPx[s] = px;
+    this.oPpm[s] = ppm;
+    this.oQty[s] = quote ? 0 : cmd.qtyLots;
+    this.oRem[s] = quote ? 0 : cmd.qtyLots;
+    this.oFilled[s] = 0;
+    this.oQuoteLeft[s] = quote ? cmd.quoteQtyUnits : 0;
+    this.oHold[s] = units;
+    this.oPend[s] = 0;
+    this.oCid[s] = cmd.clientOrderId;
+    this.oCidNext[s] = NIL;
+    this.ids.set(cmd.orderId, s);
+    if (cmd.clientOrderId !== 0) this.cidLink(s);
+    const bi = ai * this.assetCount + asset;
+    this.avail[bi] = this.avail[bi]! - units;
+    this.lockd[bi] = this.lockd[bi]! + units;
+    return RejectReason.None;
+  }
+
+  /**
+   * Extra hold for a Replace that raises a buy's price or an order's quantity. Keyed by cmd.seq until
+   * the book answers (Replaced, Canceled(ReplaceDone) or Rejected for that seq). Returns a reject code
+   * (UnknownOrder, InvalidPrice, InvalidQuantity, InsufficientBalance, ...) and changes nothing.
+   */
+  holdReplace(cmd: Command, instrumentIndex: number): number {
+    if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
+    const s = this.findOwn(cmd, instrumentIndex);
+    if (s === NIL) return RejectReason.UnknownOrder;
+    if (this.oKind[s] !== HoldKind.Limit) return RejectReason.None; // not resting: the book rejects it
+    const i = instrumentIndex;
+    const newPx = cmd.priceTicks === 0 ? this.oPx[s]! : cmd.priceTicks;
+    const newQty = cmd.qtyLots === 0 ? this.oQty[s]! : cmd.qtyLots;
+    if (!Number.isSafeInteger(newPx) || newPx < this.iMinPx[i]! || newPx > this.iMaxPx[i]!) return RejectReason.InvalidPrice;
+    if (!isId(newQty)) return RejectReason.InvalidQuantity;
+    const newRem = newQty - this.oFilled[s]!;
+    if (newRem <= 0) return RejectReason.None;
+    const need = this.oSide[s] === Side.Buy
+      ? buyRequiredUnits(newRem, newPx, this.iNpt[i]!, this.oPpm[s]!)
+      : newRem * this.iBpl[i]!;
+    if (!Number.isSafeInteger(need)) return RejectReason.ArithmeticOverflow;
+    const extra = need - this.oHold[s]!;
+    if (extra <= 0) return RejectReason.None;
+    if (!isId(cmd.seq) || this.pendMap.get(cmd.seq) !== NIL) return RejectReason.InvalidValue;
+    const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
+    if (this.avail[bi]! < extra) return RejectReason.InsufficientBalance;
+    if (this.freePend === NIL) return RejectReason.Busy;
+    const p = this.freePend;
+    this.freePend = this.pNext[p]!;
+    this.pUsed[p] = 1;
+    this.pSeq[p] = cmd.seq;
+    this.pOrderId[p] = this.oId[s]!;
+    this.pExtra[p] = extra;
+    this.pendMap.set(cmd.seq, p);
+    this.oPend[s] = this.oPend[s]! + extra;
+    this.avail[bi] = this.avail[bi]! - extra;
+    this.lockd[bi] = this.lockd[bi]! + extra;
+    return RejectReason.None;
+  }
+
+  /**
+   * Undoes the hold of a command that was held but never reached its book (e.g. its ring answered
+   * Busy). NewOrder: releases the whole order; Replace: releases its extra hold.
+   */
+  releaseUnrouted(cmd: Command): void {
+    if (cmd.type === CommandType.NewOrder) {
+      const s = this.ids.get(cmd.orderId);
+      if (s !== NIL && this.oFilled[s] === 0 && this.oAccount[s] === cmd.account) this.endOrder(s);
+    } else if (cmd.type === CommandType.Replace) {
+      this.resolvePending(cmd.seq, false, NIL);
+    }
+  }
+
+  private marketUpper(i: number, ref: number): number {
+    return Math.floor((ref * (10000 + this.iBand[i]!)) / 10000);
+  }
+
+  private marketLower(i: number, ref: number): number {
+    const v = Math.ceil((ref * (10000 - this.iBand[i]!)) / 10000);
+    return v < 1 ? 1 : v;
+  }
+
+  /** Fees of a buy spending up to q quote units: at most ceil(q*r) + (trades - 1), trades <= q/(minPx*N). */
+  private quoteFeeBound(i: number, q: number, ppm: number): number {
+    if (ppm <= 0) return 0;
+    const minLot = Math.max(1, this.iMinPx[i]!) * this.iNpt[i]!;
+    const trades = Math.floor(q / minLot);
+    return feeUnits(q, ppm) + (trades > 1 ? trades - 1 : 0);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Settlement (after the book)
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Settles the event records [fromRecord, events.count) of the books. Returns events.count (the next
+   * fromRecord). Throws LedgerError, before changing anything, on a trade for an order it does not hold.
+   */
+  apply(events: EventBuffer, fromRecord: number): number {
+    const w = events.words, end = events.count;
+    for (let r = fromRecord; r < end; r++) {
+      const o = r * EVENT_WORDS;
+      switch (w[o]) {
+        case EventType.Trade: this.onTrade(w, o); break;
+        case EventType.Canceled:
+        case EventType.Expired: this.onEnd(w, o); break;
+        case EventType.Replaced: this.onReplaced(w, o); break;
+        case EventType.Decremented: this.onDecremented(w, o); break;
+        case EventType.Rejected: this.onRejected(w, o); break;
+        default: break; // Accepted, Depth, TopOfBook, AdminDone: nothing to settle.
+      }
+    }
+    return end;
+  }
+
+  private onTrade(w: Float64Array, o: number): void {
+    const ms = this.ids.get(w[o + 6]!), ts = this.ids.get(w[o + 8]!);
+    if (ms === NIL || ts === NIL) throw new LedgerError(`trade ${w[o + 3]} for an order the ledger does not hold (maker ${w[o + 6]}, taker ${w[o + 8]})`);
+    if (this.oInstr[ms] !== this.oInstr[ts]) throw new LedgerError(`trade ${w[o + 3]} between orders of different instruments`);
+    const q = w[o + 5]!, makerFee = w[o + 11]!, takerFee = w[o + 12]!, notional = w[o + 15]!;
+    const takerBuy = w[o + 10] === Side.Buy;
+    const bs = takerBuy ? ts : ms, ss = takerBuy ? ms : ts;
+    const buyerFee = takerBuy ? takerFee : makerFee, sellerFee = takerBuy ? makerFee : takerFee;
+    const i = this.oInstr[bs]!, k = this.assetCount;
+    const qa = this.iQuote[i]!, ba = this.iBase[i]!;
+    const baseUnits = q * this.iBpl[i]!;
+    // Buyer: pays notional + its fee out of its hold, receives the base.
+    this.debitHold(bs, notional + buyerFee);
+    const bAcct = this.oAcct[bs]!, sAcct = this.oAcct[ss]!;
+    this.avail[bAcct * k + ba] = this.avail[bAcct * k + ba]! + baseUnits;
+    // Seller: its held base goes to the buyer; it receives the notional minus its fee.
+    this.debitHold(ss, baseUnits);
+    this.avail[sAcct * k + qa] = this.avail[sAcct * k + qa]! + notional - sellerFee;
+    // Fees (buyerFee + sellerFee >= 0 since makerFeePpm >= -takerFeePpm).
+    const f = this.acctIndex(this.feeAccount, true) * k + qa;
+    this.avail[f] = this.avail[f]! + buyerFee + sellerFee;
+
+    // Maker: remaining from the event; leaves the book at 0.
+    this.oFilled[ms] = this.oFilled[ms]! + q;
+    this.oRem[ms] = w[o + 13]!;
+    if (w[o + 13] === 0) this.endOrder(ms); else this.retarget(ms);
+    // Taker.
+    this.oFilled[ts] = this.oFilled[ts]! + q;
+    if (this.oKind[ts] === HoldKind.MarketQuote) {
+      this.oQuoteLeft[ts] = this.oQuoteLeft[ts]! - notional;
+      if (this.oQuoteLeft[ts]! <= 0) this.endOrder(ts); // spent exactly: no further event
+    } else {
+      this.oRem[ts] = w[o + 14]!;
+      if (w[o + 14] === 0) this.endOrder(ts); else this.retarget(ts);
+    }
+  }
+
+  private onEnd(w: Float64Array, o: number): void {
+    const s = this.ids.get(w[o + 3]!);
+    if (s === NIL) return;
+    if (w[o] === EventType.Expired && w[o + 6] === EndReason.SelfTrade && this.oKind[s] === HoldKind.Limit) this.stpPxTicks = this.oPx[s]!;
+    // A replace of this order in flight (same seq) is answered by this event: its extra is released below.
+    this.resolvePending(w[o + 1]!, false, this.oId[s]!);
+    this.endOrder(s);
+  }
+
+  private onReplaced(w: Float64Array, o: number): void {
+    const s = this.ids.get(w[o + 3]!);
+    if (s === NIL) return;
+    this.resolvePending(w[o + 1]!, true, this.oId[s]!);
+    this.oPx[s] = w[o + 5]!;
+    this.oQty[s] = w[o + 6]!;
+    this.oRem[s] = w[o + 7]!;
+    this.oFilled[s] = w[o + 6]! - w[o + 7]!;
+    this.retarget(s);
+  }
+
+  private onDecremented(w: Float64Array, o: number): void {
+    const s = this.ids.get(w[o + 3]!);
+    if (s === NIL) return;
+    const d = w[o + 5]!;
+    if (this.oKind[s] === HoldKind.MarketQuote) {
+      // The maker's self-trade event came just before: its price prices the decremented lots.
+      this.oQuoteLeft[s] = this.oQuoteLeft[s]! - d * this.stpPxTicks * this.iNpt[this.oInstr[s]!]!;
+      return;
+    }
+    if (this.oKind[s] === HoldKind.Limit) this.stpPxTicks = this.oPx[s]!;
+    this.oRem[s] = w[o + 6]!;
+    this.retarget(s);
+  }
+
+  private onRejected(w: Float64Array, o: number): void {
+    const cmdType = w[o + 7];
+    if (cmdType === CommandType.NewOrder) {
+      const s = this.ids.get(w[o + 3]!);
+      if (s !== NIL && this.oFilled[s] === 0 && this.oAccount[s] === w[o + 4]) this.endOrder(s);
+    } else if (cmdType === CommandType.Replace) {
+      this.resolvePending(w[o + 1]!, false, NIL);
+    }
+  }
+
+  /**
+   * Settles the in-flight replace of `seq` (if any; when orderId != NIL only if it is that order's).
+   * intoHold: its extra joins the order's hold (Replaced); else it is released (Rejected, unrouted)
+   * or left to endOrder (the order ended).
+   */
+  private resolvePending(seq: number, intoHold: boolean, orderId: number): void {
+    const p = this.pendMap.get(seq);
+    if (p === NIL) return;
+    if (orderId !== NIL && this.pOrderId[p] !== orderId) return;
+    const s = this.ids.get(this.pOrderId[p]!);
+    const extra = this.pExtra[p]!;
+    if (s !== NIL) {
+      this.oPend[s] = this.oPend[s]! - extra;
+      if (intoHold) this.oHold[s] = this.oHold[s]! + extra;
+      else this.release(s, extra);
+    }
+    // (s === NIL: the order already ended and released its pending extras.)
+    this.pendMap.delete(seq);
+    this.pUsed[p] = 0;
+    this.pNext[p] = this.freePend;
+    this.freePend = p;
+  }
+
+  /** Moves units of an order's asset from locked back to available (the order's hold shrinks first). */
+  private release(s: number, units: number): void {
+    const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
+    this.lockd[bi] = this.lockd[bi]! - units;
+    this.avail[bi] = this.avail[bi]! + units;
+  }
+
+  /** Spends units out of an order's hold. A short hold (broken contract) draws on available. */
+  private debitHold(s: number, units: number): void {
+    const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
+    const h = this.oHold[s]!;
+    if (units <= h) {
+      this.oHold[s] = h - units;
+      this.lockd[bi] = this.lockd[bi]! - units;
+    } else {
+      this.oHold[s] = 0;
+      this.lockd[bi] = this.lockd[bi]! - h;
+      this.avail[bi] = this.avail[bi]! - (units - h);
+      this.shortfallCount++;
+    }
+  }
+
+  /** Brings a live quantity-based order's hold to exactly what its remaining quantity can still cost. */
+  private retarget(s: number): void {
+    if (this.oKind[s] === HoldKind.MarketQuote) return;
+    const i = this.oInstr[s]!;
+    const target = this.oSide[s] === Side.Buy
+      ? buyRequiredUnits(this.oRem[s]!, this.oPx[s]!, this.iNpt[i]!, this.oPpm[s]!)
+      : this.oRem[s]! * this.iBpl[i]!;
+    const h = this.oHold[s]!;
+    if (h === target) return;
+    if (h > target) {
+      this.oHold[s] = target;
+      this.release(s, h - target);
+    } else {
+      const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
+      this.oHold[s] = target;
+      this.avail[bi] = this.avail[bi]! - (target - h);
+      this.lockd[bi] = this.lockd[bi]! + (target - h);
+      this.shortfallCount++;
+    }
+  }
+
+  /** The order is over: release all it still holds and free its slot. */
+  private endOrder(s: number): void {
+    this.release(s, this.oHold[s]! + this.oPend[s]!);
+    this.oHold[s] = 0;
+    this.oPend[s] = 0;
+    this.ids.delete(this.oId[s]!);
+    if (this.oCid[s] !== 0) this.cidUnlink(s);
+    this.oUsed[s] = 0;
+    this.oNext[s] = this.freeOrder;
+    this.freeOrder = s;
+    this.liveOrders--;
+  }
+
+  private holdAsset(s: number): number {
+    const i = this.oInstr[s]!;
+    return this.oSide[s] === Side.Buy ? this.iQuote[i]! : this.iBase[i]!;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Lookups
+  // ------------------------------------------------------------------------------------------
+
+  /** The command's account's live order on this instrument, by orderId or (orderId 0) client id. */
+  private findOwn(cmd: Command, i: number): number {
+    let s: number;
+    if (cmd.orderId === 0) {
+      if (!isId(cmd.clientOrderId) || !isId(cmd.account)) return NIL;
+      s = this.cids.get(cmd.account, cmd.clientOrderId);
+      while (s !== NIL && this.oInstr[s] !== i) s = this.oCidNext[s]!;
+    } else {
+      if (!isId(cmd.orderId)) return NIL;
+      s = this.ids.get(cmd.orderId);
+    }
+    if (s === NIL || this.oAccount[s] !== cmd.account || this.oInstr[s] !== i) return NIL;
+    return s;
+  }
+
+  /** (account, clientOrderId) -> chain of live slots (one per instrument, normally one in all). */
+  private cidLink(s: number): void {
+    const head = this.cids.get(this.oAccount[s]!, this.oCid[s]!);
+    this.oCidNext[s] = head;
+    this.cids.set(this.oAccount[s]!, this.oCid[s]!, s);
+  }
+
+  private cidUnlink(s: number): void {
+    const acc = this.oAccount[s]!, cid = this.oCid[s]!;
+    const head = this.cids.get(acc, cid);
+    if (head === s) {
+      const next = this.oCidNext[s]!;
+      if (next === NIL) this.cids.delete(acc, cid); else this.cids.set(acc, cid, next);
+      return;
+    }
+    for (let p = head; p !== NIL; p = this.oCidNext[p]!) {
+      if (this.oCidNext[p] === s) { this.oCidNext[p] = this.oCidNext[s]!; return; }
+    }
+  }
+
+  private acctIndex(account: number, create: boolean): number {
+    const a = this.acctMap.get(account);
+    if (a !== NIL || !create) return a;
+    if (this.aN === this.aCap) this.growAccounts();
+    const n = this.aN++;
+    this.aId[n] = account;
+    this.acctMap.set(account, n);
+    return n;
+  }
+
+  private growAccounts(): void {
+    const cap = this.aCap * 2, k = this.assetCount;
+    const id = new Float64Array(cap); id.set(this.aId); this.aId = id;
+    const av = new Float64Array(cap * k); av.set(this.avail); this.avail = av;
+    const lk = new Float64Array(cap * k); lk.set(this.lockd); this.lockd = lk;
+    this.aCap = cap;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // State: canonical dump, hash, snapshot, restore
+  // ------------------------------------------------------------------------------------------
+
+  private sortedSlots(): number[] {
+    const slots: number[] = [];
+    for (let s = 0; s < this.maxOrders; s++) if (this.oUsed[s] === 1) slots.push(s);
+    return slots.sort((a, b) => this.oId[a]! - this.oId[b]!);
+  }
+
+  /**
+   * Canonical state (independent of slot, index and hash order):
+   *   version, assetCount, feeAccount, then per asset its external units,
+   *   accountCount, per account with a non-zero balance in ascending id: account, (available, locked) per asset,
+   *   orderCount, per live order in ascending id: orderId, account, instrumentIndex, side, kind, priceTicks,
+   *     feePpm, qtyLots, remainingLots, filledLots, quoteLeftUnits, holdUnits, pendingExtraUnits, clientOrderId,
+   *   pendingCount, per replace in flight in ascending seq: seq, orderId, extraUnits,
+   *   stpPxTicks, shortfallCount.
+   */
+  stateDump(): number[] {
+    const k = this.assetCount;
+    const out: number[] = [DUMP_VERSION, k, this.feeAccount];
+    for (let a = 0; a < k; a++) out.push(this.external[a]!);
+    const accts: number[] = [];
+    for (let a = 0; a < this.aN; a++) {
+      let nz = false;
+      for (let x = 0; x < k && !nz; x++) nz = this.avail[a * k + x] !== 0 || this.lockd[a * k + x] !== 0;
+      if (nz) accts.push(a);
+    }
+    accts.sort((x, y) => this.aId[x]! - this.aId[y]!);
+    out.push(accts.length);
+    for (const a of accts) {
+      out.push(this.aId[a]!);
+      for (let x = 0; x < k; x++) out.push(this.avail[a * k + x]!, this.lockd[a * k + x]!);
+    }
+    const slots = this.sortedSlots();
+    out.push(slots.length);
+    for (const s of slots) {
+      out.push(this.oId[s]!, this.oAccount[s]!, this.oInstr[s]!, this.oSide[s]!, this.oKind[s]!, this.oPx[s]!, this.oPpm[s]!,
+        this.oQty[s]!, this.oRem[s]!, this.oFilled[s]!, this.oQuoteLeft[s]!, this.oHold[s]!, this.oPend[s]!, this.oCid[s]!);
+    }
+    const pend: number[] = [];
+    for (let p = 0; p < this.maxPendingReplaces; p++) if (this.pUsed[p] === 1) pend.push(p);
+    pend.sort((x, y) => this.pSeq[x]! - this.pSeq[y]!);
+    out.push(pend.length);
+    for (const p of pend) out.push(this.pSeq[p]!, this.pOrderId[p]!, this.pExtra[p]!);
+    out.push(this.stpPxTicks, this.shortfallCount);
+    return out;
+  }
+
+  stateHash(): string {
+    return hashNumbers(this.stateDump());
+  }
+
+  snapshot(): Float64Array {
+    return Float64Array.from(this.stateDump());
+  }
+
+  /** A ledger over the same instruments and options whose stateDump equals the snapshot. */
+  static restore(instruments: readonly InstrumentSpec[], options: LedgerOptions, snap: ArrayLike<number>): Ledger {
+    const L = new Ledger(instruments, options);
+    let p = 0;
+    const next = (): number => {
+      if (p >= snap.length) throw new LedgerError('ledger snapshot truncated');
+      const v = snap[p++]!;
+      if (!Number.isSafeInteger(v)) throw new LedgerError(`ledger snapshot value not an integer at ${p - 1}`);
+      return v;
+    };
+    if (next() !== DUMP_VERSION) throw new LedgerError('ledger snapshot: unknown version');
+    const k = L.assetCount;
+    if (next() !== k) throw new LedgerError('ledger snapshot: asset count differs from the instruments');
+    if (next() !== L.feeAccount) throw new LedgerError('ledger snapshot: fee account differs');
+    for (let a = 0; a < k; a++) L.external[a] = next();
+    const na = next();
+    for (let j = 0; j < na; j++) {
+      const ai = L.acctIndex(next(), true);
+      for (let x = 0; x < k; x++) { L.avail[ai * k + x] = next(); L.lockd[ai * k + x] = next(); }
+    }
+    const no = next();
+    if (no > L.maxOrders) throw new LedgerError('ledger snapshot: more orders than maxOrders');
+    for (let j = 0; j < no; j++) {
+      const s = L.freeOrder;
+      L.freeOrder = L.oNext[s]!;
+      L.oUsed[s] = 1;
+      L.liveOrders++;
+      L.oId[s] = next(); L.oAccount[s] = next(); L.oInstr[s] = next(); L.oSide[s] = next(); L.oKind[s] = next();
+      L.oPx[s] = next(); L.oPpm[s] = next(); L.oQty[s] = next(); L.oRem[s] = next(); L.oFilled[s] = next();
+      L.oQuoteLeft[s] = next(); L.oHold[s] = next(); L.oPend[s] = next(); L.oCid[s] = next();
+      if (L.oInstr[s]! < 0 || L.oInstr[s]! >= instruments.length) throw new LedgerError('ledger snapshot: unknown instrument');
+      L.oAcct[s] = L.acctIndex(L.oAccount[s]!, true);
+      L.oCidNext[s] = NIL;
+      L.ids.set(L.oId[s]!, s);
+      if (L.oCid[s] !== 0) L.cidLink(s);
+    }
+    const np = next();
+    if (np > L.maxPendingReplaces) throw new LedgerError('ledger snapshot: more pending replaces than maxPendingReplaces');
+    for (let j = 0; j < np; j++) {
+      const q = L.freePend;
+      L.freePend = L.pNext[q]!;
+      L.pUsed[q] = 1;
+      L.pSeq[q] = next(); L.pOrderId[q] = next(); L.pExtra[q] = next();
+      L.pendMap.set(L.pSeq[q]!, q);
+    }
+    L.stpPxTicks = next();
+    L.shortfallCount = next();
+    if (p !== snap.length) throw new LedgerError('ledger snapshot has trailing data');
+    return L;
+  }
+}
+
+function checkSpec(s: InstrumentSpec): void {
+  const bad = (f: string): never => { throw new RangeError(`${s.symbol}: ${f} out of range for the ledger`); };
+  if (!isId(s.notionalUnitsPerTickLot)) bad('notionalUnitsPerTickLot');
+  if (!isId(s.baseUnitsPerLot)) bad('baseUnitsPerLot');
+  if (!isId(s.minPriceTicks) || !isId(s.maxPriceTicks) || s.minPriceTicks > s.maxPriceTicks) bad('minPriceTicks/maxPriceTicks');
+  if (!Number.isSafeInteger(s.takerFeePpm) || s.takerFeePpm < 0 || s.takerFeePpm > MAX_PPM) bad('takerFeePpm');
+  if (!Number.isSafeInteger(s.makerFeePpm) || s.makerFeePpm < -s.takerFeePpm || s.makerFeePpm > MAX_PPM) bad('makerFeePpm');
+  if (!Number.isSafeInteger(s.marketBandBps) || s.marketBandBps < 0 || s.marketBandBps > 10000) bad('marketBandBps');
+}

@@ -1,0 +1,182 @@
+// Journal thread. Drains command records from the journal Ring, appends them to SQLite (WAL) with
+// group commit (one transaction per batch; a batch ends when the ring runs dry, at maxBatchRecords,
+// or maxBatchUs after it started), then publishes the durable watermark under a seqlock in the
+// control block and Atomics.notify's the main thread. See docs/runtime.md ("Journal").
+
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { Ring } from '../gateway/ring.js';
+import {
+  CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_VERSION,
+  JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, openJournalDb,
+  type JournalErrorCode, type JournalStats, type JournalWorkerData,
+} from './journal.js';
+
+const SAMPLE_CAPACITY = 1 << 16;
+/** How often (records) a long batch gives slots back to the producer and checks its time bound. */
+const CHECK_EVERY = 64;
+
+class Watermark {
+  private readonly ctrl: Int32Array;
+  private readonly f64: Float64Array;
+  commits = 0;
+  records = 0;
+  seq = 0;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.ctrl = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+  }
+
+  publish(seq: number): void {
+    this.seq = seq;
+    const c = this.ctrl;
+    Atomics.add(c, CTRL_VERSION, 1); // odd: update in progress
+    this.f64[CTRL_DURABLE_F64] = seq;
+    this.f64[CTRL_COMMITS_F64] = this.commits;
+    this.f64[CTRL_RECORDS_F64] = this.records;
+    Atomics.add(c, CTRL_VERSION, 1); // even: stable
+    Atomics.notify(c, CTRL_VERSION);
+  }
+
+  setState(state: number): void {
+    Atomics.store(this.ctrl, CTRL_STATE, state);
+  }
+
+  stopRequested(): boolean {
+    return Atomics.load(this.ctrl, CTRL_STOP) !== 0;
+  }
+}
+
+class Samples {
+  readonly commitUs = new Float64Array(SAMPLE_CAPACITY);
+  readonly batchUs = new Float64Array(SAMPLE_CAPACITY);
+  readonly batchRecords = new Float64Array(SAMPLE_CAPACITY);
+  count = 0;
+
+  add(commitUs: number, batchUs: number, records: number): void {
+    const i = this.count++ & (SAMPLE_CAPACITY - 1);
+    this.commitUs[i] = commitUs;
+    this.batchUs[i] = batchUs;
+    this.batchRecords[i] = records;
+  }
+
+  ordered(a: Float64Array): number[] {
+    const n = Math.min(this.count, SAMPLE_CAPACITY);
+    const start = this.count > SAMPLE_CAPACITY ? this.count & (SAMPLE_CAPACITY - 1) : 0;
+    const out = new Array<number>(n);
+    for (let k = 0; k < n; k++) out[k] = a[(start + k) & (SAMPLE_CAPACITY - 1)]!;
+    return out;
+  }
+}
+
+function post(m: unknown): void {
+  parentPort!.postMessage(m);
+}
+
+function failWith(mark: Watermark, code: JournalErrorCode, message: string): void {
+  mark.setState(STATE_FAILED);
+  post({ type: 'failed', code, message });
+}
+
+function run(d: JournalWorkerData): void {
+  const ring = Ring.attach(d.ringSab, { spinIterations: d.spinIterations });
+  const mark = new Watermark(d.ctrlSab);
+  let db: Database.Database;
+  try {
+    db = openJournalDb(d.path, d.durability, ring.recordBytes, d.checkpoint === 'inline');
+  } catch (e) {
+    failWith(mark, e instanceof JournalError ? e.code : 'failed', `cannot open journal ${d.path}: ${(e as Error).message}`);
+    return;
+  }
+  const insert = db.prepare('INSERT INTO journal (seq, kind, rec) VALUES (?, ?, ?)');
+  const begin = db.prepare('BEGIN');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  let last = (db.prepare('SELECT max(seq) AS s FROM journal').get() as { s: number | null }).s ?? 0;
+  mark.publish(last);
+  mark.setState(STATE_RUNNING);
+  post({ type: 'ready', lastSeq: last });
+
+  const words = ring.recordWords;
+  const f = ring.f64;
+  const scratch = Buffer.alloc(ring.recordBytes); // own ArrayBuffer, offset 0: safe to view as float64
+  const scratchF64 = new Float64Array(scratch.buffer, scratch.byteOffset, words);
+  const samples = new Samples();
+  const maxBatchMs = d.maxBatchUs / 1000;
+  const lingerMs = d.lingerUs / 1000;
+  const { seqWord, kindWord, maxBatchRecords } = d;
+
+  for (;;) {
+    if (ring.waitForData(50) === 0) {
+      if (mark.stopRequested() && ring.available() === 0) break;
+      continue;
+    }
+    const t0 = performance.now();
+    let n = 0;
+    let bad: string | null = null;
+    try {
+      begin.run();
+      while (n < maxBatchRecords) {
+        let o = ring.poll();
+        if (o < 0) {
+          if (lingerMs <= 0) break;
+          const leftMs = Math.min(lingerMs, t0 + maxBatchMs - performance.now());
+          if (leftMs <= 0 || ring.waitForData(leftMs) === 0) break;
+          o = ring.poll();
+        }
+        const seq = f[o + seqWord]!;
+        const kind = f[o + kindWord]!;
+        if (!Number.isSafeInteger(seq) || seq <= last) {
+          bad = `record seq ${seq} is not an integer above the last journaled seq ${last}`;
+          break;
+        }
+        if (!Number.isSafeInteger(kind)) {
+          bad = `record ${seq} has a non-integer kind ${kind}`;
+          break;
+        }
+        for (let i = 0; i < words; i++) scratchF64[i] = f[o + i]!;
+        insert.run(seq, kind, scratch);
+        last = seq;
+        n++;
+        if (n % CHECK_EVERY === 0) {
+          ring.releaseAll();
+          if (performance.now() - t0 >= maxBatchMs) break;
+        }
+      }
+      ring.releaseAll();
+      const tc = performance.now();
+      commit.run();
+      const t1 = performance.now();
+      mark.commits++;
+      mark.records += n;
+      samples.add((t1 - tc) * 1000, (t1 - t0) * 1000, n);
+    } catch (e) {
+      if (db.inTransaction) rollback.run();
+      db.close();
+      failWith(mark, 'failed', `journal write failed after seq ${mark.seq}: ${(e as Error).message}`);
+      return;
+    }
+    mark.publish(last);
+    if (bad !== null) {
+      db.close();
+      failWith(mark, 'failed', bad);
+      return;
+    }
+  }
+
+  db.close();
+  const stats: JournalStats = {
+    commits: mark.commits,
+    records: mark.records,
+    durableSeq: mark.seq,
+    commitUs: samples.ordered(samples.commitUs),
+    batchUs: samples.ordered(samples.batchUs),
+    batchRecords: samples.ordered(samples.batchRecords),
+    checkpoints: 0,
+  };
+  mark.setState(STATE_CLOSED);
+  post({ type: 'closed', stats });
+}
+
+if (!isMainThread) run(workerData as JournalWorkerData);

@@ -1,0 +1,173 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Journal, JournalError, lastSeq, latestSnapshot, readJournal, writeSnapshot, type JournalOptions } from './journal.js';
+import { diffTestRecord, fillTestRecord, testKind } from './journal-test-records.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'journal-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let fileNo = 0;
+const freshPath = (): string => join(dir, `j${++fileNo}.sqlite`);
+
+/** Append seqs from..to (inclusive), yielding to the event loop whenever the ring is full. */
+async function appendRange(j: Journal, from: number, to: number): Promise<void> {
+  const rec = new Float64Array(j.ring.recordWords);
+  for (let seq = from; seq <= to; seq++) {
+    fillTestRecord(rec, seq);
+    while (!j.tryAppend(rec)) await new Promise((r) => setImmediate(r));
+  }
+}
+
+function verifyPrefix(path: string, expectedLast: number): void {
+  let want = 1;
+  for (const r of readJournal(path, 0)) {
+    assert.equal(r.seq, want, 'gap-free, in order');
+    assert.equal(r.kind, testKind(r.seq));
+    const bad = diffTestRecord(r.words, r.seq);
+    if (bad >= 0) assert.fail(`record ${r.seq} word ${bad} differs`);
+    want++;
+  }
+  assert.equal(want - 1, expectedLast);
+}
+
+async function roundTrip(opts: Partial<JournalOptions>, n: number): Promise<void> {
+  const path = freshPath();
+  const j = await Journal.open({ path, ...opts });
+  assert.equal(j.recoveredSeq, 0);
+  assert.equal(j.durableSeq(), 0);
+  await appendRange(j, 1, n);
+  await j.waitDurable(n);
+  assert.equal(j.durableSeq(), n, 'the watermark reaches the last seq');
+  const stats = await j.close();
+  assert.equal(stats.records, n);
+  assert.equal(stats.durableSeq, n);
+  assert.ok(stats.commits >= 1 && stats.commits <= n);
+  assert.equal(stats.batchRecords.reduce((a, b) => a + b, 0), n);
+  assert.equal(lastSeq(path), n);
+  verifyPrefix(path, n);
+}
+
+test('writes N records through the thread and reads them back identical and in order (normal)', { timeout: 30_000 }, async () => {
+  await roundTrip({ durability: 'normal' }, 50_000);
+});
+
+test('full and none durability modes journal every record too', { timeout: 30_000 }, async () => {
+  await roundTrip({ durability: 'full', maxBatchRecords: 500 }, 5_000);
+  await roundTrip({ durability: 'none', recordBytes: 64, ringCapacity: 256 }, 5_000);
+});
+
+test('group commit respects maxBatchRecords; the listener sees a rising watermark', { timeout: 30_000 }, async () => {
+  const path = freshPath();
+  const j = await Journal.open({ path, maxBatchRecords: 10, lingerUs: 200 });
+  const seen: number[] = [];
+  j.setDurableListener((s) => seen.push(s));
+  await appendRange(j, 1, 2_000);
+  await j.waitDurable(2_000);
+  j.checkDurable();
+  const stats = await j.close();
+  assert.ok(stats.batchRecords.every((b) => b >= 1 && b <= 10), 'every batch holds 1..10 records');
+  assert.ok(stats.commits >= 200);
+  assert.ok(seen.length >= 1);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, 'strictly rising');
+  assert.equal(seen[seen.length - 1], 2_000);
+  verifyPrefix(path, 2_000);
+});
+
+test('readJournal streams from a seq and closes its connection when the loop breaks', { timeout: 30_000 }, async () => {
+  const path = freshPath();
+  const j = await Journal.open({ path });
+  await appendRange(j, 1, 1_000);
+  await j.waitDurable(1_000);
+  const tail = [...readJournal(path, 990)].map((r) => r.seq);
+  assert.deepEqual(tail, [991, 992, 993, 994, 995, 996, 997, 998, 999, 1000]);
+  for (const r of readJournal(path, 0)) {
+    if (r.seq === 3) break;
+  }
+  await appendRange(j, 1_001, 1_100); // the writer is not blocked by a leftover reader
+  await j.waitDurable(1_100);
+  await j.close();
+  assert.equal([...readJournal(path, 1_100)].length, 0);
+  assert.throws(() => lastSeq(join(dir, 'missing.sqlite')), (e: unknown) => e instanceof JournalError && e.code === 'not-found');
+});
+
+test('reopen continues after the last seq; a non-increasing seq fails the journal loudly', { timeout: 30_000 }, async () => {
+  const path = freshPath();
+  let j = await Journal.open({ path });
+  await appendRange(j, 1, 100);
+  await j.close();
+  j = await Journal.open({ path });
+  assert.equal(j.recoveredSeq, 100);
+  assert.equal(j.durableSeq(), 100);
+  await appendRange(j, 101, 150);
+  await j.waitDurable(150);
+  const waiting = j.waitDurable(1_000);
+  await appendRange(j, 150, 150); // duplicate seq
+  await assert.rejects(waiting, (e: unknown) => e instanceof JournalError && e.code === 'failed' && /not an integer above/.test(e.message));
+  assert.ok(j.error !== null);
+  assert.throws(() => j.tryAppend(new Float64Array(16)), JournalError);
+  verifyPrefix(path, 150);
+  await assert.rejects(Journal.open({ path, recordBytes: 64 }), (e: unknown) => e instanceof JournalError && e.code === 'bad-format');
+  await assert.rejects(Journal.open({ path, durability: 'fast' as never }), (e: unknown) => e instanceof JournalError && e.code === 'bad-options');
+});
+
+test('snapshots: write and fetch the latest at or before a seq, per shard', () => {
+  const path = freshPath();
+  writeSnapshot(path, 1, 100, new Uint8Array([1, 1]));
+  writeSnapshot(path, 1, 200, new Uint8Array([1, 2]));
+  writeSnapshot(path, 2, 150, new Uint8Array([2, 1]));
+  assert.deepEqual(latestSnapshot(path, 1), { shard: 1, seq: 200, blob: new Uint8Array([1, 2]) });
+  assert.equal(latestSnapshot(path, 1, 199)?.seq, 100);
+  assert.equal(latestSnapshot(path, 1, 99), null);
+  assert.equal(latestSnapshot(path, 2)?.seq, 150);
+  assert.equal(latestSnapshot(path, 3), null);
+  assert.equal(lastSeq(path), 0);
+});
+
+test('SIGKILL mid-stream leaves a gap-free prefix holding every seq reported durable; reopen works', { timeout: 50_000 }, async () => {
+  const path = freshPath();
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./journal-crash-child.js', import.meta.url)), path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let reported = 0;
+  let started = false;
+  let stderr = '';
+  let buf = '';
+  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child made no progress (reported ${reported}); stderr: ${stderr}`)), 30_000);
+    child.stdout.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.startsWith('started')) started = true;
+        else if (line.startsWith('durable ')) reported = Math.max(reported, Number(line.slice(8)));
+        nl = buf.indexOf('\n');
+      }
+      // Kill while it is streaming, well past the first commits.
+      if (reported >= 30_000 && child.exitCode === null && !child.killed) {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', () => { clearTimeout(timer); if (!child.killed) reject(new Error(`child exited early; stderr: ${stderr}`)); });
+  });
+  assert.equal(await exited, 'SIGKILL');
+  assert.ok(started);
+  assert.ok(existsSync(`${path}-wal`), 'killed with a live WAL');
+  const last = lastSeq(path);
+  assert.ok(last >= reported, `journal holds ${last} >= ${reported} reported durable`);
+  verifyPrefix(path, last);
+
+  const j = await Journal.open({ path });
+  assert.equal(j.recoveredSeq, last);
+  await appendRange(j, last + 1, last + 500);
+  await j.waitDurable(last + 500);
+  await j.close();
+  verifyPrefix(path, last + 500);
+});

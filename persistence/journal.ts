@@ -1,0 +1,488 @@
+// Journal, main-thread side. The journal thread (journal-worker.ts) drains fixed-size command
+// records from a Ring and appends them to SQLite (WAL) with group commit; after every commit it
+// publishes the durable sequence watermark in shared memory and notifies. This module offers:
+//   - Journal: open the thread, append records without blocking (full ring -> false = "busy"),
+//     read the watermark (`durableSeq`, no syscall), wait for it without blocking the event loop
+//     (`waitDurable`, `setDurableListener`, both on Atomics.waitAsync), close.
+//   - Recovery readers: readJournal (streaming generator), lastSeq, writeSnapshot, latestSnapshot.
+// Format, durability semantics and measurements: docs/runtime.md ("Journal").
+
+import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
+import { Ring } from '../gateway/ring.js';
+import type { CheckpointerData } from './journal-checkpointer.js';
+
+export type Durability = 'none' | 'normal' | 'full';
+
+export const JOURNAL_FORMAT_VERSION = 1;
+
+export type JournalErrorCode = 'closed' | 'failed' | 'bad-options' | 'bad-format' | 'not-found';
+
+export class JournalError extends Error {
+  override readonly name = 'JournalError';
+  readonly code: JournalErrorCode;
+  constructor(code: JournalErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface JournalOptions {
+  /** SQLite file; created with its schema if missing. */
+  path: string;
+  /** 'normal' -> synchronous=NORMAL (survives a process crash); 'full' -> FULL (survives power loss);
+   *  'none' -> written with NORMAL, but callers do not wait for the watermark. Default 'normal'. */
+  durability?: Durability;
+  /** Record size in bytes (multiple of 8). Default 128 (16 float64 words). */
+  recordBytes?: number;
+  /** Ring slots (power of two). Default 65536. */
+  ringCapacity?: number;
+  /** Group commit: at most this many records per transaction. Default 4096. */
+  maxBatchRecords?: number;
+  /** Group commit: a transaction stops taking records this long after its first one. Default 2000 us. */
+  maxBatchUs?: number;
+  /** After the ring runs dry, keep the batch open this long for more records. Default 0 (commit at once). */
+  lingerUs?: number;
+  /** Journal thread: spins before it sleeps on an empty ring. Default 2000 (a few microseconds). */
+  spinIterations?: number;
+  /** Word of a record holding its sequence number (strictly increasing). Default 1. */
+  seqWord?: number;
+  /** Word of a record holding its kind (an integer). Default 0. */
+  kindWord?: number;
+  /**
+   * 'thread' (default): the journal thread never checkpoints (wal_autocheckpoint = 0); a small
+   * checkpoint thread runs PASSIVE checkpoints every checkpointIntervalMs with its own connection,
+   * keeping WAL-to-database copies (and their fsync) out of every COMMIT. 'inline': SQLite's
+   * default auto-checkpoint inside the COMMIT that crosses 1000 WAL pages.
+   */
+  checkpoint?: 'thread' | 'inline';
+  /** Default 100 ms. */
+  checkpointIntervalMs?: number;
+}
+
+export interface JournalStats {
+  commits: number;
+  records: number;
+  durableSeq: number;
+  /** Most recent (up to 65536) per-commit samples, oldest first. */
+  commitUs: number[];
+  /** Time from BEGIN to the end of COMMIT, same samples. */
+  batchUs: number[];
+  batchRecords: number[];
+  /** PASSIVE checkpoints run by the checkpoint thread (0 with checkpoint: 'inline'). */
+  checkpoints: number;
+}
+
+/** Everything the journal thread needs, passed as workerData. */
+export interface JournalWorkerData {
+  path: string;
+  durability: Durability;
+  ringSab: SharedArrayBuffer;
+  ctrlSab: SharedArrayBuffer;
+  maxBatchRecords: number;
+  maxBatchUs: number;
+  lingerUs: number;
+  spinIterations: number;
+  seqWord: number;
+  kindWord: number;
+  checkpoint: 'thread' | 'inline';
+}
+
+// Control block shared by both threads (Int32 indices / Float64 indices into one 128-byte SAB).
+export const CTRL_BYTES = 128;
+/** Seqlock and futex word: odd while the thread updates the watermark, bumped twice per commit. */
+export const CTRL_VERSION = 0;
+/** Set to 1 by the main thread to ask the journal thread to drain, commit and exit. */
+export const CTRL_STOP = 1;
+/** 0 starting, 1 running, 2 closed, 3 failed. */
+export const CTRL_STATE = 2;
+/** Set to 1 to stop the checkpoint thread (it sleeps in Atomics.wait on this word). */
+export const CTRL_CKPT_STOP = 3;
+/** Float64 index of the durable watermark (highest committed seq). */
+export const CTRL_DURABLE_F64 = 8;
+export const CTRL_COMMITS_F64 = 9;
+export const CTRL_RECORDS_F64 = 10;
+export const STATE_RUNNING = 1;
+export const STATE_CLOSED = 2;
+export const STATE_FAILED = 3;
+
+type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+interface Waiter { seq: number; resolve: () => void; reject: (e: Error) => void }
+
+type WorkerMessage =
+  | { type: 'ready'; lastSeq: number }
+  | { type: 'closed'; stats: JournalStats }
+  | { type: 'failed'; code: JournalErrorCode; message: string };
+
+export class Journal {
+  /** Producer view of the journal ring (for zero-copy appends: reserve, fill `ring.f64`, publish). */
+  readonly ring: Ring;
+  readonly durability: Durability;
+  readonly path: string;
+  /** Highest seq in the journal when it was opened; the next record's seq must be greater. */
+  recoveredSeq = 0;
+
+  private readonly worker: Worker;
+  private checkpointer: Worker | null = null;
+  private checkpointerDone: Promise<number> | null = null;
+  /** Why the checkpoint thread stopped early, if it did (not fatal: the WAL then only grows). */
+  checkpointError: Error | null = null;
+  private readonly ctrl: Int32Array;
+  private readonly ctrlF64: Float64Array;
+  private waiters: Waiter[] = [];
+  private listener: ((durableSeq: number) => void) | null = null;
+  private lastNotifiedSeq = 0;
+  private pumping = false;
+  private failure: JournalError | null = null;
+  private closing: Promise<JournalStats> | null = null;
+  private settleReady: { resolve: (lastSeq: number) => void; reject: (e: Error) => void } | null = null;
+  private settleClosed: { resolve: (s: JournalStats) => void; reject: (e: Error) => void } | null = null;
+
+  private constructor(data: JournalWorkerData, ring: Ring, durability: Durability) {
+    this.ring = ring;
+    this.ctrl = new Int32Array(data.ctrlSab);
+    this.ctrlF64 = new Float64Array(data.ctrlSab);
+    this.durability = durability;
+    this.path = data.path;
+    this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), { workerData: data });
+    this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
+    this.worker.on('error', (e: Error) => this.fail(`journal thread crashed: ${e.message}`));
+    this.worker.on('exit', (code) => {
+      if (Atomics.load(this.ctrl, CTRL_STATE) !== STATE_CLOSED) this.fail(`journal thread exited (code ${code})`);
+    });
+  }
+
+  /** Start the journal thread on `options.path`; resolves once the file is open and recovered. */
+  static async open(options: JournalOptions): Promise<Journal> {
+    const durability = options.durability ?? 'normal';
+    if (durability !== 'none' && durability !== 'normal' && durability !== 'full') throw new JournalError('bad-options', `unknown durability '${String(durability)}'`);
+    const recordBytes = options.recordBytes ?? 128;
+    const ring = Ring.create(options.ringCapacity ?? 65536, recordBytes);
+    const data: JournalWorkerData = {
+      path: options.path,
+      durability,
+      ringSab: ring.sab,
+      ctrlSab: new SharedArrayBuffer(CTRL_BYTES),
+      maxBatchRecords: positiveInt(options.maxBatchRecords ?? 4096, 'maxBatchRecords'),
+      maxBatchUs: nonNegative(options.maxBatchUs ?? 2000, 'maxBatchUs'),
+      lingerUs: nonNegative(options.lingerUs ?? 0, 'lingerUs'),
+      spinIterations: nonNegative(options.spinIterations ?? 2000, 'spinIterations'),
+      seqWord: wordIndex(options.seqWord ?? 1, ring.recordWords, 'seqWord'),
+      kindWord: wordIndex(options.kindWord ?? 0, ring.recordWords, 'kindWord'),
+      checkpoint: options.checkpoint ?? 'thread',
+    };
+    if (data.checkpoint !== 'thread' && data.checkpoint !== 'inline') throw new JournalError('bad-options', `unknown checkpoint mode '${String(data.checkpoint)}'`);
+    const j = new Journal(data, ring, durability);
+    const ready = new Promise<number>((resolve, reject) => { j.settleReady = { resolve, reject }; });
+    j.recoveredSeq = await ready;
+    j.lastNotifiedSeq = j.recoveredSeq;
+    if (data.checkpoint === 'thread') j.startCheckpointer(nonNegative(options.checkpointIntervalMs ?? 100, 'checkpointIntervalMs'));
+    return j;
+  }
+
+  private startCheckpointer(intervalMs: number): void {
+    const data: CheckpointerData = { path: this.path, ctrlSab: this.ctrl.buffer as SharedArrayBuffer, intervalMs };
+    const w = new Worker(new URL('./journal-checkpointer.js', import.meta.url), { workerData: data });
+    this.checkpointer = w;
+    this.checkpointerDone = new Promise<number>((resolve) => {
+      w.on('message', (m: { type: string; runs: number }) => resolve(m.runs));
+      w.on('error', (e: Error) => { this.checkpointError = e; resolve(0); });
+      w.on('exit', () => resolve(0));
+    });
+  }
+
+  private async stopCheckpointer(): Promise<number> {
+    if (this.checkpointer === null) return 0;
+    Atomics.store(this.ctrl, CTRL_CKPT_STOP, 1);
+    Atomics.notify(this.ctrl, CTRL_CKPT_STOP);
+    const runs = await this.checkpointerDone!;
+    await this.checkpointer.terminate();
+    this.checkpointer = null;
+    return runs;
+  }
+
+  /** True when acks must wait for the watermark (durability 'normal' or 'full'). */
+  get ackWaitsForDurability(): boolean {
+    return this.durability !== 'none';
+  }
+
+  /**
+   * Copy one record (recordWords words of `src` from `srcWord`) into the ring and publish it.
+   * Returns false when the ring is full: the caller rejects with "busy". Never blocks.
+   */
+  tryAppend(src: Float64Array, srcWord = 0): boolean {
+    if (this.failure !== null || this.closing !== null) throw this.failure ?? new JournalError('closed', 'journal is closing');
+    if (!this.ring.tryPush(src, srcWord)) return false;
+    this.ring.publish();
+    return true;
+  }
+
+  /** Highest seq known to be committed at the configured level. Lock-free read, no syscall. */
+  durableSeq(): number {
+    const c = this.ctrl;
+    for (;;) {
+      const v = Atomics.load(c, CTRL_VERSION);
+      if ((v & 1) !== 0) continue;
+      const s = this.ctrlF64[CTRL_DURABLE_F64]!;
+      if (Atomics.load(c, CTRL_VERSION) === v) return s;
+    }
+  }
+
+  /** Resolves once `seq` is durable; rejects if the journal fails or closes first. */
+  waitDurable(seq: number): Promise<void> {
+    if (this.durableSeq() >= seq) return Promise.resolve();
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ seq, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Call `cb(durableSeq)` on the event loop each time the watermark advances (e.g. to release
+   * acks in seq order); null removes it. Callbacks coalesce: one call may cover many commits.
+   */
+  setDurableListener(cb: ((durableSeq: number) => void) | null): void {
+    this.listener = cb;
+    if (cb !== null) this.pump();
+  }
+
+  /** Resolve due waiters and call the listener now (for a caller that polls in its own loop). */
+  checkDurable(): number {
+    const d = this.durableSeq();
+    if (d > this.lastNotifiedSeq) {
+      this.lastNotifiedSeq = d;
+      if (this.waiters.length > 0) {
+        const still: Waiter[] = [];
+        for (const w of this.waiters) {
+          if (w.seq <= d) w.resolve();
+          else still.push(w);
+        }
+        this.waiters = still;
+      }
+      if (this.listener !== null) this.listener(d);
+    }
+    return d;
+  }
+
+  /** Commit what was appended, stop the thread, and return its statistics. */
+  close(): Promise<JournalStats> {
+    if (this.closing !== null) return this.closing;
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.closing = new Promise<JournalStats>((resolve, reject) => {
+      this.settleClosed = { resolve, reject };
+    }).then(async (stats) => {
+      this.checkDurable();
+      this.rejectAll(new JournalError('closed', 'journal closed before this seq was durable'));
+      await this.worker.terminate();
+      stats.checkpoints = await this.stopCheckpointer();
+      return stats;
+    });
+    Atomics.store(this.ctrl, CTRL_STOP, 1);
+    this.ring.wakeConsumer();
+    return this.closing;
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const step = (): void => {
+      const v = Atomics.load(this.ctrl, CTRL_VERSION);
+      this.checkDurable();
+      if ((this.waiters.length === 0 && this.listener === null) || this.failure !== null || Atomics.load(this.ctrl, CTRL_STATE) === STATE_CLOSED) {
+        this.pumping = false;
+        return;
+      }
+      const r = waitAsync(this.ctrl, CTRL_VERSION, v, 1000);
+      if (r.async) (r.value as Promise<string>).then(step, step);
+      else setImmediate(step);
+    };
+    step();
+  }
+
+  private onMessage(m: WorkerMessage): void {
+    if (m.type === 'ready') {
+      this.settleReady?.resolve(m.lastSeq);
+      this.settleReady = null;
+    } else if (m.type === 'closed') {
+      this.settleClosed?.resolve(m.stats);
+      this.settleClosed = null;
+    } else {
+      this.fail(m.message, m.code);
+    }
+  }
+
+  private fail(message: string, code: JournalErrorCode = 'failed'): void {
+    if (this.failure !== null) return;
+    this.failure = new JournalError(code, message);
+    this.settleReady?.reject(this.failure);
+    this.settleReady = null;
+    this.settleClosed?.reject(this.failure);
+    this.settleClosed = null;
+    this.checkDurable();
+    this.rejectAll(this.failure);
+    void this.worker.terminate();
+    void this.stopCheckpointer();
+  }
+
+  private rejectAll(e: JournalError): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.reject(e);
+  }
+
+  /** The failure that stopped the journal thread, if any. */
+  get error(): JournalError | null {
+    return this.failure;
+  }
+}
+
+// ------------------------------------------------------------------ schema (shared with the thread)
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, rec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (shard INTEGER NOT NULL, seq INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (shard, seq));
+`;
+
+/**
+ * Open (creating if needed) a journal file for writing: WAL, synchronous by durability, schema,
+ * and a check that an existing file was written with the same record size.
+ */
+export function openJournalDb(path: string, durability: Durability, recordBytes: number, autoCheckpoint = true): Database.Database {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma(`wal_autocheckpoint = ${autoCheckpoint ? 1000 : 0}`);
+    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
+    const get = (k: string): number | undefined => meta.find((r) => r.key === k)?.value;
+    if (meta.length === 0) {
+      const put = db.prepare('INSERT INTO journal_meta (key, value) VALUES (?, ?)');
+      db.transaction(() => {
+        put.run('format_version', JOURNAL_FORMAT_VERSION);
+        put.run('record_bytes', recordBytes);
+      })();
+    } else {
+      if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
+      if (get('record_bytes') !== recordBytes) throw new JournalError('bad-format', `${path}: records are ${get('record_bytes')} bytes, not ${recordBytes}`);
+    }
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+function openForRead(path: string): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    throw new JournalError('not-found', `${path}: ${(e as Error).message}`);
+  }
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+function openForSnapshots(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return db;
+}
+
+// ------------------------------------------------------------------ recovery readers
+
+export interface JournalRecord {
+  seq: number;
+  kind: number;
+  /** The record as stored (recordBytes bytes). */
+  bytes: Uint8Array;
+  /** The same record as float64 words (a fresh copy). */
+  words: Float64Array;
+}
+
+/**
+ * Records with seq > fromSeqExclusive, in seq order, streamed from SQLite (one row at a time).
+ * Break out of the loop at any point: the connection is closed either way.
+ */
+export function* readJournal(path: string, fromSeqExclusive = 0): Generator<JournalRecord, void, undefined> {
+  const db = openForRead(path);
+  try {
+    const rows = db.prepare('SELECT seq, kind, rec FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; kind: number; rec: Buffer }>;
+    for (const row of rows) {
+      const bytes = new Uint8Array(row.rec.byteLength);
+      bytes.set(row.rec);
+      yield { seq: row.seq, kind: row.kind, bytes, words: new Float64Array(bytes.buffer, 0, bytes.byteLength >>> 3) };
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/** Highest seq in the journal (0 when empty). */
+export function lastSeq(path: string): number {
+  const db = openForRead(path);
+  try {
+    const row = db.prepare('SELECT max(seq) AS s FROM journal').get() as { s: number | null };
+    return row.s ?? 0;
+  } finally {
+    db.close();
+  }
+}
+
+export interface Snapshot {
+  shard: number;
+  seq: number;
+  blob: Uint8Array;
+}
+
+/** Store the state of `shard` (a shard or ledger id) as of `seq` (durable with synchronous=FULL). */
+export function writeSnapshot(path: string, shard: number, seq: number, blob: Uint8Array): void {
+  if (!Number.isSafeInteger(shard) || !Number.isSafeInteger(seq) || seq < 0) throw new JournalError('bad-options', `bad snapshot key (shard ${shard}, seq ${seq})`);
+  const db = openForSnapshots(path);
+  try {
+    db.prepare('INSERT OR REPLACE INTO snapshots (shard, seq, blob) VALUES (?, ?, ?)').run(shard, seq, blob);
+  } finally {
+    db.close();
+  }
+}
+
+/** The newest snapshot of `shard` taken at or before `atOrBeforeSeq`, or null. */
+export function latestSnapshot(path: string, shard: number, atOrBeforeSeq = Number.MAX_SAFE_INTEGER): Snapshot | null {
+  const db = openForRead(path);
+  try {
+    const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshots'").get();
+    if (hasTable === undefined) return null;
+    const row = db.prepare('SELECT shard, seq, blob FROM snapshots WHERE shard = ? AND seq <= ? ORDER BY seq DESC LIMIT 1').get(shard, atOrBeforeSeq) as { shard: number; seq: number; blob: Buffer } | undefined;
+    if (row === undefined) return null;
+    return { shard: row.shard, seq: row.seq, blob: new Uint8Array(row.blob) };
+  } finally {
+    db.close();
+  }
+}
+
+// ------------------------------------------------------------------ option checks
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new JournalError('bad-options', `${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function nonNegative(v: number, name: string): number {
+  if (!(v >= 0) || !Number.isFinite(v)) throw new JournalError('bad-options', `${name} must be a non-negative number, got ${v}`);
+  return v;
+}
+
+function wordIndex(v: number, words: number, name: string): number {
+  if (!Number.isInteger(v) || v < 0 || v >= words) throw new JournalError('bad-options', `${name} must be a word index in [0, ${words}), got ${v}`);
+  return v;
+}

@@ -443,6 +443,7 @@ export class OrderBook {
     } else if (quote) {
       if (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) return RejectReason.InvalidQuantity;
     } else if (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0) return RejectReason.InvalidQuantity;
+    if (!isUint(cmd.protectionPriceTicks) || (cmd.protectionPriceTicks !== 0 && !isMarket)) return RejectReason.InvalidPrice;
     if (tif === TimeInForce.GTD) {
       if (!isId(cmd.expireTsUs)) return RejectReason.InvalidExpireTime;
       if (cmd.expireTsUs <= this.now) return RejectReason.GtdAlreadyExpired;
@@ -551,7 +552,16 @@ export class OrderBook {
     this.tkStp = cmd.stpMode;
     this.tkStpGroup = cmd.stpGroup;
     this.tkLink = cmd.linkId !== 0 ? this.slotOf(cmd.linkId) : NIL;
-    this.tkLimit = isMarket ? (cmd.side === Side.Buy ? this.marketUpper(this.refPx) : this.marketLower(this.refPx)) : cmd.priceTicks;
+    if (isMarket) {
+      const prot = cmd.protectionPriceTicks;
+      if (cmd.side === Side.Buy) {
+        const b = this.marketUpper(this.refPx);
+        this.tkLimit = prot > 0 && prot < b ? prot : b;
+      } else {
+        const b = this.marketLower(this.refPx);
+        this.tkLimit = prot > b ? prot : b;
+      }
+    } else this.tkLimit = cmd.priceTicks;
 
     if (cmd.tif === TimeInForce.FOK && !this.fokFeasible()) {
       ev.expired(cmd.orderId, cmd.account, cmd.qtyLots, EndReason.FillOrKill, 0);
@@ -783,7 +793,13 @@ export class OrderBook {
     if (p !== NIL) { this.oLink[s] = NIL; this.oLink[p] = NIL; this.cancelLinked(p); }
     this.oPrice[s] = limit;
     this.oVis[s] = this.oRem[s]!;
-    const tl = market ? (side === Side.Buy ? this.marketUpper(this.refPx) : this.marketLower(this.refPx)) : limit;
+    // Market-type: the bound from the reference price now, and never further than the band from X,
+    // so the worst price is known when the order is entered.
+    let tl = limit;
+    if (market) {
+      if (side === Side.Buy) { const a = this.marketUpper(this.refPx), b = this.marketUpper(x); tl = a < b ? a : b; }
+      else { const a = this.marketLower(this.refPx), b = this.marketLower(x); tl = a > b ? a : b; }
+    }
     this.takerStep(s, tl, market);
   }
 

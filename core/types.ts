@@ -182,6 +182,12 @@ export class Command {
   trailOffset: number = 0;
   limitOffsetTicks: number = 0;
   linkId: number = 0;
+  /**
+   * Market orders (by quantity or quote): a worst price set by the runtime (the price its balance hold
+   * was computed for). The book trades no further than the tighter of this and its own protection
+   * bound. 0 = none.
+   */
+  protectionPriceTicks: number = 0;
   /** Admin commands: SetSymbolStatus -> status; SetKillSwitch -> 0/1; SetReferencePrice -> price. */
   value: number = 0;
   /** SetAccountLimits: max open orders (0 = instrument default). */
@@ -192,7 +198,8 @@ export class Command {
     this.clientOrderId = 0; this.side = 0; this.orderType = 0; this.tif = 0; this.flags = 0;
     this.stpMode = 0; this.stpGroup = 0; this.priceTicks = 0; this.qtyLots = 0;
     this.quoteQtyUnits = 0; this.expireTsUs = 0; this.stopPriceTicks = 0; this.displayQtyLots = 0;
-    this.trailOffset = 0; this.limitOffsetTicks = 0; this.linkId = 0; this.value = 0; this.value2 = 0;
+    this.trailOffset = 0; this.limitOffsetTicks = 0; this.linkId = 0; this.protectionPriceTicks = 0; this.value = 0;
+    this.value2 = 0;
     return this;
   }
 }

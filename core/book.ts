@@ -197,6 +197,7 @@ export class OrderBook {
 
   // Bracket children waiting to grow after the current matching step.
   private readonly growList: Int32Array;
+  private readonly growId: Float64Array;
   private growN = 0;
 
   // The taker being matched (fields, not an object: no allocation).
@@ -290,6 +291,7 @@ export class OrderBook {
     this.gtd = new SlotHeap(n, this.oExpire, this.oId, this.oHeap);
     this.trig = [0, 1, 2, 3].map(() => new SlotHeap(n, this.oTrigKey, this.oId, this.oTrigPos));
     this.growList = new Int32Array(n);
+    this.growId = new Float64Array(n);
     this.scratch = new Int32Array(n);
     this.scratchId = new Float64Array(n);
   }
@@ -434,6 +436,8 @@ export class OrderBook {
       }
       if ((flags & OrderFlags.PostOnly) !== 0 && (isMarket || (tif !== TimeInForce.GTC && tif !== TimeInForce.GTD))) return RejectReason.InvalidFlags;
       if (quote && !isMarket) return RejectReason.InvalidFlags;
+      if (cmd.stopPriceTicks !== 0) return RejectReason.InvalidStopPrice;
+      if (cmd.trailOffset !== 0 || cmd.limitOffsetTicks !== 0) return RejectReason.InvalidTrailOffset;
       if (isMarket) {
         if (px !== 0) return RejectReason.InvalidPrice;
       } else if (!Number.isSafeInteger(px) || px < spec.minPriceTicks || px > spec.maxPriceTicks) return RejectReason.InvalidPrice;
@@ -608,20 +612,17 @@ export class OrderBook {
     this.oFilled[s] = 0;
     this.oExpire[s] = cmd.expireTsUs;
     this.oStpGroup[s] = cmd.stpGroup;
-    this.oStop[s] = cmd.stopPriceTicks;
-    this.oTrail[s] = cmd.trailOffset;
-    this.oLimOff[s] = cmd.limitOffsetTicks;
-    this.oAnchor[s] = 0;
-    this.oGrow[s] = 0;
+    if (cmd.orderType >= OrderType.Stop) {
+      this.oStop[s] = cmd.stopPriceTicks;
+      this.oTrail[s] = cmd.trailOffset;
+      this.oLimOff[s] = cmd.limitOffsetTicks;
+    }
     this.oSide[s] = cmd.side;
     this.oTif[s] = cmd.tif;
     this.oFlags[s] = cmd.flags;
     this.oStp[s] = cmd.stpMode;
     this.oAcct[s] = this.acctIndex(cmd.account);
-    this.oLink[s] = NIL;
-    this.oParent[s] = NIL;
-    this.oChildA[s] = NIL;
-    this.oChildB[s] = NIL;
+    // oLink, oParent, oChildA/B are NIL and oGrow is 0 on every free slot (afterEnd and growth reset them).
     this.indexId(cmd.orderId, s);
     if (cmd.clientOrderId !== 0) this.cids.set(cmd.account, cmd.clientOrderId, s);
     this.acctAppend(this.oAcct[s]!, s);
@@ -859,8 +860,13 @@ export class OrderBook {
 
   private noteEntryFill(entry: number, q: number): void {
     const a = this.oChildA[entry]!, b = this.oChildB[entry]!;
-    if (a !== NIL) { if (this.oGrow[a] === 0) this.growList[this.growN++] = a; this.oGrow[a] = this.oGrow[a]! + q; }
-    if (b !== NIL) { if (this.oGrow[b] === 0) this.growList[this.growN++] = b; this.oGrow[b] = this.oGrow[b]! + q; }
+    if (a !== NIL) this.noteGrow(a, q);
+    if (b !== NIL) this.noteGrow(b, q);
+  }
+
+  private noteGrow(c: number, q: number): void {
+    if (this.oGrow[c] === 0) { this.growId[this.growN] = this.oId[c]!; this.growList[this.growN++] = c; }
+    this.oGrow[c] = this.oGrow[c]! + q;
   }
 
   /** Applies the growth recorded during the last matching step(s), children in ascending id. */
@@ -868,7 +874,7 @@ export class OrderBook {
     while (this.growN > 0) {
       const n = this.growN;
       const list = this.scratch, ids = this.scratchId;
-      for (let i = 0; i < n; i++) { list[i] = this.growList[i]!; ids[i] = this.oId[list[i]!]!; }
+      for (let i = 0; i < n; i++) { list[i] = this.growList[i]!; ids[i] = this.growId[i]!; }
       this.growN = 0;
       // Insertion sort by id: at most a few children per step.
       for (let i = 1; i < n; i++) {
@@ -1439,13 +1445,18 @@ export class OrderBook {
     this.unindexId(this.oId[s]!, s);
     const cid = this.oCid[s]!;
     if (cid !== 0) {
-      this.cids.delete(this.oAccount[s]!, cid);
-      this.retainCid(this.oAccount[s]!, cid);
+      if (this.spec.clientIdRetention > 0) this.retainCid(this.oAccount[s]!, cid); // overwrites the live entry
+      else this.cids.delete(this.oAccount[s]!, cid);
+    }
+    if (this.oType[s]! >= OrderType.Stop) {
+      // Free slots keep the advanced fields at 0, so plain orders need not write them.
+      this.oStop[s] = 0; this.oTrail[s] = 0; this.oLimOff[s] = 0; this.oAnchor[s] = 0;
     }
     const ai = this.oAcct[s]!, p = this.oAPrev[s]!, n = this.oANext[s]!;
     if (p === NIL) this.aHead[ai] = n; else this.oANext[p] = n;
     if (n === NIL) this.aTail[ai] = p; else this.oAPrev[n] = p;
     if (this.oHeap[s] !== NIL) this.gtd.remove(s);
+    this.oGrow[s] = 0;
     this.oState[s] = FREE;
     this.oNext[s] = this.freeOrder;
     this.freeOrder = s;

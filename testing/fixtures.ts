@@ -65,7 +65,7 @@ export function fillCommand(cmd: Command, fields: Partial<Command>): Command {
 
 export const EVENT_NAMES: Record<number, string> = {
   1: 'Accepted', 2: 'Rejected', 3: 'Trade', 4: 'Canceled', 5: 'Expired', 6: 'Replaced', 7: 'Decremented',
-  8: 'Depth', 9: 'TopOfBook', 10: 'AdminDone',
+  8: 'Depth', 9: 'TopOfBook', 10: 'AdminDone', 11: 'Triggered', 12: 'Activated', 13: 'SliceRefreshed',
 };
 
 const FIELDS: Record<number, string[]> = {
@@ -81,6 +81,10 @@ const FIELDS: Record<number, string[]> = {
   [EventType.Depth]: ['side', 'priceTicks', 'qtyLots', 'orderCount'],
   [EventType.TopOfBook]: ['bidPriceTicks', 'bidQtyLots', 'askPriceTicks', 'askQtyLots'],
   [EventType.AdminDone]: ['commandType', 'account', 'value', 'value2', 'affected'],
+  [EventType.Triggered]: ['orderId', 'account', 'stopPriceTicks', 'sourcePriceTicks', 'newOrderType', 'limitPriceTicks',
+    'remainingLots'],
+  [EventType.Activated]: ['orderId', 'account', 'qtyLots', 'remainingLots'],
+  [EventType.SliceRefreshed]: ['orderId', 'account', 'visibleLots', 'hiddenLots'],
 };
 
 export const REJECT_NAMES: Record<number, string> = {
@@ -90,12 +94,13 @@ export const REJECT_NAMES: Record<number, string> = {
   16: 'TooManyOpenOrders', 17: 'PositionLimitExceeded', 18: 'SymbolHalted', 19: 'SymbolCancelOnly', 20: 'AccountKilled',
   21: 'DuplicateClientOrderId', 22: 'PostOnlyWouldTake', 23: 'UnknownOrder', 25: 'BookFull', 26: 'NoReferencePrice',
   27: 'GtdAlreadyExpired', 28: 'ReplaceNoChange', 29: 'UnknownSymbol', 30: 'InvalidAccount', 31: 'InvalidClientOrderId',
-  32: 'ArithmeticOverflow', 33: 'InvalidValue', 64: 'Busy', 65: 'InsufficientBalance',
+  32: 'ArithmeticOverflow', 33: 'InvalidValue', 34: 'StopWouldTrigger', 35: 'InvalidStopPrice', 36: 'InvalidDisplayQty',
+  37: 'InvalidLink', 38: 'InvalidTrailOffset', 64: 'Busy', 65: 'InsufficientBalance',
 };
 
 export const END_NAMES: Record<number, string> = {
   0: 'UserCancel', 1: 'MassCancel', 2: 'ImmediateRemainder', 3: 'FillOrKill', 4: 'Expired', 5: 'SelfTrade',
-  6: 'MarketProtection', 7: 'KillSwitch', 8: 'ReplaceDone', 9: 'QuoteExhausted',
+  6: 'MarketProtection', 7: 'KillSwitch', 8: 'ReplaceDone', 9: 'QuoteExhausted', 11: 'TriggerLimit', 12: 'LinkedOrder',
 };
 
 export const COMMAND_NAMES: Record<number, string> = {

@@ -334,6 +334,7 @@ function rowView(src: OpStream): { stream: OpStream; set(i: number): void } {
     count: 1, firstSeq: 0, kind: new Uint8Array(1), side: new Uint8Array(1), orderType: new Uint8Array(1),
     tif: new Uint8Array(1), flags: new Uint8Array(1), stpMode: new Uint8Array(1), account: new Int32Array(1),
     orderId: new Int32Array(1), clientOrderId: new Int32Array(1), priceTicks: new Int32Array(1), qtyLots: new Int32Array(1),
+    stopPriceTicks: new Int32Array(1), displayQtyLots: new Int32Array(1), trailOffset: new Int32Array(1), linkId: new Int32Array(1),
   };
   return {
     stream: one,
@@ -343,6 +344,8 @@ function rowView(src: OpStream): { stream: OpStream; set(i: number): void } {
       one.flags[0] = src.flags[i]!; one.stpMode[0] = src.stpMode[i]!; one.account[0] = src.account[i]!;
       one.orderId[0] = src.orderId[i]!; one.clientOrderId[0] = src.clientOrderId[i]!; one.priceTicks[0] = src.priceTicks[i]!;
       one.qtyLots[0] = src.qtyLots[i]!;
+      one.stopPriceTicks[0] = src.stopPriceTicks[i]!; one.displayQtyLots[0] = src.displayQtyLots[i]!;
+      one.trailOffset[0] = src.trailOffset[i]!; one.linkId[0] = src.linkId[i]!;
     },
   };
 }
@@ -416,10 +419,12 @@ async function main(): Promise<void> {
   const peerRates = Object.values((out['peers'] ?? {}) as Record<string, Record<string, unknown>>)
     .map((p) => p['opsPerSec']).filter((v): v is number => typeof v === 'number');
   const shallow = rate('shallow'), deep = rate('deep');
+  out['advancedOpsPerSec'] = rate('advanced');
   out['ratios'] = {
     shallowVsFastestPeer: shallow !== null && peerRates.length > 0 ? round(shallow / Math.max(...peerRates), 2) : null,
     deepVsShallow: shallow !== null && deep !== null ? round(deep / shallow, 3) : null,
     shallowVsReference: shallow !== null && rate('reference') !== null ? round(shallow / rate('reference')!, 2) : null,
+    advancedVsShallow: shallow !== null && rate('advanced') !== null ? round(rate('advanced')! / shallow, 3) : null,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }

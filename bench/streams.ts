@@ -71,6 +71,11 @@ export interface OpStream {
   priceTicks: Int32Array;
   /** Replace: new total, 0 = keep. */
   qtyLots: Int32Array;
+  /** Advanced types (the 'advanced' stream): 0 for plain orders. */
+  stopPriceTicks: Int32Array;
+  displayQtyLots: Int32Array;
+  trailOffset: Int32Array;
+  linkId: Int32Array;
 }
 
 export function allocStream(count: number, firstSeq: number): OpStream {
@@ -80,6 +85,8 @@ export function allocStream(count: number, firstSeq: number): OpStream {
     tif: new Uint8Array(count), flags: new Uint8Array(count), stpMode: new Uint8Array(count),
     account: new Int32Array(count), orderId: new Int32Array(count), clientOrderId: new Int32Array(count),
     priceTicks: new Int32Array(count), qtyLots: new Int32Array(count),
+    stopPriceTicks: new Int32Array(count), displayQtyLots: new Int32Array(count), trailOffset: new Int32Array(count),
+    linkId: new Int32Array(count),
   };
 }
 
@@ -98,6 +105,10 @@ export function loadCommand(s: OpStream, i: number, cmd: Command): void {
   cmd.flags = s.flags[i]!;
   cmd.stpMode = s.stpMode[i]!;
   cmd.stpGroup = 0;
+  cmd.stopPriceTicks = s.stopPriceTicks[i]!;
+  cmd.displayQtyLots = s.displayQtyLots[i]!;
+  cmd.trailOffset = s.trailOffset[i]!;
+  cmd.linkId = s.linkId[i]!;
   cmd.priceTicks = s.priceTicks[i]!;
   cmd.qtyLots = s.qtyLots[i]!;
   cmd.quoteQtyUnits = 0;
@@ -343,6 +354,12 @@ export interface StreamConfig {
   clientIdShare: number;
   marketBandBps: number;
   maxQtyLots: number;
+  /**
+   * Share of operations that are advanced types (issue 3): icebergs, stops, stop-limits, trailing
+   * stops, if-touched, OCO legs and bracket children. The generator's simulation does not model
+   * triggers, so with this on its trade prediction is not checked and some cancels miss.
+   */
+  advancedShare?: number;
 }
 
 export interface GeneratedStream {
@@ -396,7 +413,8 @@ export function generateStream(c: StreamConfig): GeneratedStream {
   const ops = allocStream(c.ops, 1 + c.preloadOrders);
   const maxSeq = c.preloadOrders + c.ops;
   const sim = new SimBook(maxSeq, c.marketBandBps);
-  const mix = { limit: 0, cancel: 0, cross: 0, replace: 0, market: 0, ioc: 0 };
+  const mix = { limit: 0, cancel: 0, cross: 0, replace: 0, market: 0, ioc: 0, iceberg: 0, stop: 0, stopLimit: 0,
+    trailing: 0, ifTouched: 0, oco: 0, child: 0 };
 
   // Preload: passive GTC orders, uniform over the levels next to the mid, no self-trade settings.
   for (let i = 0; i < c.preloadOrders; i++) {
@@ -415,6 +433,10 @@ export function generateStream(c: StreamConfig): GeneratedStream {
 
   for (let i = 0; i < c.ops; i++) {
     const id = ops.firstSeq + i;
+    if (c.advancedShare !== undefined && r.next() < c.advancedShare) {
+      writeAdvanced(ops, i, id, r, sim, c, mix);
+      continue;
+    }
     // Pick the operation; fall back to a passive order when the target does not exist.
     const u = r.next();
     const crossSide = r.next() < 0.5 ? Side.Buy : Side.Sell;
@@ -515,6 +537,65 @@ export function generateStream(c: StreamConfig): GeneratedStream {
   };
 }
 
+/** One advanced-type order (see StreamConfig.advancedShare). Stops sit 5 to 54 ticks beyond the touch. */
+function writeAdvanced(ops: OpStream, i: number, id: number, r: Prng, sim: SimBook, c: StreamConfig,
+  mix: Record<string, number>): void {
+  const u = r.next();
+  let side = r.next() < 0.5 ? Side.Buy : Side.Sell;
+  let account = pickAccount(r, c);
+  const qty = pickQty(r);
+  const bid = sim.hasBid() ? sim.bestBidPrice() : MID_PRICE_TICKS - 1;
+  const ask = sim.hasAsk() ? sim.bestAskPrice() : MID_PRICE_TICKS + 1;
+  const away = 5 + r.int(50);
+  const stopFor = (sd: number) => sim.clampPrice(sd === Side.Sell ? bid - away : ask + away);
+  if (u < 0.3) {
+    mix['iceberg']!++;
+    const q = qty < 4 ? 4 : qty;
+    const price = passivePrice(sim, side, r.offset(c.meanOffsetTicks, c.maxOffsetTicks));
+    writeNew(ops, i, id, side, OrderType.Limit, TimeInForce.GTC, 0, StpMode.None, account, 0, price, q);
+    ops.displayQtyLots[i] = Math.max(1, q >> 2);
+    setOrder(sim, id, side, price, q, account, StpMode.None, 0);
+    sim.take(id, false, TimeInForce.GTC, q);
+  } else if (u < 0.55) {
+    mix['stop']!++;
+    writeNew(ops, i, id, side, OrderType.Stop, TimeInForce.IOC, 0, StpMode.None, account, 0, 0, qty);
+    ops.stopPriceTicks[i] = stopFor(side);
+  } else if (u < 0.7) {
+    mix['stopLimit']!++;
+    const x = stopFor(side);
+    writeNew(ops, i, id, side, OrderType.StopLimit, TimeInForce.GTC, 0, StpMode.None, account, 0,
+      sim.clampPrice(side === Side.Sell ? x - 2 : x + 2), qty);
+    ops.stopPriceTicks[i] = x;
+  } else if (u < 0.8) {
+    mix['trailing']!++;
+    writeNew(ops, i, id, side, OrderType.TrailingStop, TimeInForce.IOC, 0, StpMode.None, account, 0, 0, qty);
+    ops.trailOffset[i] = 20 + r.int(80);
+  } else if (u < 0.88) {
+    mix['ifTouched']!++;
+    writeNew(ops, i, id, side, OrderType.MarketIfTouched, TimeInForce.IOC, 0, StpMode.None, account, 0, 0, qty);
+    ops.stopPriceTicks[i] = sim.clampPrice(side === Side.Buy ? bid - away : ask + away);
+  } else if (sim.liveCount > 0) {
+    const target = sim.liveIds[r.int(sim.liveCount)]!;
+    account = sim.oAcct[target]!;
+    if (u < 0.95) {
+      mix['oco']!++; // a stop-loss leg linked to a resting limit of the same account and side
+      side = sim.oSide[target]!;
+      writeNew(ops, i, id, side, OrderType.Stop, TimeInForce.IOC, 0, StpMode.None, account, 0, 0, qty);
+      ops.stopPriceTicks[i] = stopFor(side);
+    } else {
+      mix['child']!++; // a take-profit child of a resting entry, sized by its fills
+      side = sim.oSide[target] === Side.Buy ? Side.Sell : Side.Buy;
+      const price = passivePrice(sim, side, 10 + r.int(40));
+      writeNew(ops, i, id, side, OrderType.Limit, TimeInForce.GTC, OrderFlags.Child, StpMode.None, account, 0, price, 0);
+    }
+    ops.linkId[i] = target;
+  } else {
+    mix['stop']!++;
+    writeNew(ops, i, id, side, OrderType.Stop, TimeInForce.IOC, 0, StpMode.None, account, 0, 0, qty);
+    ops.stopPriceTicks[i] = stopFor(side);
+  }
+}
+
 function clampQty(q: number, c: StreamConfig): number {
   return q < 1 ? 1 : q > c.maxQtyLots ? c.maxQtyLots : q;
 }
@@ -547,5 +628,8 @@ export const DEEP: StreamConfig = {
   name: 'deep', seed: 0x5eed0002, preloadOrders: 1_000_000, preloadLevelsPerSide: 5_200, targetLiveOrders: 1_000_000,
 };
 
-/** Every stream the core bench runs, in order. Issue 3 appends 'advanced' here. */
-export const STREAMS: StreamConfig[] = [SHALLOW, DEEP];
+/** The shallow stream with 20 % of its operations replaced by advanced order types (issue 3). */
+export const ADVANCED: StreamConfig = { ...SHALLOW, name: 'advanced', seed: 0x5eed0003, advancedShare: 0.2 };
+
+/** Every stream the core bench runs, in order. */
+export const STREAMS: StreamConfig[] = [SHALLOW, DEEP, ADVANCED];

@@ -187,7 +187,12 @@ export class OrderBook {
   /** 0 up/last, 1 down/last, 2 up/mark, 3 down/mark. */
   private readonly trig: SlotHeap[];
   private trigTotal = 0;
-  private readonly trailHead = new Int32Array([NIL, NIL]);
+  /**
+   * Trailing orders per trigger queue, newest first. Within a queue the anchors are monotone in entry
+   * order (a sell's anchor is the maximum since its entry, so older ones are at least as high), so a
+   * price move touches only the newest orders whose anchor it passes.
+   */
+  private readonly trailHead = new Int32Array([NIL, NIL, NIL, NIL]);
   private trailTotal = 0;
   private hiLast = 0;
   private loLast = 0;
@@ -677,11 +682,10 @@ export class OrderBook {
     this.trig[q]!.push(s);
     this.trigTotal++;
     if (isTrailing(type)) {
-      const src = q >> 1;
-      const h = this.trailHead[src]!;
+      const h = this.trailHead[q]!;
       this.oTPrev[s] = NIL; this.oTNext[s] = h;
       if (h !== NIL) this.oTPrev[h] = s;
-      this.trailHead[src] = s;
+      this.trailHead[q] = s;
       this.trailTotal++;
     }
     if (this.oState[s] !== TRIGGER) {
@@ -697,7 +701,7 @@ export class OrderBook {
     this.trigTotal--;
     if (isTrailing(this.oType[s]!)) {
       const p = this.oTPrev[s]!, n = this.oTNext[s]!;
-      if (p === NIL) this.trailHead[this.oQueue[s]! >> 1] = n; else this.oTNext[p] = n;
+      if (p === NIL) this.trailHead[this.oQueue[s]!] = n; else this.oTNext[p] = n;
       if (n !== NIL) this.oTPrev[n] = p;
       this.trailTotal--;
     }
@@ -747,21 +751,24 @@ export class OrderBook {
   }
 
   private moveTrailing(): void {
-    for (let src = 0; src < 2; src++) {
-      const hi = src === 0 ? this.hiLast : this.hiMark;
+    for (let q = 0; q < 4; q++) {
+      if (this.trailHead[q] === NIL) continue;
+      const mark = q >= 2;
+      const up = (q & 1) === 0; // up queues hold buy trailing orders: their anchor follows the low
+      const hi = mark ? this.hiMark : this.hiLast;
       if (hi === 0) continue;
-      const lo = src === 0 ? this.loLast : this.loMark;
-      for (let s = this.trailHead[src]!; s !== NIL; s = this.oTNext[s]!) {
+      const lo = mark ? this.loMark : this.loLast;
+      const heap = this.trig[q]!;
+      for (let s = this.trailHead[q]!; s !== NIL; s = this.oTNext[s]!) {
         const a = this.oAnchor[s]!;
-        let na = a;
-        if (this.oSide[s] === Side.Sell) { if (hi > a) na = hi; } else if (lo < a) na = lo;
-        if (na === a) continue;
+        const na = up ? (lo < a ? lo : a) : (hi > a ? hi : a);
+        if (na === a) break; // older orders' anchors are further out still: nothing more moves
         this.oAnchor[s] = na;
         const d = this.trailDistance(this.oTrail[s]!, this.oFlags[s]!, na);
-        const x = this.oSide[s] === Side.Sell ? Math.max(1, na - d) : na + d;
+        const x = up ? na + d : Math.max(1, na - d);
         this.oStop[s] = x;
-        this.oTrigKey[s] = (this.oQueue[s]! & 1) === 0 ? x : -x;
-        this.trig[this.oQueue[s]!]!.fix(s);
+        this.oTrigKey[s] = up ? x : -x;
+        heap.fix(s);
       }
     }
   }

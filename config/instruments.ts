@@ -55,7 +55,6 @@ export const RawInstrumentSchema = z.strictObject({
   maxPosition: decimalString.default('0'),
   orderCapacity: count.min(1),
   /** Price levels per side. Default: orderCapacity (a level holds at least one order). */
-  levelCapacity: count.min(1).optional(),
   clientIdRetention: count.default(0),
   /** Iceberg minimum display quantity. Default: minQty. */
   minDisplayQty: decimalString.optional(),
@@ -236,8 +235,6 @@ export function loadInstrument(raw: unknown, id: number): InstrumentSpec {
   if (makerFeePpm !== undefined && takerFeePpm !== undefined && takerFeePpm >= 0 && makerFeePpm < -takerFeePpm) {
     c.fail(r.makerFeeBps !== undefined ? 'makerFeeBps' : 'makerFee', 'a maker rebate cannot exceed the taker fee (the engine would pay out more than it takes)');
   }
-  const levelCapacity = r.levelCapacity ?? r.orderCapacity;
-  if (levelCapacity > r.orderCapacity) c.fail('levelCapacity', 'cannot exceed orderCapacity (a level holds at least one order)');
 
   // Safe-range guards: every product the core forms from these bounds must stay below 2^53.
   if (maxPriceTicks !== undefined && maxQtyLots !== undefined && notionalUnitsPerTickLot !== undefined) {
@@ -277,7 +274,6 @@ export function loadInstrument(raw: unknown, id: number): InstrumentSpec {
     maxOpenOrdersPerAccount: r.maxOpenOrdersPerAccount,
     maxPositionLots: maxPositionLots!,
     orderCapacity: r.orderCapacity,
-    levelCapacity,
     clientIdRetention: r.clientIdRetention,
     minDisplayQtyLots: minDisplayQtyLots!,
   };

@@ -36,9 +36,8 @@ export interface InstrumentSpec {
   /** Per-account defaults, overridable by SetAccountLimits. 0 = unlimited. */
   maxOpenOrdersPerAccount: number;
   maxPositionLots: number;
-  /** Preallocated capacity: resting orders and price levels (per side). */
+  /** Preallocated capacity: open orders (price levels are sized from it: a level holds at least one order). */
   orderCapacity: number;
-  levelCapacity: number;
   /** How many terminated client order ids stay remembered per book for idempotency. */
   clientIdRetention: number;
   /** Iceberg minimum display quantity. */

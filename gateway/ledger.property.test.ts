@@ -65,12 +65,12 @@ const funding: fc.Arbitrary<Step[]> = fc.tuple(...ACCOUNTS.flatMap((acc) => [0, 
 
 /** Instruments that stress different parts: ordinary fees, a maker rebate, no fees, coarse rounding. */
 const SPECS: InstrumentSpec[] = [
-  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, levelCapacity: 64, clientIdRetention: 8 }),
-  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, levelCapacity: 64, clientIdRetention: 8,
+  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, clientIdRetention: 8 }),
+  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, clientIdRetention: 8,
     makerFeePpm: -2_500, takerFeePpm: 7_000, marketBandBps: 300 }),
-  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, levelCapacity: 64, clientIdRetention: 0,
+  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, clientIdRetention: 0,
     makerFeePpm: 0, takerFeePpm: 0 }),
-  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, levelCapacity: 64, clientIdRetention: 8,
+  testSpec({ priceBandBps: 0, referencePriceTicks: 100, minNotionalUnits: 1, maxQtyLots: 20, orderCapacity: 64, clientIdRetention: 8,
     notionalUnitsPerTickLot: 1, baseUnitsPerLot: 3, makerFeePpm: 4_321, takerFeePpm: 12_345, marketBandBps: 1_000 }),
 ];
 

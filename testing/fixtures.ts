@@ -32,7 +32,6 @@ export function testSpec(over: Partial<InstrumentSpec> = {}): InstrumentSpec {
     maxOpenOrdersPerAccount: 0,
     maxPositionLots: 0,
     orderCapacity: 1_000,
-    levelCapacity: 1_000,
     clientIdRetention: 100,
     minDisplayQtyLots: 1,
     ...over,

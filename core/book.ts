@@ -33,6 +33,7 @@ const NIL = -1;
 const RETAINED = 0x7ffffff0;
 export const ORDER_FIELDS = 22;
 const DEFAULT_MAX_TRIGGERS = 100;
+const ACCT_DIRECT = 1 << 16;
 
 const FREE = 0;
 const BOOK = 1;
@@ -170,6 +171,7 @@ export class OrderBook {
 
   // Accounts (grow by doubling; never per message).
   private readonly acctMap = new IntMap(1024, true);
+  private readonly acctDirect = new Int32Array(ACCT_DIRECT).fill(NIL);
   private aN = 0;
   private aId = new Float64Array(1024);
   private aPos = new Float64Array(1024);
@@ -410,7 +412,7 @@ export class OrderBook {
     if (this.status === SymbolStatus.CancelOnly) return RejectReason.SymbolCancelOnly;
     const account = cmd.account;
     if (!isId(account)) return RejectReason.InvalidAccount;
-    const ai = this.acctMap.get(account);
+    const ai = this.acctLookup(account);
     if (ai !== NIL && this.aKilled[ai] === 1) return RejectReason.AccountKilled;
     const oid = cmd.orderId;
     if (!isId(oid) || (oid <= this.maxIndexedId && this.slotOf(oid) !== NIL)) return RejectReason.InvalidValue;
@@ -1231,7 +1233,7 @@ export class OrderBook {
     if (this.status === SymbolStatus.Halted) { this.reject(cmd, RejectReason.SymbolHalted); return; }
     if (this.status === SymbolStatus.CancelOnly) { this.reject(cmd, RejectReason.SymbolCancelOnly); return; }
     if (isId(cmd.account)) {
-      const ai = this.acctMap.get(cmd.account);
+      const ai = this.acctLookup(cmd.account);
       if (ai !== NIL && this.aKilled[ai] === 1) { this.reject(cmd, RejectReason.AccountKilled); return; }
     }
     const s = this.findOwn(cmd);
@@ -1297,7 +1299,7 @@ export class OrderBook {
         if (st === BOOK || st === TRIGGER || st === CHILD0) this.scratch[n++] = s;
       }
     } else {
-      const ai = this.acctMap.get(account);
+      const ai = this.acctLookup(account);
       if (ai === NIL) return 0;
       for (let m = this.aHead[ai]!; m !== NIL; m = this.oANext[m]!) this.scratch[n++] = m;
     }
@@ -1502,15 +1504,21 @@ export class OrderBook {
     this.aTail[ai] = s;
   }
 
+  /** Account index or NIL: a direct table for ids below 2^16 (engine ids are small and dense), else the hash map. */
+  private acctLookup(account: number): number {
+    if (account < ACCT_DIRECT) return this.acctDirect[account]!;
+    return this.acctLookup(account);
+  }
+
   private acctIndex(account: number): number {
-    const i = this.acctMap.get(account);
+    const i = this.acctLookup(account);
     if (i !== NIL) return i;
     if (this.aN === this.aId.length) this.growAccounts();
     const k = this.aN++;
     this.aId[k] = account;
     this.aPos[k] = 0; this.aOpenBuy[k] = 0; this.aOpenSell[k] = 0; this.aMaxPos[k] = 0; this.aMaxOpen[k] = 0;
     this.aOpenCount[k] = 0; this.aKilled[k] = 0; this.aHead[k] = NIL; this.aTail[k] = NIL;
-    this.acctMap.set(account, k);
+    if (account < ACCT_DIRECT) this.acctDirect[account] = k; else this.acctMap.set(account, k);
     return k;
   }
 

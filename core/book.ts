@@ -498,7 +498,12 @@ export class OrderBook {
     }
     const plim = ai !== NIL && this.aMaxPos[ai]! > 0 ? this.aMaxPos[ai]! : spec.maxPositionLots;
     if (plim > 0 && !child) {
-      const q = quote ? Math.floor(cmd.quoteQtyUnits / (this.marketLower(ref) * this.npt)) : qty;
+      // QuoteQty: the most lots it can get. A buy walks up from the best ask; a sell down to the lower bound.
+      let q = qty;
+      if (quote) {
+        const lowest = side === Side.Buy ? this.bestAskTicks() : this.marketLower(ref);
+        q = lowest === 0 ? 0 : Math.floor(cmd.quoteQtyUnits / (lowest * this.npt));
+      }
       const pos = ai === NIL ? 0 : this.aPos[ai]!;
       if (side === Side.Buy) {
         if (pos + (ai === NIL ? 0 : this.aOpenBuy[ai]!) + q > plim) return RejectReason.PositionLimitExceeded;

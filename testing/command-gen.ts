@@ -57,7 +57,8 @@ export interface TargetStep {
   /** Replace only: 0 = keep. */
   priceOffsetTicks: number | null;
   qtyLots: number;
-  qtyMode: 'keep' | 'abs' | 'down' | 'up' | 'belowFilled';
+  /** toRemaining: total = filled + remaining (+0 or -1): after an STP decrement, a replace whose remaining does not grow. */
+  qtyMode: 'keep' | 'abs' | 'down' | 'up' | 'belowFilled' | 'toRemaining';
   invalidValue: number | null;
 }
 
@@ -157,7 +158,7 @@ const targetStepArb = (kind: 'cancel' | 'replace'): fc.Arbitrary<TargetStep> => 
     { arbitrary: fc.integer({ min: -3_000, max: 3_000 }), weight: 1 },
   ),
   qtyLots: fc.integer({ min: 1, max: 15 }),
-  qtyMode: fc.constantFrom('keep' as const, 'abs' as const, 'down' as const, 'up' as const, 'belowFilled' as const),
+  qtyMode: fc.constantFrom('keep' as const, 'abs' as const, 'down' as const, 'up' as const, 'belowFilled' as const, 'toRemaining' as const),
   invalidValue: fc.oneof({ arbitrary: fc.constant(null), weight: 15 }, { arbitrary: badNumber, weight: 1 }),
 });
 
@@ -315,11 +316,12 @@ export class StreamBuilder {
   private buildTarget(s: TargetStep, state: ParsedDump, mid: number, cmd: Command): void {
     cmd.type = s.kind === 'cancel' ? CommandType.Cancel : CommandType.Replace;
     const open = [...state.bids, ...state.asks].sort((a, b) => a.orderId - b.orderId);
-    let target: { orderId: number; account: number; clientOrderId: number; priceTicks: number; qtyLots: number; filledLots: number } | null = null;
+    let target: { orderId: number; account: number; clientOrderId: number; priceTicks: number; qtyLots: number; filledLots: number;
+      remainingLots: number } | null = null;
     if (s.mode !== 'stale' && open.length > 0) target = open[s.target % open.length]!;
     else if (this.issued.length > 0) {
       const t = this.issued[s.target % this.issued.length]!;
-      target = { ...t, priceTicks: mid, qtyLots: 5, filledLots: 0 };
+      target = { ...t, priceTicks: mid, qtyLots: 5, filledLots: 0, remainingLots: 5 };
     }
     if (target === null) {
       cmd.orderId = s.target + 1;
@@ -343,8 +345,8 @@ export class StreamBuilder {
         case 'down': cmd.qtyLots = Math.max(1, q - (s.qtyLots % 4) - 1); break;
         case 'up': cmd.qtyLots = q + (s.qtyLots % 5) + 1; break;
         case 'belowFilled': cmd.qtyLots = Math.max(1, filled - (s.qtyLots % 2)); break;
+        case 'toRemaining': cmd.qtyLots = Math.max(1, filled + (target?.remainingLots ?? 5) - (s.qtyLots % 2)); break;
       }
-      if (process.env['EXPLORE_TMP'] === '1') { const o = open.find((x) => x.orderId === cmd.orderId || (cmd.orderId === 0 && x.account === cmd.account && x.clientOrderId === cmd.clientOrderId)); if (o && o.remainingLots + o.filledLots < o.qtyLots) cmd.qtyLots = 0; } // TMP
       if (s.invalidValue !== null) {
         if (s.qtyLots % 2 === 0) cmd.priceTicks = s.invalidValue;
         else cmd.qtyLots = s.invalidValue;

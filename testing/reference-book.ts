@@ -371,7 +371,9 @@ export class ReferenceBook {
       if (limit !== 0 && this.orders.filter((o) => o.account === cmd.account).length >= limit) return RejectReason.TooManyOpenOrders;
     }
     // 11. position
-    const q = byQuote ? Number(BigInt(cmd.quoteQtyUnits) / (BigInt(this.marketLowerBound()) * n)) : cmd.qtyLots;
+    // QuoteQty: the most lots it can get. A buy walks up from the best ask; a sell down to the lower bound.
+    const lowest = cmd.side === Side.Buy ? this.bestAskTicks() : this.marketLowerBound();
+    const q = !byQuote ? cmd.qtyLots : lowest === 0 ? 0 : Number(BigInt(cmd.quoteQtyUnits) / (BigInt(lowest) * n));
     const pr = this.positionCheck(cmd.account, cmd.side, q);
     if (pr !== RejectReason.None) return pr;
     // 12. capacity

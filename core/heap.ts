@@ -1,6 +1,6 @@
-// Binary min-heap of order slots ordered by (key[slot], id[slot]), with each slot's position kept in
-// pos[slot] so any slot can be removed or re-keyed in O(log n). The key, id and position arrays
-// belong to the book (one entry per slot); a slot is in at most one heap that shares `pos`.
+// Binary min-heap of order slots ordered by (key, id), both read from the book's strided order
+// records, with each slot's heap position kept in its int32 record, so any slot can be removed or
+// re-keyed in O(log n). A slot is in at most one heap sharing a position field.
 
 const NIL = -1;
 
@@ -8,8 +8,9 @@ export class SlotHeap {
   private readonly a: Int32Array;
   n = 0;
 
-  constructor(capacity: number, private readonly key: Float64Array, private readonly id: Float64Array,
-    private readonly pos: Int32Array) {
+  constructor(capacity: number, private readonly f: Float64Array, private readonly fw: number,
+    private readonly keyOff: number, private readonly idOff: number, private readonly p: Int32Array,
+    private readonly pw: number, private readonly posOff: number) {
     this.a = new Int32Array(capacity);
   }
 
@@ -23,8 +24,13 @@ export class SlotHeap {
   }
 
   private less(x: number, y: number): boolean {
-    const kx = this.key[x]!, ky = this.key[y]!;
-    return kx < ky || (kx === ky && this.id[x]! < this.id[y]!);
+    const f = this.f, fw = this.fw;
+    const kx = f[x * fw + this.keyOff]!, ky = f[y * fw + this.keyOff]!;
+    return kx < ky || (kx === ky && f[x * fw + this.idOff]! < f[y * fw + this.idOff]!);
+  }
+
+  private setPos(s: number, i: number): void {
+    this.p[s * this.pw + this.posOff] = i;
   }
 
   push(s: number): void {
@@ -32,16 +38,16 @@ export class SlotHeap {
   }
 
   remove(s: number): void {
-    const i = this.pos[s]!;
-    this.pos[s] = NIL;
+    const i = this.p[s * this.pw + this.posOff]!;
+    this.setPos(s, NIL);
     const last = this.a[--this.n]!;
     if (last === s) return;
     this.place(i, last);
   }
 
-  /** Restores order after key[s] changed. */
+  /** Restores order after the key of s changed. */
   fix(s: number): void {
-    this.place(this.pos[s]!, s);
+    this.place(this.p[s * this.pw + this.posOff]!, s);
   }
 
   private place(i: number, s: number): void {
@@ -52,12 +58,12 @@ export class SlotHeap {
   private siftUp(i: number, s: number): number {
     const a = this.a;
     while (i > 0) {
-      const p = (i - 1) >> 1;
-      const ps = a[p]!;
+      const q = (i - 1) >> 1;
+      const ps = a[q]!;
       if (!this.less(s, ps)) break;
-      a[i] = ps; this.pos[ps] = i; i = p;
+      a[i] = ps; this.setPos(ps, i); i = q;
     }
-    a[i] = s; this.pos[s] = i;
+    a[i] = s; this.setPos(s, i);
     return i;
   }
 
@@ -71,8 +77,8 @@ export class SlotHeap {
       if (r < n && this.less(a[r]!, a[l]!)) c = r;
       const cs = a[c]!;
       if (!this.less(cs, s)) break;
-      a[i] = cs; this.pos[cs] = i; i = c;
+      a[i] = cs; this.setPos(cs, i); i = c;
     }
-    a[i] = s; this.pos[s] = i;
+    a[i] = s; this.setPos(s, i);
   }
 }

@@ -216,7 +216,7 @@ export const enum EventType {
   /** 3 orderId, 4 account, 5 clientOrderId, 6 side, 7 orderType, 8 tif, 9 priceTicks,
    *  10 qtyLots, 11 quoteQtyUnits, 12 flags, 13 expireTsUs */
   Accepted = 1,
-  /** 3 orderId (0 if none), 4 account, 5 clientOrderId, 6 reason (RejectReason), 7 command type */
+  /** 3 orderId, 4 account, 5 clientOrderId (all three as the command gave them), 6 reason (RejectReason), 7 command type */
   Rejected = 2,
   /** 3 tradeId, 4 priceTicks, 5 qtyLots, 6 makerOrderId, 7 makerAccount, 8 takerOrderId,
    *  9 takerAccount, 10 takerSide, 11 makerFeeUnits, 12 takerFeeUnits, 13 makerRemainingLots,

@@ -21,7 +21,7 @@ import {
 
 const NIL = -1;
 const MAX_PPM = 1_000_000;
-const DUMP_VERSION = 1;
+const DUMP_VERSION = 2;
 
 /** How an order's hold is computed (see docs/ledger.md). */
 export const enum HoldKind {
@@ -149,8 +149,14 @@ export class Ledger {
   private readonly pUsed: Uint8Array;
   private freePend = 0;
 
-  /** Price of the last self-trade-prevented maker: prices a QuoteQty taker's Decremented lots. */
-  private stpPxTicks = 0;
+  /**
+   * Per instrument: price of the last self-trade-prevented maker, which prices a QuoteQty taker's
+   * Decremented lots. Per instrument so that the state does not depend on how the runtime
+   * interleaves the settlement of different books' events.
+   */
+  private readonly stpPxTicks: Float64Array;
+  /** Units of the extra hold of the last successful holdReplace (0 when none was needed). */
+  lastReplaceExtraUnits = 0;
   /** Times a hold was found short and topped up from `available` (0 unless the contract was broken). */
   shortfallCount = 0;
 
@@ -174,6 +180,7 @@ export class Ledger {
     this.iNpt = new Float64Array(n); this.iBpl = new Float64Array(n);
     this.iMinPx = new Float64Array(n); this.iMaxPx = new Float64Array(n); this.iBand = new Float64Array(n);
     this.iLimitPpm = new Float64Array(n); this.iMarketPpm = new Float64Array(n);
+    this.stpPxTicks = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const s = instruments[i]!;
       checkSpec(s);
@@ -345,6 +352,8 @@ export class Ledger {
    */
   hold(cmd: Command, instrumentIndex: number, refPriceTicks: number): number {
     if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);
+    // Conditional types (Stop, StopLimit, trailing, if-touched) and bracket children are not held yet:
+    // they are rejected below with InvalidOrderType / InvalidQuantity (see docs/ledger.md).
     if (cmd.type !== CommandType.NewOrder) return RejectReason.None;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const i = instrumentIndex;
@@ -359,7 +368,9 @@ export class Ledger {
     if (quote && !market) return RejectReason.InvalidFlags;
     if (!market && (!Number.isSafeInteger(cmd.priceTicks) || cmd.priceTicks < this.iMinPx[i]! || cmd.priceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
     if (quote ? (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) : (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0)) return RejectReason.InvalidQuantity;
-    if (market && !isId(refPriceTicks)) return RejectReason.NoReferencePrice;
+    if (market && !isId(refPriceTicks) && cmd.protectionPriceTicks === 0) return RejectReason.NoReferencePrice;
+    if (market && cmd.protectionPriceTicks !== 0 && (!Number.isSafeInteger(cmd.protectionPriceTicks) ||
+      cmd.protectionPriceTicks < 1 || cmd.protectionPriceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
     if (!Number.isSafeInteger(cmd.clientOrderId) || cmd.clientOrderId < 0) return RejectReason.InvalidClientOrderId;
 
     const npt = this.iNpt[i]!, bpl = this.iBpl[i]!;
@@ -370,17 +381,16 @@ export class Ledger {
       units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
     } else if (!quote) {
       kind = HoldKind.MarketQty; ppm = this.iMarketPpm[i]!;
-      px = buy ? this.marketUpper(i, refPriceTicks) : this.marketLower(i, refPriceTicks);
+      px = cmd.protectionPriceTicks !== 0 ? cmd.protectionPriceTicks : this.marketBoundTicks(i, side, refPriceTicks);
       units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
     } else {
       kind = HoldKind.MarketQuote; ppm = this.iMarketPpm[i]!;
       const q = cmd.quoteQtyUnits;
+      px = cmd.protectionPriceTicks !== 0 ? cmd.protectionPriceTicks : this.marketBoundTicks(i, side, refPriceTicks);
       if (buy) {
-        px = this.marketUpper(i, refPriceTicks);
         units = q + this.quoteFeeBound(i, q, ppm);
       } else {
         // The book sells at prices >= L, each lot using >= L*N of the quote budget.
-        px = this.marketLower(i, refPriceTicks);
         units = Math.floor(q / (px * npt)) * bpl;
       }
     }
@@ -424,7 +434,8 @@ export class Ledger {
    * the book answers (Replaced, Canceled(ReplaceDone) or Rejected for that seq). Returns a reject code
    * (UnknownOrder, InvalidPrice, InvalidQuantity, InsufficientBalance, ...) and changes nothing.
    */
-  holdReplace(cmd: Command, instrumentIndex: number): number {
+  holdReplace(cmd: Command, instrumentIndex: number, inFlight = false, forcedExtraUnits = -1): number {
+    this.lastReplaceExtraUnits = 0;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const s = this.findOwn(cmd, instrumentIndex);
     if (s === NIL) return RejectReason.UnknownOrder;
@@ -440,7 +451,12 @@ export class Ledger {
       ? buyRequiredUnits(newRem, newPx, this.iNpt[i]!, this.oPpm[s]!)
       : newRem * this.iBpl[i]!;
     if (!Number.isSafeInteger(need)) return RejectReason.ArithmeticOverflow;
-    const extra = need - this.oHold[s]!;
+    // inFlight: earlier commands of this book are not settled yet, so fills in flight may change the
+    // order's filled quantity and hold before the book sees this replace. Then the extra covers the
+    // whole new need as if the current hold were 0: whatever the order holds when the book gets the
+    // replace, hold + extra >= what (newQty - filled at that time) can cost (filled only grows).
+    // A replay passes the extra that was journaled (forcedExtraUnits >= 0): the same amount is held.
+    const extra = forcedExtraUnits >= 0 ? forcedExtraUnits : inFlight ? need : need - this.oHold[s]!;
     if (extra <= 0) return RejectReason.None;
     if (!isId(cmd.seq) || this.pendMap.get(cmd.seq) !== NIL) return RejectReason.InvalidValue;
     const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
@@ -456,6 +472,7 @@ export class Ledger {
     this.oPend[s] = this.oPend[s]! + extra;
     this.avail[bi] = this.avail[bi]! - extra;
     this.lockd[bi] = this.lockd[bi]! + extra;
+    this.lastReplaceExtraUnits = extra;
     return RejectReason.None;
   }
 
@@ -470,6 +487,17 @@ export class Ledger {
     } else if (cmd.type === CommandType.Replace) {
       this.resolvePending(cmd.seq, false, NIL);
     }
+  }
+
+  /**
+   * The market protection bound of a market order entering at reference price `ref`: the highest
+   * price a buy may trade at, the lowest a sell may. The runtime puts it in
+   * Command.protectionPriceTicks, so the book never trades beyond the price the hold was computed for.
+   * 0 when there is no reference price.
+   */
+  marketBoundTicks(instrumentIndex: number, side: number, ref: number): number {
+    if (!isId(ref)) return 0;
+    return side === Side.Buy ? this.marketUpper(instrumentIndex, ref) : this.marketLower(instrumentIndex, ref);
   }
 
   private marketUpper(i: number, ref: number): number {
@@ -499,19 +527,24 @@ export class Ledger {
    */
   apply(events: EventBuffer, fromRecord: number): number {
     const w = events.words, end = events.count;
-    for (let r = fromRecord; r < end; r++) {
-      const o = r * EVENT_WORDS;
-      switch (w[o]) {
-        case EventType.Trade: this.onTrade(w, o); break;
-        case EventType.Canceled:
-        case EventType.Expired: this.onEnd(w, o); break;
-        case EventType.Replaced: this.onReplaced(w, o); break;
-        case EventType.Decremented: this.onDecremented(w, o); break;
-        case EventType.Rejected: this.onRejected(w, o); break;
-        default: break; // Accepted, Depth, TopOfBook, AdminDone: nothing to settle.
-      }
-    }
+    for (let r = fromRecord; r < end; r++) this.applyRecord(w, r * EVENT_WORDS);
     return end;
+  }
+
+  /**
+   * Settles one event record at word offset `o` of `w` (the first EVENT_WORDS words of the record are
+   * the book's event; the runtime's ring records carry more words after them). Same rules as apply.
+   */
+  applyRecord(w: Float64Array, o: number): void {
+    switch (w[o]) {
+      case EventType.Trade: this.onTrade(w, o); break;
+      case EventType.Canceled:
+      case EventType.Expired: this.onEnd(w, o); break;
+      case EventType.Replaced: this.onReplaced(w, o); break;
+      case EventType.Decremented: this.onDecremented(w, o); break;
+      case EventType.Rejected: this.onRejected(w, o); break;
+      default: break;
+    }
   }
 
   private onTrade(w: Float64Array, o: number): void {
@@ -554,7 +587,7 @@ export class Ledger {
   private onEnd(w: Float64Array, o: number): void {
     const s = this.ids.get(w[o + 3]!);
     if (s === NIL) return;
-    if (w[o] === EventType.Expired && w[o + 6] === EndReason.SelfTrade && this.oKind[s] === HoldKind.Limit) this.stpPxTicks = this.oPx[s]!;
+    if (w[o] === EventType.Expired && w[o + 6] === EndReason.SelfTrade && this.oKind[s] === HoldKind.Limit) this.stpPxTicks[this.oInstr[s]!] = this.oPx[s]!;
     // A replace of this order in flight (same seq) is answered by this event: its extra is released below.
     this.resolvePending(w[o + 1]!, false, this.oId[s]!);
     this.endOrder(s);
@@ -577,10 +610,10 @@ export class Ledger {
     const d = w[o + 5]!;
     if (this.oKind[s] === HoldKind.MarketQuote) {
       // The maker's self-trade event came just before: its price prices the decremented lots.
-      this.oQuoteLeft[s] = this.oQuoteLeft[s]! - d * this.stpPxTicks * this.iNpt[this.oInstr[s]!]!;
+      this.oQuoteLeft[s] = this.oQuoteLeft[s]! - d * this.stpPxTicks[this.oInstr[s]!]! * this.iNpt[this.oInstr[s]!]!;
       return;
     }
-    if (this.oKind[s] === HoldKind.Limit) this.stpPxTicks = this.oPx[s]!;
+    if (this.oKind[s] === HoldKind.Limit) this.stpPxTicks[this.oInstr[s]!] = this.oPx[s]!;
     this.oRem[s] = w[o + 6]!;
     this.retarget(s);
   }
@@ -753,7 +786,7 @@ export class Ledger {
    *   orderCount, per live order in ascending id: orderId, account, instrumentIndex, side, kind, priceTicks,
    *     feePpm, qtyLots, remainingLots, filledLots, quoteLeftUnits, holdUnits, pendingExtraUnits, clientOrderId,
    *   pendingCount, per replace in flight in ascending seq: seq, orderId, extraUnits,
-   *   stpPxTicks, shortfallCount.
+   *   instrumentCount, stpPxTicks per instrument, shortfallCount.
    */
   stateDump(): number[] {
     const k = this.assetCount;
@@ -782,7 +815,9 @@ export class Ledger {
     pend.sort((x, y) => this.pSeq[x]! - this.pSeq[y]!);
     out.push(pend.length);
     for (const p of pend) out.push(this.pSeq[p]!, this.pOrderId[p]!, this.pExtra[p]!);
-    out.push(this.stpPxTicks, this.shortfallCount);
+    out.push(this.instruments.length);
+    for (let i = 0; i < this.instruments.length; i++) out.push(this.stpPxTicks[i]!);
+    out.push(this.shortfallCount);
     return out;
   }
 
@@ -839,7 +874,8 @@ export class Ledger {
       L.pSeq[q] = next(); L.pOrderId[q] = next(); L.pExtra[q] = next();
       L.pendMap.set(L.pSeq[q]!, q);
     }
-    L.stpPxTicks = next();
+    if (next() !== instruments.length) throw new LedgerError('ledger snapshot: instrument count differs');
+    for (let i = 0; i < instruments.length; i++) L.stpPxTicks[i] = next();
     L.shortfallCount = next();
     if (p !== snap.length) throw new LedgerError('ledger snapshot has trailing data');
     return L;

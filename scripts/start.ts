@@ -1,9 +1,11 @@
 // `npm start`: the engine on its embedded default configuration.
 //
-// What runs today: the configuration is loaded and validated, one order book per instrument is built,
-// and engine time advances once a second through every book (a TimeTick command, so GTD expiry
-// works) until SIGINT/SIGTERM, when the final state hashes are logged. The network gateway, the
-// shard worker threads and the journal arrive in later issues; the log says so plainly.
+// What runs today: the configuration is loaded and validated; the threaded engine starts (the SQLite
+// journal thread in the data dir, one worker thread per shard owning its order books, the account
+// ledger and sequencer on the main thread), recovering from the latest snapshot and the journal; engine
+// time advances once a second through every book (a sequenced, journaled TimeTick, so GTD expiry
+// works) until SIGINT/SIGTERM, when the engine drains, takes a snapshot and logs the final state
+// hashes. There is no network gateway yet, so no orders can come in; the log says so plainly.
 //
 // Environment: see config/engine.ts (ENGINE_CONFIG, ENGINE_PORT, ...). START_EXIT_AFTER_MS=n stops
 // the engine by itself after n ms, as if it had received SIGTERM (tests and smoke checks).
@@ -11,63 +13,15 @@
 
 import { EngineConfigError, describeConfig, loadEngineConfig, type EngineConfig } from '../config/engine.js';
 import { describeInstrument } from '../config/instruments.js';
-import { createLogger, type Logger } from '../config/log.js';
-import { OrderBook } from '../core/book.js';
-import { EventBuffer } from '../core/events.js';
-import { Command, CommandType, EVENT_WORDS, EV_TYPE, EventType } from '../core/types.js';
+import { createLogger } from '../config/log.js';
+import { EVR_TYPE_DONE } from '../core/command-codec.js';
+import { Command, CommandType, EventType } from '../core/types.js';
+import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
+import { startEngine } from '../persistence/recovery.js';
 
 const TICK_INTERVAL_MS = 1000;
-const EVENT_BUFFER_RECORDS = 4096;
+const SNAPSHOT_INTERVAL_MS = 60_000;
 export const EXIT_CONFIG = 2;
-
-/**
- * Engine time for the sequencer's stamps: microseconds since the epoch, from the wall clock at
- * start plus a monotonic clock since, and never going back.
- */
-class EngineClock {
-  private readonly baseUs = Date.now() * 1000;
-  private readonly baseNs = process.hrtime.bigint();
-  private lastUs = 0;
-
-  nowUs(): number {
-    const us = this.baseUs + Number((process.hrtime.bigint() - this.baseNs) / 1000n);
-    if (us > this.lastUs) this.lastUs = us;
-    return this.lastUs;
-  }
-}
-
-interface BookSlot {
-  symbol: string;
-  shard: number;
-  book: OrderBook;
-  events: EventBuffer;
-  eventCount: number;
-  expiredCount: number;
-}
-
-/** Tallies a book's events after a command and empties its buffer (no logging per event). */
-function drain(slot: BookSlot): void {
-  const ev = slot.events;
-  const w = ev.words;
-  for (let i = 0; i < ev.count; i++) {
-    if (w[i * EVENT_WORDS + EV_TYPE] === EventType.Expired) slot.expiredCount++;
-  }
-  slot.eventCount += ev.count;
-  ev.clear();
-}
-
-function buildBooks(config: EngineConfig, log: Logger): BookSlot[] {
-  return config.instruments.map((spec) => {
-    const slot: BookSlot = {
-      symbol: spec.symbol, shard: config.shardOf[spec.symbol] ?? 0,
-      book: undefined as unknown as OrderBook, events: undefined as unknown as EventBuffer, eventCount: 0, expiredCount: 0,
-    };
-    slot.events = new EventBuffer(EVENT_BUFFER_RECORDS, () => drain(slot));
-    slot.book = new OrderBook(spec, slot.events);
-    log.info({ instrument: describeInstrument(spec), shard: slot.shard, stateHash: slot.book.stateHash() }, 'order book ready');
-    return slot;
-  });
-}
 
 function loadConfigOrExit(): EngineConfig {
   try {
@@ -91,7 +45,7 @@ function exitAfterMs(): number | null {
   return Number(raw);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const stopAfterMs = exitAfterMs();
   const config = loadConfigOrExit();
   const log = createLogger(config.logLevel);
@@ -101,53 +55,81 @@ function main(): void {
   });
 
   log.info({ config: describeConfig(config), node: process.version }, 'configuration loaded');
-  const slots = buildBooks(config, log);
+  const counts = new Map<number, { events: number; expired: number }>();
+  for (const spec of config.instruments) counts.set(spec.id, { events: 0, expired: 0 });
+  const onAck = (ack: Ack): void => {
+    const c = counts.get(ack.instrumentId);
+    if (c === undefined) return;
+    for (let r = 0; r < ack.recordCount; r++) {
+      const t = ack.words[ack.recordOffset(r)];
+      if (t === EVR_TYPE_DONE) continue;
+      c.events++;
+      if (t === EventType.Expired) c.expired++;
+    }
+  };
+  let engine: Engine;
+  try {
+    const started = await startEngine({
+      instruments: config.instruments, shards: config.shards, shardOf: config.shardOf, durability: config.durability,
+      dataDir: config.dataDir, snapshotIntervalMs: SNAPSHOT_INTERVAL_MS, onAck,
+      log: (fields, msg) => log.info(fields, msg),
+    });
+    engine = started.engine;
+  } catch (err) {
+    log.fatal({ err }, 'engine failed to start');
+    process.exit(1);
+  }
+  for (const spec of config.instruments) {
+    log.info({ instrument: describeInstrument(spec), shard: config.shardOf[spec.symbol] ?? 0 }, 'order book ready');
+  }
 
   log.warn({ wouldListen: `${config.http.host}:${config.http.port}` },
     'gateway not available yet: no network listener is opened (binary WebSocket and REST come in later issues); ' +
     'orders cannot be submitted, the engine only advances time');
-  log.warn({ durability: config.durability, dataDir: config.dataDir },
-    'journal not available yet: nothing is written to the data dir and the durability setting has no effect');
-  log.info({ shards: config.shards }, 'shard worker threads not available yet: every book runs on the main thread');
+  log.info({ durability: config.durability, journal: engine.journalPath, shards: config.shards },
+    'engine threads running: SQLite journal thread, one worker thread per shard, ledger and sequencer on the main thread');
+  log.warn('Postgres replication of the journal not available yet: the SQLite journal in the data dir is the only copy');
   if (config.databaseUrl !== null) log.warn('DATABASE_URL is set but Postgres replication is not available yet');
   if (config.redisUrl !== null) log.warn('REDIS_URL is set but Redis fan-out is not available yet');
 
-  const clock = new EngineClock();
   const cmd = new Command();
-  let seq = 0;
   let ticks = 0;
+  let busyTicks = 0;
   const tick = (): void => {
-    for (const slot of slots) {
+    for (const spec of config.instruments) {
       cmd.reset();
       cmd.type = CommandType.TimeTick;
-      cmd.seq = ++seq;
-      cmd.tsUs = clock.nowUs();
-      slot.book.execute(cmd);
-      drain(slot);
+      if (engine.submit(cmd, spec.id).status !== SubmitStatus.Accepted) busyTicks++;
     }
     ticks++;
   };
   const timer = setInterval(tick, TICK_INTERVAL_MS);
 
   let stopping = false;
-  const stop = (reason: string): void => {
+  const stop = async (reason: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
-    log.info({
-      reason, ticks, lastSeq: seq,
-      books: slots.map((s) => ({
-        symbol: s.symbol, stateHash: s.book.stateHash(), restingOrders: s.book.restingOrders,
-        engineTimeUs: s.book.engineTimeUs, events: s.eventCount, expired: s.expiredCount,
-      })),
-    }, 'engine stopped; final state hashes');
-    process.exit(0);
+    try {
+      const final = await engine.close();
+      log.info({
+        reason, ticks, busyTicks, lastSeq: final.seq, ledgerStateHash: final.ledger, stats: engine.stats(),
+        books: config.instruments.map((s) => ({
+          symbol: s.symbol, stateHash: final.books[s.id], events: counts.get(s.id)!.events, expired: counts.get(s.id)!.expired,
+        })),
+      }, 'engine stopped; final state hashes');
+      process.exit(0);
+    } catch (err) {
+      log.fatal({ err }, 'engine failed while stopping');
+      process.exit(1);
+    }
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  if (stopAfterMs !== null) setTimeout(() => stop(`START_EXIT_AFTER_MS=${stopAfterMs}`), stopAfterMs);
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (stopAfterMs !== null) setTimeout(() => void stop(`START_EXIT_AFTER_MS=${stopAfterMs}`), stopAfterMs);
 
-  log.info({ books: slots.length, tickIntervalMs: TICK_INTERVAL_MS, stopAfterMs }, 'engine running; stop with SIGINT or SIGTERM');
+  log.info({ books: config.instruments.length, tickIntervalMs: TICK_INTERVAL_MS, snapshotIntervalMs: SNAPSHOT_INTERVAL_MS, stopAfterMs },
+    'engine running; stop with SIGINT or SIGTERM');
 }
 
-main();
+void main();

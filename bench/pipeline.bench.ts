@@ -1,0 +1,189 @@
+// Pipeline bench: commands through the real threads (sequencer + ledger on the main thread, one
+// shard worker, the SQLite journal thread), per durability mode:
+//   - ordersPerSec: sustained maximum (closed loop: submit until Busy, poll, repeat);
+//   - ackP50Us/P99/P999: open loop at a fixed offered rate (default 200,000 orders/s), latency from
+//     each order's INTENDED send time to its ack callback (so queueing behind a stall is counted);
+// plus the bare ring round trip (main -> echo worker -> main, both spinning) measured in the same run,
+// and the recovery replay rate (the 'normal' journal replayed from empty through the engine).
+// Prints one JSON object as its LAST stdout line. BENCH_QUICK=1: short phases.
+
+import { rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import type { Durability } from '../persistence/journal.js';
+import { Command, CommandType } from '../core/types.js';
+import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
+import { KIT_ACCOUNTS, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
+import { OrderFlow } from '../gateway/order-flow.js';
+import { Ring } from '../gateway/ring.js';
+import { ECHO_STOP, type EchoWorkerData } from '../gateway/ring-echo-worker.js';
+import { startEngine } from '../persistence/recovery.js';
+
+const QUICK = process.env['BENCH_QUICK'] === '1';
+const PHASE_MS = QUICK ? 700 : 4000;
+const OFFERED_PER_SEC = Number(process.env['BENCH_RATE'] ?? 200_000);
+const SAMPLE_CAP = 1 << 22;
+
+function pct(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+class Driver {
+  readonly cmd = new Command();
+  readonly flow: OrderFlow;
+  readonly ids: number[];
+  pendingIndex = -1;
+  constructor(readonly engine: Engine, seed: number) {
+    // Resting orders are GTD (up to 50 ms of engine time), so the books stay at a steady size.
+    this.flow = new OrderFlow(seed, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true, gtdUs: 50_000, allGtd: true });
+    this.ids = engine.instruments.map((s) => s.id);
+  }
+  /** Submits the pending (or a new) command; returns its seq, or 0 if Busy. */
+  trySubmit(): number {
+    if (this.pendingIndex < 0) this.pendingIndex = this.flow.next(this.cmd, Date.now() * 1000);
+    const r = this.engine.submit(this.cmd, this.ids[this.pendingIndex]!);
+    if (r.status === SubmitStatus.Busy) return 0;
+    if (r.status === SubmitStatus.Accepted && this.cmd.type === CommandType.NewOrder) this.flow.accepted(this.pendingIndex, r.seq, this.cmd.account);
+    this.pendingIndex = -1;
+    return r.status === SubmitStatus.Accepted ? r.seq : -1;
+  }
+}
+
+async function runMode(mode: Durability): Promise<{ result: Record<string, number>; dir: string }> {
+  const dir = tempDataDir(`bench-${mode}`);
+  let acks = 0;
+  const intended = new Float64Array(1 << 20);
+  const samples = new Float64Array(SAMPLE_CAP);
+  let nSamples = 0;
+  let measuring = false;
+  const onAck = (a: Ack): void => {
+    acks++;
+    if (measuring) {
+      const t = intended[a.seq & (intended.length - 1)]!;
+      if (t > 0 && nSamples < SAMPLE_CAP) samples[nSamples++] = (performance.now() - t) * 1000;
+    }
+  };
+  const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false, maxInFlight: 1 << 16 });
+  await fundAccounts(engine);
+  await engine.drain();
+  const d = new Driver(engine, 99);
+
+  // Sustained maximum (closed loop).
+  const a0 = acks;
+  let t0 = performance.now();
+  let end = t0 + PHASE_MS;
+  while (performance.now() < end) {
+    for (let k = 0; k < 256; k++) if (d.trySubmit() === 0) break;
+    engine.poll();
+    if ((acks & 0xfff) === 0) await yieldLoop();
+  }
+  await engine.drain();
+  const ordersPerSec = (acks - a0) / ((performance.now() - t0) / 1000);
+  if (typeof global.gc === 'function') global.gc();
+  await yieldLoop();
+
+  // Open loop at the offered rate; latency from the intended send time.
+  const intervalMs = 1000 / OFFERED_PER_SEC;
+  measuring = true;
+  let busy = 0;
+  t0 = performance.now();
+  end = t0 + PHASE_MS;
+  let k = 0;
+  let lastYield = t0;
+  for (;;) {
+    const now = performance.now();
+    if (now >= end) break;
+    while (t0 + k * intervalMs <= now) {
+      const seqBefore = engine.stats().nextSeq;
+      intended[seqBefore & (intended.length - 1)] = t0 + k * intervalMs;
+      const s = d.trySubmit();
+      if (s === 0) { busy++; break; }
+      k++;
+    }
+    engine.poll();
+    if (now - lastYield > 5) { lastYield = now; await yieldLoop(); }
+  }
+  await engine.drain();
+  measuring = false;
+  const lat = samples.slice(0, nSamples).sort();
+  const stats = engine.stats();
+  await engine.close();
+  return {
+    dir,
+    result: {
+      ordersPerSec: Math.round(ordersPerSec),
+      offeredPerSec: OFFERED_PER_SEC,
+      achievedPerSec: Math.round(k / (PHASE_MS / 1000)),
+      ackP50Us: Math.round(pct(lat, 0.5) * 10) / 10,
+      ackP99Us: Math.round(pct(lat, 0.99) * 10) / 10,
+      ackP999Us: Math.round(pct(lat, 0.999) * 10) / 10,
+      ackSamples: nSamples,
+      busyAnswers: busy,
+      ledgerRejects: stats.rejectedByLedger,
+      busyLedger: stats.busyLedger,
+      ledgerShortfalls: stats.ledgerShortfalls,
+      commands: stats.nextSeq - 1,
+    },
+  };
+}
+
+async function ringRoundTrip(): Promise<{ p50Ns: number; p99Ns: number }> {
+  const out = Ring.create(1024, 128), back = Ring.create(1024, 128);
+  const data: EchoWorkerData = { inSab: out.sab, outSab: back.sab, spinIterations: 1 << 30 };
+  const w = new Worker(new URL('../gateway/ring-echo-worker.js', import.meta.url), { workerData: data });
+  await new Promise<void>((r) => w.once('message', () => r()));
+  const n = QUICK ? 20_000 : 200_000;
+  const lat = new Float64Array(n);
+  const rec = new Float64Array(16);
+  for (let i = 0; i < n + 2000; i++) {
+    rec[0] = i + 1;
+    const t = process.hrtime.bigint();
+    out.tryPush(rec); out.publish();
+    let o = back.poll();
+    while (o < 0) o = back.poll();
+    back.releaseAll();
+    const dt = Number(process.hrtime.bigint() - t);
+    if (i >= 2000) lat[i - 2000] = dt;
+  }
+  rec[0] = ECHO_STOP; out.tryPush(rec); out.publish();
+  await new Promise<void>((r) => w.once('exit', () => r()));
+  lat.sort();
+  return { p50Ns: Math.round(pct(lat, 0.5)), p99Ns: Math.round(pct(lat, 0.99)) };
+}
+
+async function recoveryRate(dir: string): Promise<number> {
+  // Replay the whole journal from empty (the snapshots are dropped first) through the engine.
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(`${dir}/journal.sqlite`);
+  db.exec('DELETE FROM snapshots');
+  db.close();
+  const { engine, recovery } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: 'normal', dataDir: dir, snapshotOnClose: false });
+  await engine.close();
+  process.stderr.write(`recovery: ${JSON.stringify(recovery)}\n`);
+  return recovery.eventsPerSec;
+}
+
+async function main(): Promise<void> {
+  const modes: Record<string, Record<string, number>> = {};
+  let normalDir = '';
+  for (const mode of ['none', 'normal', 'full'] as const) {
+    const { result, dir } = await runMode(mode);
+    modes[mode] = result;
+    process.stderr.write(`${mode}: ${JSON.stringify(result)}\n`);
+    if (mode === 'normal') normalDir = dir; else rmSync(dir, { recursive: true, force: true });
+  }
+  const ring = await ringRoundTrip();
+  const recoveryEventsPerSec = await recoveryRate(normalDir);
+  rmSync(normalDir, { recursive: true, force: true });
+  process.stdout.write(`${JSON.stringify({
+    modes, ringRoundTripP50Ns: ring.p50Ns, ringRoundTripP99Ns: ring.p99Ns, recoveryEventsPerSec,
+    phaseMs: PHASE_MS, shards: 1, quick: QUICK,
+  })}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${String((e as Error).stack ?? e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,126 @@
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AuditLog, GENESIS_HASH, canonicalJson, chainHash, verifyAuditChain } from './audit.js';
+import { T0_MS, openTestIdentity, type TestIdentity } from './fixtures.js';
+
+describe('audit trail (hash chain)', () => {
+  let id: TestIdentity;
+  let log: AuditLog;
+
+  beforeEach(() => {
+    id = openTestIdentity();
+    log = id.audit;
+    for (let i = 1; i <= 5; i++) {
+      log.append({ tsMs: T0_MS + i, actor: `user:${i}`, action: 'order.place', target: `account:${i}`, remoteAddr: '192.0.2.1', requestId: `r${i}`, outcome: 'success', detail: { qty: i, b: [1, { z: 1, a: 2 }] } });
+    }
+  });
+  afterEach(() => id.dispose());
+
+  /** Lets the test act as an attacker with write access to the file. */
+  function dropGuards(): void {
+    id.db.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;');
+  }
+
+  it('an untouched chain verifies; each row links to the previous', () => {
+    const r = log.verify();
+    assert.ok(r.ok);
+    assert.equal(r.rows, 5);
+    const rows = log.list();
+    assert.equal(rows[0]!.prevHash, GENESIS_HASH);
+    for (let i = 1; i < rows.length; i++) assert.equal(rows[i]!.prevHash, rows[i - 1]!.hash);
+    assert.deepEqual(r.head, { seq: 5, hash: rows[4]!.hash });
+    assert.deepEqual(rows[0]!.detail, { b: [1, { a: 2, z: 1 }], qty: 1 });
+  });
+
+  it('the hash is SHA-256(prev hash bytes || canonical row) as documented', () => {
+    const row = id.db.prepare('SELECT * FROM audit_log WHERE seq = 1').get() as Record<string, unknown>;
+    assert.equal(row['detail'], '{"b":[1,{"a":2,"z":1}],"qty":1}');
+    const canonical = JSON.stringify([1, T0_MS + 1, 'user:1', 'order.place', 'account:1', '192.0.2.1', 'r1', 'success', row['detail']]);
+    assert.equal(row['hash'], chainHash(GENESIS_HASH, canonical));
+  });
+
+  it('the table refuses UPDATE and DELETE', () => {
+    assert.throws(() => id.db.prepare("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2").run(), /append-only/);
+    assert.throws(() => id.db.prepare('DELETE FROM audit_log WHERE seq = 2').run(), /append-only/);
+  });
+
+  it('detects an edited row', () => {
+    dropGuards();
+    id.db.prepare("UPDATE audit_log SET outcome = 'denied' WHERE seq = 3").run();
+    const r = verifyAuditChain(id.db);
+    assert.equal(r.ok, false);
+    assert.deepEqual(!r.ok && [r.seq, r.problem, r.rows], [3, 'hash_mismatch', 2]);
+  });
+
+  it('detects an edit whose own hash was recomputed (the next row no longer links)', () => {
+    dropGuards();
+    const row = id.db.prepare('SELECT * FROM audit_log WHERE seq = 3').get() as Record<string, string | number | null>;
+    const canonical = JSON.stringify([3, row['ts_ms'], 'user:666', row['action'], row['target'], row['remote_addr'], row['request_id'], row['outcome'], row['detail']]);
+    id.db.prepare('UPDATE audit_log SET actor = ?, hash = ? WHERE seq = 3').run('user:666', chainHash(row['prev_hash'] as string, canonical));
+    const r = verifyAuditChain(id.db);
+    assert.deepEqual(!r.ok && [r.seq, r.problem], [4, 'prev_hash_mismatch']);
+  });
+
+  it('detects a deleted row', () => {
+    dropGuards();
+    id.db.prepare('DELETE FROM audit_log WHERE seq = 2').run();
+    const r = verifyAuditChain(id.db);
+    assert.deepEqual(!r.ok && [r.seq, r.problem], [3, 'seq_gap']);
+  });
+
+  it('detects a deleted row even when the later rows were renumbered', () => {
+    dropGuards();
+    id.db.exec('DELETE FROM audit_log WHERE seq = 2; UPDATE audit_log SET seq = seq - 1 WHERE seq > 2;');
+    const r = verifyAuditChain(id.db);
+    assert.deepEqual(!r.ok && [r.seq, r.problem], [2, 'prev_hash_mismatch']);
+  });
+
+  it('detects reordered rows (two rows swapped)', () => {
+    dropGuards();
+    id.db.exec('UPDATE audit_log SET seq = 100 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = 100;');
+    const r = verifyAuditChain(id.db);
+    assert.deepEqual(!r.ok && [r.seq, r.problem], [2, 'prev_hash_mismatch']);
+  });
+
+  it('detects swapped contents that keep the seq column in place', () => {
+    dropGuards();
+    const cols = 'ts_ms, actor, action, target, remote_addr, request_id, outcome, detail, prev_hash, hash';
+    const a = id.db.prepare(`SELECT ${cols} FROM audit_log WHERE seq = 2`).get() as Record<string, unknown>;
+    const b = id.db.prepare(`SELECT ${cols} FROM audit_log WHERE seq = 3`).get() as Record<string, unknown>;
+    const set = id.db.prepare(`UPDATE audit_log SET ${cols.split(', ').map((c) => `${c} = @${c}`).join(', ')} WHERE seq = @seq`);
+    set.run({ ...b, seq: 2 });
+    set.run({ ...a, seq: 3 });
+    assert.equal(verifyAuditChain(id.db).ok, false);
+  });
+
+  it('a truncated tail is caught only against a recorded head', () => {
+    const head = log.head()!;
+    dropGuards();
+    id.db.prepare('DELETE FROM audit_log WHERE seq = 5').run();
+    assert.equal(verifyAuditChain(id.db).ok, true, 'a shorter chain is still a valid chain');
+    const r = verifyAuditChain(id.db, head);
+    assert.deepEqual(!r.ok && [r.seq, r.problem], [5, 'head_mismatch']);
+  });
+
+  it('a recorded head that was rewritten is caught', () => {
+    const head = { seq: 3, hash: 'f'.repeat(64) };
+    const r = verifyAuditChain(id.db, head);
+    assert.deepEqual(!r.ok && r.problem, 'head_mismatch');
+    assert.equal(verifyAuditChain(id.db, log.list()[2]!).ok, true);
+  });
+
+  it('appends continue the chain after a reopen', () => {
+    const again = new AuditLog(id.db);
+    again.append({ tsMs: T0_MS, actor: 'operator:x', action: 'user.create', outcome: 'success' });
+    const r = again.verify();
+    assert.ok(r.ok);
+    assert.equal(r.rows, 6);
+    assert.throws(() => again.append({ tsMs: T0_MS, actor: 'a', action: 'b', outcome: 'maybe' as never }), TypeError);
+  });
+
+  it('canonicalJson sorts keys at every depth and drops undefined', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [3, { y: 1, x: 2 }], c: undefined } }), '{"a":{"d":[3,{"x":2,"y":1}]},"b":1}');
+    assert.equal(canonicalJson(undefined), 'null');
+    assert.equal(canonicalJson('x"y'), '"x\\"y"');
+  });
+});

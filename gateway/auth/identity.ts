@@ -1,0 +1,90 @@
+// One call that opens everything the gateway needs for identity, from the engine's data dir:
+//   <dataDir>/identity.sqlite      users, accounts, roles, API keys, refresh tokens, audit log
+//   <dataDir>/identity-master.key  AES-256 key sealing API-key secrets (or AUTH_MASTER_KEY)
+//   <dataDir>/jwt-hs256.key        HS256 secret for access tokens (or AUTH_JWT_SECRET, or an EdDSA key)
+// Key files are created (mode 0600) on first use. Environment values are base64/base64url.
+
+import { join } from 'node:path';
+import { AccessTokens, TokenDenylist, type JwtKeyConfig } from './access-token.js';
+import { ApiKeyStore } from './api-keys.js';
+import { AuditLog } from './audit.js';
+import { identityDbPath, openIdentityDb, type IdentityDb } from './db.js';
+import { DEFAULT_PASSWORD_PARAMS, type PasswordHashParams } from './passwords.js';
+import { ReplayCache } from './replay-cache.js';
+import { MASTER_KEY_BYTES, SecretBox, decodeKey, loadOrCreateKeyFile } from './secret-box.js';
+import { SessionService } from './sessions.js';
+import { SignatureVerifier } from './signing.js';
+import { IdentityStore } from './users.js';
+
+export const MASTER_KEY_FILE = 'identity-master.key';
+export const JWT_KEY_FILE = 'jwt-hs256.key';
+export const ENV_MASTER_KEY = 'AUTH_MASTER_KEY';
+export const ENV_JWT_SECRET = 'AUTH_JWT_SECRET';
+
+export interface IdentityOptions {
+  readonly dataDir: string;
+  /** Default: AUTH_MASTER_KEY, else the key file in dataDir. */
+  readonly masterKey?: Uint8Array;
+  /** Default: HS256 with AUTH_JWT_SECRET, else the key file in dataDir. */
+  readonly jwtKey?: JwtKeyConfig;
+  readonly passwordParams?: PasswordHashParams;
+  readonly accessTtlSeconds?: number;
+  readonly refreshTtlMs?: number;
+  readonly maxSessionMs?: number;
+  readonly receiveWindowMs?: number;
+  readonly replayCapacity?: number;
+  readonly keyCacheTtlMs?: number;
+  /** Environment to read keys from; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface Identity {
+  readonly db: IdentityDb;
+  readonly store: IdentityStore;
+  readonly audit: AuditLog;
+  readonly apiKeys: ApiKeyStore;
+  readonly accessTokens: AccessTokens;
+  readonly sessions: SessionService;
+  readonly signatures: SignatureVerifier;
+  close(): void;
+}
+
+export function loadMasterKey(dataDir: string, env: Readonly<Record<string, string | undefined>> = process.env): Buffer {
+  const v = env[ENV_MASTER_KEY];
+  return v ? decodeKey(v, MASTER_KEY_BYTES, ENV_MASTER_KEY) : loadOrCreateKeyFile(join(dataDir, MASTER_KEY_FILE));
+}
+
+export function loadJwtKey(dataDir: string, env: Readonly<Record<string, string | undefined>> = process.env): JwtKeyConfig {
+  const v = env[ENV_JWT_SECRET];
+  return { alg: 'HS256', secret: v ? decodeKey(v, 32, ENV_JWT_SECRET) : loadOrCreateKeyFile(join(dataDir, JWT_KEY_FILE), 32) };
+}
+
+export function openIdentity(o: IdentityOptions): Identity {
+  const env = o.env ?? process.env;
+  const db = openIdentityDb(identityDbPath(o.dataDir));
+  try {
+    const passwordParams = o.passwordParams ?? DEFAULT_PASSWORD_PARAMS;
+    const store = new IdentityStore(db, passwordParams);
+    const audit = new AuditLog(db);
+    const apiKeys = new ApiKeyStore(db, store, new SecretBox(o.masterKey ?? loadMasterKey(o.dataDir, env)));
+    const accessTokens = new AccessTokens({
+      key: o.jwtKey ?? loadJwtKey(o.dataDir, env),
+      denylist: new TokenDenylist(),
+      ...(o.accessTtlSeconds !== undefined ? { ttlSeconds: o.accessTtlSeconds } : {}),
+    });
+    const sessions = new SessionService(db, store, accessTokens, audit, {
+      passwordParams,
+      ...(o.refreshTtlMs !== undefined ? { refreshTtlMs: o.refreshTtlMs } : {}),
+      ...(o.maxSessionMs !== undefined ? { maxSessionMs: o.maxSessionMs } : {}),
+    });
+    const signatures = new SignatureVerifier({
+      keys: apiKeys, store, replay: new ReplayCache(o.replayCapacity),
+      ...(o.receiveWindowMs !== undefined ? { receiveWindowMs: o.receiveWindowMs } : {}),
+      ...(o.keyCacheTtlMs !== undefined ? { cacheTtlMs: o.keyCacheTtlMs } : {}),
+    });
+    return { db, store, audit, apiKeys, accessTokens, sessions, signatures, close: () => db.close() };
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}

@@ -1,0 +1,165 @@
+// The threaded engine end to end (journal thread, shard workers, ledger, durable acks), in process.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { EVR_TYPE_DONE, RuntimeCommandType } from '../core/command-codec.js';
+import { Command, CommandType, EventType, OrderType, RejectReason, Side, TimeInForce } from '../core/types.js';
+import { readJournal } from '../persistence/journal.js';
+import { cleanReplay, startEngine } from '../persistence/recovery.js';
+import { JOURNAL_FILE, SubmitStatus, type Ack, type EngineOptions } from './engine.js';
+import { AckCollector, KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from './engine-test-kit.js';
+import { OrderFlow } from './order-flow.js';
+
+function options(dataDir: string, over: Partial<EngineOptions> = {}): EngineOptions {
+  return { instruments: kitInstruments(), shards: 1, durability: 'normal', dataDir, ...over };
+}
+
+/** A deterministic engine clock: 1 us per stamp from a fixed start. */
+function counterClock(): () => number {
+  let t = 1_700_000_000_000_000;
+  return () => ++t;
+}
+
+function journalSeqs(dir: string): number[] {
+  return [...readJournal(join(dir, JOURNAL_FILE))].map((r) => r.seq);
+}
+
+describe('Engine', () => {
+  it('holds, matches, settles and acks only once durable', async () => {
+    const dir = tempDataDir('basic');
+    const acks: { seq: number; type: number; events: number[]; durable: number }[] = [];
+    const { engine } = await startEngine(options(dir));
+    engine.onAck = (a: Ack) => {
+      const events: number[] = [];
+      for (let r = 0; r < a.recordCount; r++) if (a.words[a.recordOffset(r)] !== EVR_TYPE_DONE) events.push(a.words[a.recordOffset(r)]!);
+      acks.push({ seq: a.seq, type: a.commandType, events, durable: engine.journal.durableSeq() });
+    };
+    try {
+      const usd = engine.ledger.assetId('USD'), aaa = engine.ledger.assetId('AAA');
+      const c = new Command();
+      c.type = RuntimeCommandType.Deposit; c.account = 1; c.value = 10_000_000;
+      assert.equal(engine.submit(c, 0, usd).status, SubmitStatus.Accepted);
+      c.reset(); c.type = RuntimeCommandType.Deposit; c.account = 2; c.value = 1_000_000;
+      assert.equal(engine.submit(c, 0, aaa).status, SubmitStatus.Accepted);
+      // Sell 5 lots at 10000 (account 2), buy 3 at 10001 (account 1): trades 3 at 10000.
+      c.reset(); c.type = CommandType.NewOrder; c.account = 2; c.side = Side.Sell; c.orderType = OrderType.Limit; c.priceTicks = 10_000; c.qtyLots = 5;
+      const sell = engine.submit(c, 1);
+      assert.equal(sell.status, SubmitStatus.Accepted);
+      const sellId = sell.seq;
+      c.reset(); c.type = CommandType.NewOrder; c.account = 1; c.side = Side.Buy; c.orderType = OrderType.Limit; c.priceTicks = 10_001; c.qtyLots = 3;
+      assert.equal(engine.submit(c, 1).status, SubmitStatus.Accepted);
+      // The ledger refuses what account 1 cannot pay; nothing is sequenced for it.
+      c.reset(); c.type = CommandType.NewOrder; c.account = 1; c.side = Side.Buy; c.orderType = OrderType.Limit; c.priceTicks = 10_000; c.qtyLots = 1000;
+      const poor = engine.submit(c, 1);
+      assert.equal(poor.status, SubmitStatus.Rejected);
+      assert.equal(poor.reason, RejectReason.InsufficientBalance);
+      c.reset(); c.type = CommandType.NewOrder; c.account = 1; c.side = Side.Buy; c.priceTicks = 10_000; c.qtyLots = 1;
+      assert.equal(engine.submit(c, 99).reason, RejectReason.UnknownSymbol);
+      // A market buy: the protection price is set to what the ledger held for.
+      c.reset(); c.type = CommandType.NewOrder; c.account = 1; c.side = Side.Buy; c.orderType = OrderType.Market; c.tif = TimeInForce.IOC; c.qtyLots = 1;
+      assert.equal(engine.submit(c, 1).status, SubmitStatus.Accepted);
+      assert.equal(c.protectionPriceTicks, engine.ledger.marketBoundTicks(0, Side.Buy, 10_000));
+      c.reset(); c.type = CommandType.Cancel; c.account = 2; c.orderId = sellId;
+      assert.equal(engine.submit(c, 1).status, SubmitStatus.Accepted);
+      await engine.drain();
+      assert.deepEqual(acks.map((a) => a.seq), [1, 2, 3, 4, 5, 6]);
+      for (const a of acks) assert.ok(a.durable >= a.seq, `ack ${a.seq} before durable (${a.durable})`);
+      assert.deepEqual(acks[3]!.events.filter((t) => t === EventType.Trade).length, 1);
+      assert.ok(acks[5]!.events.includes(EventType.Canceled));
+      assert.equal(engine.ledger.available(2, aaa), 1_000_000 - 4 * 100_000, 'seller delivered 4 lots (3 + 1 to the market buy)');
+      assert.equal(engine.ledger.locked(2, aaa), 0, 'the cancel released the rest');
+      assert.equal(engine.ledger.locked(1, usd), 0);
+      assert.equal(engine.ledger.totals(usd), 10_000_000);
+      assert.equal(engine.ledger.shortfallCount, 0);
+    } finally {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is deterministic: 1 shard and 3 shards give the same per-symbol events and hashes; replay agrees', async () => {
+    const runs: { events: Map<number, number[][]>; hashes: unknown; dir: string }[] = [];
+    for (const shards of [1, 3]) {
+      const dir = tempDataDir(`det${shards}`);
+      const col = new AckCollector();
+      const clock = counterClock();
+      const { engine } = await startEngine(options(dir, { shards, clockUs: clock, onAck: col.onAck, durability: 'none', snapshotOnClose: false }));
+      await fundAccounts(engine);
+      await engine.drain();
+      const flow = new OrderFlow(7, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: false, gtdUs: 300 });
+      let t = 1_700_000_000_000_000;
+      await driveFlow(engine, flow, 6000, () => (t += 1));
+      const hashes = await engine.close();
+      assert.equal(col.outOfOrder, 0, 'acks in seq order');
+      runs.push({ events: col.events, hashes, dir });
+    }
+    const [one, three] = runs as [typeof runs[0], typeof runs[0]];
+    assert.deepEqual(three.hashes, one.hashes);
+    for (const id of [1, 2, 7]) {
+      assert.ok((one.events.get(id)?.length ?? 0) > 1000, `instrument ${id} saw events`);
+      assert.deepEqual(three.events.get(id), one.events.get(id), `events of instrument ${id}`);
+    }
+    const replay = cleanReplay(three.dir, kitInstruments(), {}, Number.MAX_SAFE_INTEGER, true);
+    assert.deepEqual(replay.hashes, one.hashes);
+    for (const id of [1, 2, 7]) assert.deepEqual(replay.events.get(id), one.events.get(id), `replayed events of instrument ${id}`);
+    for (const r of runs) rmSync(r.dir, { recursive: true, force: true });
+  });
+
+  it('recovers from a snapshot plus the journal (market orders and replaces, pipelined) on another shard count', async () => {
+    const dir = tempDataDir('recover');
+    const { engine } = await startEngine(options(dir, { shards: 3, snapshotOnClose: false }));
+    await fundAccounts(engine);
+    const flow = new OrderFlow(11, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true, gtdUs: 2000 });
+    await driveFlow(engine, flow, 4000, () => Date.now() * 1000);
+    const snapSeq = await engine.snapshot();
+    await driveFlow(engine, flow, 4000, () => Date.now() * 1000);
+    const live = await engine.close();
+    assert.equal(engine.ledger.shortfallCount, 0, 'no hold was short');
+    const seqs = journalSeqs(dir);
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, k) => k + 1), 'journal seqs are 1..n');
+    assert.equal(live.seq, seqs.length);
+    assert.deepEqual(cleanReplay(dir, kitInstruments()).hashes, live);
+
+    const again = await startEngine(options(dir, { shards: 1, snapshotOnClose: true }));
+    assert.equal(again.recovery.snapshotSeq, snapSeq);
+    assert.equal(again.recovery.replayedCommands, seqs.length - snapSeq);
+    const recovered = await again.engine.stateHashes();
+    assert.deepEqual({ ledger: recovered.ledger, books: recovered.books }, { ledger: live.ledger, books: live.books });
+    await again.engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers Busy when a ring or the in-flight window is full, never blocks, never loses an accepted command', async () => {
+    const dir = tempDataDir('busy');
+    const col = new AckCollector();
+    const { engine } = await startEngine(options(dir, {
+      shards: 2, commandRingCapacity: 4, journalRingCapacity: 8, maxInFlight: 16, eventRingCapacity: 64, onAck: col.onAck,
+    }));
+    await fundAccounts(engine);
+    await engine.drain();
+    const flow = new OrderFlow(3, engine.instruments, { accounts: KIT_ACCOUNTS });
+    const c = new Command();
+    const s0 = engine.stats();
+    let accepted = 0, busy = 0;
+    for (let k = 0; k < 2000; k++) {
+      const i = flow.next(c);
+      const r = engine.submit(c, engine.instruments[i]!.id);
+      if (r.status === SubmitStatus.Accepted) accepted++;
+      else if (r.status === SubmitStatus.Busy) { busy++; assert.equal(r.reason, RejectReason.Busy); }
+    }
+    assert.ok(busy > 0, 'the synchronous burst must hit Busy');
+    const s = engine.stats();
+    assert.equal(s.busyRingFull + s.busyInFlight - s0.busyRingFull - s0.busyInFlight, busy, 'every Busy is counted');
+    await engine.drain();
+    const before = col.count;
+    const hashes = await engine.close();
+    const seqs = journalSeqs(dir);
+    const deposits = KIT_ACCOUNTS.length * engine.ledger.assetCount;
+    assert.equal(seqs.length, deposits + accepted + 1, 'journal = deposits + accepted + the close snapshot');
+    assert.equal(before, deposits + accepted, 'every accepted command was acked');
+    assert.deepEqual(cleanReplay(dir, kitInstruments()).hashes, hashes);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,812 @@
+// The engine runtime on the main thread (issue 4): sequencer, account ledger, routing to shard
+// worker threads over SAB rings, the journal thread, event draining, settlement and durable acks.
+// Lifecycle of one order and the ordering argument: docs/runtime.md ("Runtime").
+//
+//   submit(cmd) --> ledger hold --> journal ring + shard ring (both reserved first, then published)
+//   shard: book.execute --> event ring --> poll(): settle ledger --> ack once durable (seq order)
+//
+// Nothing here blocks: a full ring or a full in-flight window answers Busy (counted); the hot path
+// reuses one Command, one SubmitResult and one Ack.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  CMD_RECORD_BYTES, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CommandExtras, EVR_INSTRUMENT, EVR_LAST,
+  EVR_RECORD_BYTES, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType, decodeCommand, encodeCommand, isFundingType,
+} from '../core/command-codec.js';
+import type { InstrumentSpec } from '../core/instrument.js';
+import { Command, CommandType, EventType, OrderType, RejectReason, Side } from '../core/types.js';
+import { Journal, latestSnapshot, writeSnapshot, type Durability } from '../persistence/journal.js';
+import {
+  LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot, findSnapshotSet, type SnapshotSet,
+} from '../persistence/snapshot-blob.js';
+import { EngineClock } from './clock.js';
+import { Ledger, type LedgerOptions } from './ledger.js';
+import { RING_HEADER_BYTES, Ring } from './ring.js';
+import {
+  SC_STOP, SHARD_CTRL_BYTES, type ShardMessage, type ShardWorkerData,
+} from './shard-worker.js';
+
+export const JOURNAL_FILE = 'journal.sqlite';
+const RING_DATA_WORD = RING_HEADER_BYTES / 8;
+/** In-flight table entry: shard -1 = no shard (funding), -2 = every shard (snapshot). */
+const SHARD_NONE = -1;
+const SHARD_ALL = -2;
+
+export interface EngineOptions {
+  instruments: InstrumentSpec[];
+  shards: number;
+  /** symbol -> shard index (config/engine.ts). Missing symbols: index % shards. */
+  shardOf?: Record<string, number>;
+  durability: Durability;
+  dataDir: string;
+  /** Ledger options; defaults: fee account 999_999_999, maxOrders 2^18, maxPendingReplaces 2^14. */
+  ledger?: Partial<LedgerOptions>;
+  /** Slots per shard command ring (power of two). Default 16384. */
+  commandRingCapacity?: number;
+  /** Slots per shard event ring (power of two). Default 65536. */
+  eventRingCapacity?: number;
+  /** Journal ring slots. Default 65536. */
+  journalRingCapacity?: number;
+  /** Max sequenced commands not yet acked (power of two); beyond it submit answers Busy. Default 65536. */
+  maxInFlight?: number;
+  /** Shard spin before Atomics.wait. Default 20000 with one shard, 0 with more (2 cores). */
+  shardSpinIterations?: number;
+  /** Take a snapshot every this many ms (0 = only on demand and at close). Default 0. */
+  snapshotIntervalMs?: number;
+  /** Engine time source in microseconds (tests: deterministic); it is made monotonic. */
+  clockUs?: () => number;
+  /** Called with every ack, in seq order, once the command is durable at the configured level. */
+  onAck?: (ack: Ack) => void;
+  /** Recovery progress and other notes (e.g. pino's info). */
+  log?: (fields: Record<string, unknown>, msg: string) => void;
+  /** Take a snapshot at close (default true). */
+  snapshotOnClose?: boolean;
+}
+
+export const enum SubmitStatus {
+  Accepted = 0,
+  /** Refused before sequencing (ledger or unknown instrument): nothing was journaled. */
+  Rejected = 1,
+  /** A ring or the in-flight window is full: nothing was journaled; try again later. */
+  Busy = 2,
+}
+
+/** The answer of submit(). One instance per engine, overwritten by the next submit. */
+export class SubmitResult {
+  status: SubmitStatus = SubmitStatus.Accepted;
+  /** The command's seq (= the new order's id) when accepted, else 0. */
+  seq = 0;
+  /** RejectReason when rejected or busy (Busy). */
+  reason = 0;
+}
+
+/**
+ * One acknowledged command. One instance per engine, valid only during the onAck call. Its event
+ * records are EVR_WORDS-word records (core/command-codec.ts) in `words`, at recordOffset(i); a record
+ * of type EVR_TYPE_DONE is a placeholder for "no event". Funding commands have no records.
+ */
+export class Ack {
+  seq = 0;
+  commandType = 0;
+  instrumentId = 0;
+  recordCount = 0;
+  words: Float64Array = new Float64Array(0);
+  private base = 0;
+  private mask = 0;
+  /** @internal */
+  set(seq: number, type: number, instrumentId: number, ring: Ring | null, startCounter: number, count: number): void {
+    this.seq = seq; this.commandType = type; this.instrumentId = instrumentId; this.recordCount = count;
+    if (ring !== null) { this.words = ring.f64; this.mask = ring.capacity - 1; }
+    this.base = startCounter;
+  }
+  recordOffset(i: number): number {
+    return RING_DATA_WORD + ((this.base + i) & this.mask) * EVR_WORDS;
+  }
+}
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+}
+
+export interface EngineStats {
+  nextSeq: number;
+  ackedSeq: number;
+  durableSeq: number;
+  busyRingFull: number;
+  busyInFlight: number;
+  busySnapshot: number;
+  busyLedger: number;
+  rejectedByLedger: number;
+  eventsDrained: number;
+  ledgerShortfalls: number;
+}
+
+export interface StateHashes {
+  seq: number;
+  ledger: string;
+  /** instrument id -> book state hash */
+  books: Record<number, string>;
+}
+
+interface ShardHandle {
+  index: number;
+  worker: Worker;
+  cmdRing: Ring;
+  evRing: Ring;
+  ctrl: Int32Array;
+  /** Records of the event ring released (acked) so far: mirrors the ring's head. */
+  ackCounter: number;
+  instrumentIds: number[];
+  stopped: Promise<Record<number, string>>;
+}
+
+export class Engine {
+  readonly instruments: readonly InstrumentSpec[];
+  readonly durability: Durability;
+  readonly journalPath: string;
+  readonly ledger: Ledger;
+  readonly journal: Journal;
+  readonly shardCount: number;
+  onAck: ((ack: Ack) => void) | null;
+
+  private readonly shards: ShardHandle[];
+  private readonly idToIndex = new Int32Array(65536).fill(-1);
+  private readonly shardOfIndex: Int32Array;
+  private readonly refPx: Float64Array;
+  private readonly instrInFlight: Float64Array;
+  private readonly clock = new EngineClock();
+  private readonly clockUs: (() => number) | null;
+  private readonly log: (fields: Record<string, unknown>, msg: string) => void;
+
+  // Sequencer and the in-flight window (indexed by seq & mask).
+  private nextSeq: number;
+  private ackSeq: number;
+  private readonly mask: number;
+  private readonly tPending: Int32Array;
+  private readonly tShard: Int32Array;
+  private readonly tCount: Int32Array;
+  private readonly tType: Int32Array;
+  private readonly tInstr: Int32Array;
+
+  private readonly result = new SubmitResult();
+  private readonly ack = new Ack();
+  private readonly scratch = new Command();
+  private readonly extras = new CommandExtras();
+  private scheduled = false;
+  private closing = false;
+  private failure: Error | null = null;
+  private snapshotRequested = false;
+  private snapshotWaiters: { resolve: (seq: number) => void; reject: (e: Error) => void }[] = [];
+  private snapshotSeqs: { seq: number; resolve: (seq: number) => void; reject: (e: Error) => void }[] = [];
+  private snapshotTimer: NodeJS.Timeout | null = null;
+  private readonly snapshotOnClose: boolean;
+  private readonly ackWaitsForDurability: boolean;
+  /** True while recovery replays the journal (no journal appends, forced ledger amounts). */
+  private replaying = false;
+  /** The seq of the snapshot the engine started from (0 = none): recovery replays the journal after it. */
+  replayFromSeq = 0;
+
+  // Counters.
+  busyRingFull = 0;
+  busyInFlight = 0;
+  busySnapshot = 0;
+  busyLedger = 0;
+  rejectedByLedger = 0;
+  eventsDrained = 0;
+
+  private constructor(o: EngineOptions, journal: Journal, ledger: Ledger, shards: ShardHandle[], shardOfIndex: Int32Array, lastSeq: number) {
+    this.instruments = o.instruments;
+    this.durability = o.durability;
+    this.journal = journal;
+    this.journalPath = journal.path;
+    this.ledger = ledger;
+    this.shards = shards;
+    this.shardCount = shards.length;
+    this.shardOfIndex = shardOfIndex;
+    this.onAck = o.onAck ?? null;
+    this.clockUs = o.clockUs ?? null;
+    this.log = o.log ?? (() => {});
+    this.snapshotOnClose = o.snapshotOnClose ?? true;
+    this.ackWaitsForDurability = o.durability !== 'none';
+    const n = o.instruments.length;
+    this.refPx = new Float64Array(n);
+    this.instrInFlight = new Float64Array(n);
+    o.instruments.forEach((s, i) => { this.idToIndex[s.id] = i; this.refPx[i] = s.referencePriceTicks; });
+    const window = o.maxInFlight ?? 65536;
+    if (!Number.isInteger(window) || window < 2 || (window & (window - 1)) !== 0) throw new EngineError(`maxInFlight must be a power of two, got ${window}`);
+    this.mask = window - 1;
+    this.tPending = new Int32Array(window);
+    this.tShard = new Int32Array(window);
+    this.tCount = new Int32Array(window);
+    this.tType = new Int32Array(window);
+    this.tInstr = new Int32Array(window);
+    this.nextSeq = lastSeq + 1;
+    this.ackSeq = lastSeq + 1;
+  }
+
+  /**
+   * Starts the journal thread and the shard workers. With `restore` (from persistence/recovery.ts)
+   * the books and the ledger start from a snapshot; the caller then replays the journal after it.
+   */
+  static async start(o: EngineOptions): Promise<Engine> {
+    let engineRef: Engine | null = null;
+    if (!Number.isInteger(o.shards) || o.shards < 1) throw new EngineError(`shards must be >= 1, got ${o.shards}`);
+    const ids = new Set<number>();
+    for (const s of o.instruments) {
+      if (!Number.isInteger(s.id) || s.id < 1 || s.id > 65535 || ids.has(s.id)) throw new EngineError(`instrument ${s.symbol}: id must be a unique integer in [1, 65535]`);
+      ids.add(s.id);
+    }
+    mkdirSync(o.dataDir, { recursive: true });
+    const path = join(o.dataDir, JOURNAL_FILE);
+    const journal = await Journal.open({ path, durability: o.durability, recordBytes: CMD_RECORD_BYTES, ringCapacity: o.journalRingCapacity ?? 65536 });
+    // The newest complete snapshot set within the journal (a snapshot past the journal's end would
+    // contain commands that were never durable).
+    let restore: SnapshotSet | null;
+    try {
+      restore = findSnapshotSet(path, o.instruments.map((s) => s.id), journal.recoveredSeq);
+    } catch (e) {
+      await journal.close().catch(() => {});
+      throw e;
+    }
+    const ledgerOptions = ledgerOptionsOf(o);
+    let ledger: Ledger;
+    if (restore !== null && restore.ledger !== null) {
+      const snap = decodeSnapshot(restore.ledger);
+      ledger = Ledger.restore(o.instruments, ledgerOptions, snap.state);
+      if (ledger.stateHash() !== snap.stateHash) throw new EngineError(`restored ledger hash ${ledger.stateHash()} differs from the recorded ${snap.stateHash}`);
+    } else {
+      ledger = new Ledger(o.instruments, ledgerOptions);
+    }
+
+    const shardOfIndex = new Int32Array(o.instruments.length);
+    o.instruments.forEach((s, i) => {
+      const k = o.shardOf?.[s.symbol] ?? i % o.shards;
+      if (!Number.isInteger(k) || k < 0 || k >= o.shards) throw new EngineError(`${s.symbol}: shard ${k} does not exist`);
+      shardOfIndex[i] = k;
+    });
+    const spin = o.shardSpinIterations ?? (o.shards === 1 ? 20000 : 0);
+    const shards: ShardHandle[] = [];
+    const readies: Promise<void>[] = [];
+    try {
+      for (let k = 0; k < o.shards; k++) {
+        const mine = o.instruments.filter((_, i) => shardOfIndex[i] === k);
+        const cmdRing = Ring.create(o.commandRingCapacity ?? 16384, CMD_RECORD_BYTES);
+        const evRing = Ring.create(o.eventRingCapacity ?? 65536, EVR_RECORD_BYTES);
+        const ctrlSab = new SharedArrayBuffer(SHARD_CTRL_BYTES);
+        const data: ShardWorkerData = {
+          shardIndex: k, instruments: mine, restore: mine.map((s) => restore?.books.get(s.id) ?? null),
+          cmdRingSab: cmdRing.sab, evRingSab: evRing.sab, ctrlSab, journalPath: path, spinIterations: spin,
+        };
+        const worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: data });
+        worker.unref(); // the engine's owner keeps the process alive, not its threads
+        let onStopped: (h: Record<number, string>) => void = () => {};
+        let onFailed: (e: Error) => void = () => {};
+        const stopped = new Promise<Record<number, string>>((res, rej) => { onStopped = res; onFailed = rej; });
+        stopped.catch(() => {});
+        const h: ShardHandle = { index: k, worker, cmdRing, evRing, ctrl: new Int32Array(ctrlSab), ackCounter: 0, instrumentIds: mine.map((s) => s.id), stopped };
+        shards.push(h);
+        readies.push(new Promise<void>((res, rej) => {
+          worker.on('message', (m: ShardMessage) => {
+            if (m.type === 'ready') res();
+            else if (m.type === 'stopped') onStopped(m.hashes);
+            else { const e = new EngineError(m.message); rej(e); onFailed(e); engineRef?.fail(e); }
+          });
+          worker.on('error', (e) => { rej(e); onFailed(e); engineRef?.fail(e); });
+          worker.on('exit', (code) => {
+            const e = new EngineError(`shard ${k} exited (code ${code})`);
+            rej(e); onFailed(e);
+            if (engineRef !== null && !engineRef.closing) engineRef.fail(e);
+          });
+        }));
+      }
+      await Promise.all(readies);
+    } catch (e) {
+      for (const s of shards) await s.worker.terminate();
+      await journal.close().catch(() => {});
+      throw e;
+    }
+    const fromSeq = restore?.seq ?? 0;
+    const engine = new Engine(o, journal, ledger, shards, shardOfIndex, fromSeq);
+    engineRef = engine;
+    engine.replayFromSeq = fromSeq;
+    engine.replaying = journal.recoveredSeq > fromSeq;
+    if (engine.ackWaitsForDurability) journal.setDurableListener(() => engine.schedule());
+    if ((o.snapshotIntervalMs ?? 0) > 0) {
+      engine.snapshotTimer = setInterval(() => { engine.snapshot().catch(() => {}); }, o.snapshotIntervalMs);
+      engine.snapshotTimer.unref();
+    }
+    return engine;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Submit (sequencer, ledger hold, routing, journal)
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Sequences `cmd` for instrument `instrumentId` (a core command; cmd.seq, cmd.tsUs and, for a
+   * NewOrder, cmd.orderId are assigned here) or a funding command (RuntimeCommandType; instrumentId
+   * ignored; `asset` and cmd.value). Never blocks. The result object is reused by the next call.
+   */
+  submit(cmd: Command, instrumentId: number, asset = 0): SubmitResult {
+    const r = this.result;
+    r.seq = 0; r.reason = 0;
+    if (this.failure !== null) throw this.failure;
+    if (this.closing) throw new EngineError('engine is closing');
+    if (this.replaying) throw new EngineError('engine is recovering');
+    const je = this.journal.error;
+    if (je !== null) { this.fail(je); throw je; }
+    if (this.snapshotRequested) return this.busy(RejectReason.Busy, 'snapshot');
+    if (this.nextSeq - this.ackSeq > this.mask) return this.busy(RejectReason.Busy, 'window');
+    if (isFundingType(cmd.type)) return this.submitFunding(cmd, asset);
+    if (cmd.type === RuntimeCommandType.Snapshot) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownCommand; return r; }
+    const i = Number.isInteger(instrumentId) && instrumentId >= 0 && instrumentId < 65536 ? this.idToIndex[instrumentId]! : -1;
+    if (i < 0) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownSymbol; return r; }
+    const shard = this.shards[this.shardOfIndex[i]!]!;
+    const jring = this.journal.ring;
+    const jo = jring.tryReserve();
+    if (jo < 0) return this.busy(RejectReason.Busy, 'ring');
+    const so = shard.cmdRing.tryReserve();
+    if (so < 0) { jring.abortReserved(); return this.busy(RejectReason.Busy, 'ring'); }
+
+    const seq = this.nextSeq;
+    cmd.seq = seq;
+    cmd.tsUs = this.now();
+    if (cmd.type === CommandType.NewOrder) {
+      cmd.orderId = seq;
+      if (cmd.orderType === OrderType.Market) this.setProtection(cmd, i);
+    }
+    let reason: number;
+    if (cmd.type === CommandType.Replace) {
+      reason = this.ledger.holdReplace(cmd, i, this.instrInFlight[i]! > 0);
+      // Whether the ledger still knows the order depends on how far settlement has got: let the book
+      // decide (it rejects a replace of an ended or foreign order), so the journaled stream does not
+      // depend on timing.
+      if (reason === RejectReason.UnknownOrder) reason = RejectReason.None;
+    } else {
+      reason = this.ledger.hold(cmd, i, this.refPx[i]!);
+    }
+    if (reason !== RejectReason.None) {
+      jring.abortReserved();
+      shard.cmdRing.abortReserved();
+      if (reason === RejectReason.Busy) return this.busy(reason, 'ledger');
+      this.rejectedByLedger++;
+      r.status = SubmitStatus.Rejected; r.reason = reason;
+      return r;
+    }
+    const extra = cmd.type === CommandType.Replace ? this.ledger.lastReplaceExtraUnits : -1;
+    encodeCommand(cmd, instrumentId, jring.f64, jo, 0, extra);
+    encodeCommand(cmd, instrumentId, shard.cmdRing.f64, so, 0, extra);
+    // Both slots are filled before either is published; nothing can fail in between.
+    jring.publish();
+    shard.cmdRing.publish();
+    this.track(seq, cmd.type, shard.index, i, 1);
+    r.status = SubmitStatus.Accepted; r.seq = seq;
+    return r;
+  }
+
+  private submitFunding(cmd: Command, asset: number): SubmitResult {
+    const r = this.result;
+    const jring = this.journal.ring;
+    const jo = jring.tryReserve();
+    if (jo < 0) return this.busy(RejectReason.Busy, 'ring');
+    const reason = this.applyFunding(cmd.type, cmd.account, asset, cmd.value);
+    if (reason !== RejectReason.None) {
+      jring.abortReserved();
+      this.rejectedByLedger++;
+      r.status = SubmitStatus.Rejected; r.reason = reason;
+      return r;
+    }
+    const seq = this.nextSeq;
+    cmd.seq = seq;
+    cmd.tsUs = this.now();
+    encodeCommand(cmd, 0, jring.f64, jo, asset, -1);
+    jring.publish();
+    this.track(seq, cmd.type, SHARD_NONE, -1, 0);
+    r.status = SubmitStatus.Accepted; r.seq = seq;
+    return r;
+  }
+
+  private applyFunding(type: number, account: number, asset: number, units: number): number {
+    if (type === RuntimeCommandType.Deposit) return this.ledger.deposit(account, asset, units);
+    if (type === RuntimeCommandType.Withdraw) return this.ledger.withdraw(account, asset, units);
+    return this.ledger.adjust(account, asset, units);
+  }
+
+  /** The book never trades a market order beyond the price the ledger holds for (the tighter bound). */
+  private setProtection(cmd: Command, i: number): void {
+    const bound = this.ledger.marketBoundTicks(i, cmd.side, this.refPx[i]!);
+    if (bound === 0) return;
+    const mine = cmd.protectionPriceTicks;
+    if (mine === 0 || typeof mine !== 'number' || !Number.isFinite(mine)) cmd.protectionPriceTicks = bound;
+    else cmd.protectionPriceTicks = cmd.side === Side.Buy ? Math.min(mine, bound) : Math.max(mine, bound);
+  }
+
+  private busy(reason: number, why: 'ring' | 'window' | 'snapshot' | 'ledger'): SubmitResult {
+    if (why === 'ring') this.busyRingFull++;
+    else if (why === 'window') this.busyInFlight++;
+    else if (why === 'snapshot') this.busySnapshot++;
+    else this.busyLedger++;
+    const r = this.result;
+    r.status = SubmitStatus.Busy; r.reason = reason; r.seq = 0;
+    this.schedule();
+    return r;
+  }
+
+  private now(): number {
+    if (this.clockUs === null) return this.clock.nowUs();
+    this.clock.floor(this.clockUs());
+    return this.clock.lastUs;
+  }
+
+  private track(seq: number, type: number, shard: number, instrumentIndex: number, pending: number): void {
+    const e = seq & this.mask;
+    this.tPending[e] = pending;
+    this.tShard[e] = shard;
+    this.tCount[e] = 0;
+    this.tType[e] = type;
+    this.tInstr[e] = instrumentIndex;
+    if (instrumentIndex >= 0) this.instrInFlight[instrumentIndex] = this.instrInFlight[instrumentIndex]! + 1;
+    this.nextSeq = seq + 1;
+    this.schedule();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Draining, settlement, acks
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Drains the event rings (settling the ledger), then releases every ack that is complete and
+   * durable, in seq order. Returns the number of records drained. Called by the engine's own loop;
+   * a caller with its own loop (benchmarks) may call it too.
+   */
+  poll(): number {
+    let drained = 0;
+    const mask = this.mask;
+    for (let k = 0; k < this.shards.length; k++) {
+      const ring = this.shards[k]!.evRing;
+      const f = ring.f64;
+      let o = ring.poll();
+      while (o >= 0) {
+        const type = f[o]!;
+        const e = f[o + 1]! & mask;
+        this.tCount[e] = this.tCount[e]! + 1;
+        if (type !== EVR_TYPE_DONE) {
+          this.ledger.applyRecord(f, o);
+          if (type === EventType.Trade) this.refPx[this.idToIndex[f[o + EVR_INSTRUMENT]!]!] = f[o + 4]!;
+          else if (type === EventType.AdminDone && f[o + 3] === CommandType.SetReferencePrice) this.refPx[this.idToIndex[f[o + EVR_INSTRUMENT]!]!] = f[o + 5]!;
+        }
+        if (f[o + EVR_LAST] === 1) {
+          this.tPending[e] = this.tPending[e]! - 1;
+          const ii = this.tInstr[e]!;
+          if (ii >= 0) this.instrInFlight[ii] = this.instrInFlight[ii]! - 1;
+          if (this.tPending[e] === 0 && this.tType[e] === RuntimeCommandType.Snapshot) this.snapshotShardsDone(f[o + 1]!);
+        }
+        drained++;
+        if (drained >= 8192) break;
+        o = ring.poll();
+      }
+    }
+    this.eventsDrained += drained;
+    this.releaseAcks();
+    if (this.snapshotRequested && !this.replaying) this.tryIssueSnapshot();
+    return drained;
+  }
+
+  private releaseAcks(): void {
+    const durable = this.ackWaitsForDurability && !this.replaying ? this.journal.durableSeq() : Number.MAX_SAFE_INTEGER;
+    const mask = this.mask;
+    const ack = this.ack;
+    while (this.ackSeq < this.nextSeq) {
+      const seq = this.ackSeq;
+      const e = seq & mask;
+      if (this.tPending[e]! > 0 || seq > durable) break;
+      const sh = this.tShard[e]!;
+      const type = this.tType[e]!;
+      const ii = this.tInstr[e]!;
+      const instrumentId = ii >= 0 ? this.instruments[ii]!.id : 0;
+      if (sh >= 0) {
+        const s = this.shards[sh]!;
+        const n = this.tCount[e]!;
+        ack.set(seq, type, instrumentId, s.evRing, s.ackCounter, n);
+        this.deliver(ack);
+        s.evRing.release(n);
+        s.ackCounter = (s.ackCounter + n) | 0;
+      } else {
+        ack.set(seq, type, instrumentId, null, 0, 0);
+        this.deliver(ack);
+        if (sh === SHARD_ALL) {
+          for (const s of this.shards) { s.evRing.release(1); s.ackCounter = (s.ackCounter + 1) | 0; }
+        }
+      }
+      this.ackSeq = seq + 1;
+      if (type === RuntimeCommandType.Snapshot) this.snapshotAcked(seq);
+    }
+  }
+
+  private deliver(ack: Ack): void {
+    const cb = this.onAck;
+    if (cb === null || this.replaying) return;
+    try {
+      cb(ack);
+    } catch (e) {
+      this.fail(e as Error);
+      throw e;
+    }
+  }
+
+  /** Commands sequenced and not yet acked. */
+  get inFlight(): number {
+    return this.nextSeq - this.ackSeq;
+  }
+
+  /** True when every sequenced command has been executed and settled (acks may still wait). */
+  private allExecuted(): boolean {
+    for (let i = 0; i < this.instrInFlight.length; i++) if (this.instrInFlight[i] !== 0) return false;
+    for (let s = this.ackSeq; s < this.nextSeq; s++) if (this.tPending[s & this.mask]! > 0) return false;
+    return true;
+  }
+
+  /** Keeps the drain loop going while anything is in flight; idles on the journal's watermark. */
+  schedule(): void {
+    if (this.scheduled || this.failure !== null) return;
+    this.scheduled = true;
+    setImmediate(this.pumpTask);
+  }
+
+  private readonly pumpTask = (): void => {
+    this.scheduled = false;
+    if (this.failure !== null) return;
+    try {
+      this.poll();
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    if (this.snapshotRequested && !this.replaying) { this.schedule(); return; }
+    if (this.ackSeq === this.nextSeq) return;
+    // Busy: keep polling while commands are executing. Waiting only for the watermark: the journal's
+    // durable listener (Atomics.waitAsync) calls schedule() when it advances.
+    if (!this.ackWaitsForDurability || !this.allExecuted() || this.replaying) this.schedule();
+    else if (this.journal.durableSeq() >= this.ackSeq) this.schedule();
+  };
+
+  /** Resolves once every command sequenced so far is acked. */
+  async drain(): Promise<void> {
+    while (this.ackSeq < this.nextSeq) {
+      if (this.failure !== null) throw this.failure;
+      this.poll();
+      if (this.ackSeq < this.nextSeq) await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Snapshots
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Requests a snapshot: once every earlier command is executed and settled (new submits answer
+   * Busy meanwhile, briefly), a Snapshot command is sequenced and journaled; each shard writes its
+   * books' snapshots at its seq and the ledger writes its own. Resolves with that seq once acked.
+   */
+  snapshot(): Promise<number> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise<number>((resolve, reject) => {
+      this.snapshotWaiters.push({ resolve, reject });
+      this.snapshotRequested = true;
+      this.schedule();
+    });
+  }
+
+  private tryIssueSnapshot(): void {
+    if (!this.allExecuted()) return;
+    const jring = this.journal.ring;
+    if (!this.replaying) {
+      if (jring.tryReserve() < 0) return;
+      jring.abortReserved();
+    }
+    for (const s of this.shards) if (s.cmdRing.freeSlots() < 1) return;
+    const cmd = this.scratch.reset();
+    cmd.type = RuntimeCommandType.Snapshot;
+    cmd.seq = this.nextSeq;
+    cmd.tsUs = this.now();
+    if (!this.replaying) {
+      const jo = jring.tryReserve();
+      encodeCommand(cmd, 0, jring.f64, jo, 0, -1);
+      jring.publish();
+    }
+    this.routeSnapshot(cmd);
+    const waiters = this.snapshotWaiters;
+    this.snapshotWaiters = [];
+    this.snapshotRequested = false;
+    for (const w of waiters) this.snapshotSeqs.push({ seq: cmd.seq, resolve: w.resolve, reject: w.reject });
+  }
+
+  /** Ledger snapshot (now: every earlier command is settled) and the command to every shard. */
+  private routeSnapshot(cmd: Command): void {
+    this.snapshotLedger(cmd.seq);
+    for (const s of this.shards) {
+      const so = s.cmdRing.tryReserve();
+      encodeCommand(cmd, 0, s.cmdRing.f64, so, 0, -1);
+      s.cmdRing.publish();
+    }
+    this.track(cmd.seq, cmd.type, SHARD_ALL, -1, this.shards.length);
+  }
+
+  private snapshotLedger(seq: number): void {
+    const h = this.ledger.stateHash();
+    const prev = latestSnapshot(this.journalPath, LEDGER_SNAPSHOT_ID, seq);
+    if (prev !== null && prev.seq === seq) {
+      const rec = decodeSnapshot(prev.blob).stateHash;
+      if (rec !== h) throw new EngineError(`ledger state hash ${h} at seq ${seq} differs from the recorded ${rec}`);
+      return;
+    }
+    writeSnapshot(this.journalPath, LEDGER_SNAPSHOT_ID, seq, encodeSnapshot(LEDGER_SNAPSHOT_ID, seq, h, this.ledger.snapshot()));
+  }
+
+  private snapshotShardsDone(_seq: number): void { /* acked in seq order by releaseAcks */ }
+
+  private snapshotAcked(seq: number): void {
+    const rest: typeof this.snapshotSeqs = [];
+    for (const w of this.snapshotSeqs) {
+      if (w.seq === seq) w.resolve(seq);
+      else rest.push(w);
+    }
+    this.snapshotSeqs = rest;
+  }
+
+  /** The state hashes recorded by the snapshot at `seq` (after snapshot() resolved). */
+  recordedHashes(seq: number): StateHashes {
+    const read = (id: number): string => {
+      const s = latestSnapshot(this.journalPath, id, seq);
+      if (s === null || s.seq !== seq) throw new EngineError(`no snapshot of ${id} at seq ${seq}`);
+      return decodeSnapshot(s.blob).stateHash;
+    };
+    const books: Record<number, string> = {};
+    for (const s of this.instruments) books[s.id] = read(s.id);
+    return { seq, ledger: read(LEDGER_SNAPSHOT_ID), books };
+  }
+
+  /** Takes a snapshot and returns the hashes it recorded: the engine's state hashes at that seq. */
+  async stateHashes(): Promise<StateHashes> {
+    const seq = await this.snapshot();
+    return this.recordedHashes(seq);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replay (recovery): the same path as submit, with the journaled stamps and amounts
+  // ------------------------------------------------------------------------------------------
+
+  /** True until recovery (persistence/recovery.ts) has replayed the journal. */
+  get recovering(): boolean {
+    return this.replaying;
+  }
+
+  /** @internal recovery.ts: the journal was replayed; checks that the engine is at its end. */
+  finishReplay(): void {
+    if (this.nextSeq !== this.journal.recoveredSeq + 1) throw new EngineError(`replay ended at seq ${this.nextSeq - 1}, the journal at ${this.journal.recoveredSeq}`);
+    if (this.ackSeq !== this.nextSeq) throw new EngineError('replay ended with commands in flight');
+    this.replaying = false;
+  }
+
+  /**
+   * Replays one journal record (CMD_WORDS words at `o` of `w`). Returns false when it cannot go yet
+   * (a ring is full, or the ledger needs earlier events settled first): poll and call again.
+   */
+  replayRecord(w: Float64Array, o: number): boolean {
+    if (this.failure !== null) throw this.failure;
+    const seq = w[o + CW_SEQ]!;
+    if (seq !== this.nextSeq) throw new EngineError(`journal seq ${seq} where ${this.nextSeq} was expected`);
+    if (this.nextSeq - this.ackSeq > this.mask) return false;
+    const type = w[o + CW_TYPE]!;
+    const cmd = decodeCommand(w, o, this.scratch, this.extras);
+    if (type === RuntimeCommandType.Snapshot) {
+      if (!this.allExecuted()) return false;
+      for (const s of this.shards) if (s.cmdRing.freeSlots() < 1) return false;
+      this.routeSnapshot(cmd);
+      return true;
+    }
+    if (isFundingType(type)) {
+      const r = this.applyFunding(type, cmd.account, this.extras.asset, cmd.value);
+      if (r !== RejectReason.None) {
+        if (!this.allExecuted()) return false;
+        throw new EngineError(`replay: funding command seq ${seq} rejected by the ledger (${r})`);
+      }
+      this.track(seq, type, SHARD_NONE, -1, 0);
+      return true;
+    }
+    const instrumentId = w[o + CW_INSTRUMENT]!;
+    const i = this.idToIndex[instrumentId]!;
+    if (i === undefined || i < 0) throw new EngineError(`replay: seq ${seq} names unknown instrument ${instrumentId}`);
+    const shard = this.shards[this.shardOfIndex[i]!]!;
+    const so = shard.cmdRing.tryReserve();
+    if (so < 0) return false;
+    let reason: number;
+    if (type === CommandType.Replace) reason = this.ledger.holdReplace(cmd, i, false, Math.max(0, w[o + CW_LEDGER_EXTRA]!));
+    else reason = this.ledger.hold(cmd, i, this.refPx[i]!);
+    // A replace whose order had not yet ended when it was sequenced live may find it ended here (this
+    // ledger has settled at least as much): the book rejects it the same way (UnknownOrder).
+    if (reason === RejectReason.UnknownOrder && type === CommandType.Replace) reason = RejectReason.None;
+    if (reason !== RejectReason.None) {
+      shard.cmdRing.abortReserved();
+      // Live, the hold succeeded with at most the funds a fully settled ledger has: settle, retry.
+      if (!this.allExecuted()) return false;
+      throw new EngineError(`replay: seq ${seq} rejected by the ledger (${reason}) although it was accepted live`);
+    }
+    const f = shard.cmdRing.f64;
+    for (let k = 0; k < shard.cmdRing.recordWords; k++) f[so + k] = w[o + k]!;
+    shard.cmdRing.publish();
+    this.clock.floor(w[o + CW_TS]!);
+    this.track(seq, type, shard.index, i, 1);
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Failure and close
+  // ------------------------------------------------------------------------------------------
+
+  get error(): Error | null {
+    return this.failure;
+  }
+
+  /** @internal */
+  fail(e: Error): void {
+    if (this.failure !== null) return;
+    this.failure = e;
+    this.log({ err: e.message }, 'engine failed');
+    for (const w of this.snapshotWaiters) w.reject(e);
+    for (const w of this.snapshotSeqs) w.reject(e);
+    this.snapshotWaiters = [];
+    this.snapshotSeqs = [];
+  }
+
+  stats(): EngineStats {
+    return {
+      nextSeq: this.nextSeq, ackedSeq: this.ackSeq - 1, durableSeq: this.journal.durableSeq(),
+      busyRingFull: this.busyRingFull, busyInFlight: this.busyInFlight, busySnapshot: this.busySnapshot,
+      busyLedger: this.busyLedger, rejectedByLedger: this.rejectedByLedger, eventsDrained: this.eventsDrained,
+      ledgerShortfalls: this.ledger.shortfallCount,
+    };
+  }
+
+  /**
+   * Acks everything in flight, takes a final snapshot (unless snapshotOnClose is false), stops the
+   * shards and the journal thread. Returns the final state hashes.
+   */
+  async close(): Promise<StateHashes> {
+    if (this.snapshotTimer !== null) clearInterval(this.snapshotTimer);
+    let hashes: StateHashes | null = null;
+    if (this.failure === null) {
+      await this.drain();
+      if (this.snapshotOnClose) hashes = await this.stateHashes();
+      await this.drain();
+    }
+    this.closing = true;
+    const books: Record<number, string> = {};
+    for (const s of this.shards) {
+      Atomics.store(s.ctrl, SC_STOP, 1);
+      s.cmdRing.wakeConsumer();
+    }
+    for (const s of this.shards) {
+      try {
+        Object.assign(books, await s.stopped);
+      } catch (e) {
+        if (this.failure === null) this.fail(e as Error);
+      }
+      await s.worker.terminate();
+    }
+    this.journal.setDurableListener(null);
+    if (this.failure === null) await this.journal.close();
+    else await this.journal.close().catch(() => {});
+    if (this.failure !== null) throw this.failure;
+    return hashes ?? { seq: this.nextSeq - 1, ledger: this.ledger.stateHash(), books };
+  }
+}
+
+function ledgerOptionsOf(o: EngineOptions): LedgerOptions {
+  // Pipelining keeps many orders and replaces in flight: larger pools than the ledger's defaults.
+  return { feeAccount: 999_999_999, maxOrders: 1 << 18, maxPendingReplaces: 1 << 14, ...o.ledger };
+}
+
+export { ledgerOptionsOf };

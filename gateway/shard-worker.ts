@@ -1,0 +1,200 @@
+// Shard worker thread: the single writer of the order books of its instruments. Reads command
+// records (core/command-codec.ts) from its command ring, executes each on its book, and writes the
+// book's events to its event ring (the last record of every command is flagged; a command without
+// events gets a placeholder record), so the gateway can settle, and ack once durable.
+//
+// Idle: spin a bounded number of reads on the command ring, then Atomics.wait (no CPU while idle).
+// A full event ring (the gateway is behind) is waited out in short sleeps: events are never dropped.
+// A Snapshot command writes every book's snapshot at that seq (persistence/journal.ts writeSnapshot).
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { OrderBook } from '../core/book.js';
+import {
+  CommandExtras, RuntimeCommandType, decodeCommand, encodeDoneRecord, encodeEventRecord,
+} from '../core/command-codec.js';
+import { EventBuffer } from '../core/events.js';
+import type { InstrumentSpec } from '../core/instrument.js';
+import { Command } from '../core/types.js';
+import { latestSnapshot, writeSnapshot } from '../persistence/journal.js';
+import { decodeSnapshot, encodeSnapshot } from '../persistence/snapshot-blob.js';
+import { Ring } from './ring.js';
+
+/** Int32 words of the shard control block (a small SAB shared with the gateway). */
+export const SHARD_CTRL_BYTES = 64;
+export const SC_STOP = 0;
+export const SC_STATE = 1;
+/** Futex word the shard sleeps on while its event ring is full. */
+export const SC_FULL_WAIT = 2;
+export const SHARD_RUNNING = 1;
+export const SHARD_STOPPED = 2;
+export const SHARD_FAILED = 3;
+
+export interface ShardWorkerData {
+  shardIndex: number;
+  instruments: InstrumentSpec[];
+  /** Per instrument (same order), a snapshot blob to restore from, or null for an empty book. */
+  restore: (Uint8Array | null)[];
+  cmdRingSab: SharedArrayBuffer;
+  evRingSab: SharedArrayBuffer;
+  ctrlSab: SharedArrayBuffer;
+  /** Journal file, for snapshots. */
+  journalPath: string;
+  spinIterations: number;
+}
+
+export type ShardMessage =
+  | { type: 'ready'; hashes: Record<number, string> }
+  | { type: 'stopped'; hashes: Record<number, string>; commands: number; waits: number }
+  | { type: 'failed'; message: string };
+
+interface BookSlot {
+  id: number;
+  book: OrderBook;
+  ev: EventBuffer;
+  /** Records of the current command already written to the ring (by the drain hook). */
+  written: number;
+}
+
+const EVENT_BUFFER_RECORDS = 1024;
+
+class Shard {
+  private readonly cmdRing: Ring;
+  private readonly evRing: Ring;
+  private readonly ctrl: Int32Array;
+  private readonly slots: BookSlot[] = [];
+  private readonly byId = new Map<number, BookSlot>();
+  private readonly cmd = new Command();
+  private readonly extras = new CommandExtras();
+  commands = 0;
+
+  constructor(private readonly data: ShardWorkerData) {
+    this.cmdRing = Ring.attach(data.cmdRingSab, { spinIterations: data.spinIterations });
+    this.evRing = Ring.attach(data.evRingSab);
+    this.ctrl = new Int32Array(data.ctrlSab);
+    data.instruments.forEach((spec, k) => {
+      const slot: BookSlot = { id: spec.id, book: undefined as unknown as OrderBook, ev: undefined as unknown as EventBuffer, written: 0 };
+      slot.ev = new EventBuffer(EVENT_BUFFER_RECORDS, (buf) => this.flush(slot, buf, false));
+      const blob = data.restore[k] ?? null;
+      if (blob === null) {
+        slot.book = new OrderBook(spec, slot.ev);
+      } else {
+        const snap = decodeSnapshot(blob);
+        slot.book = OrderBook.restore(spec, slot.ev, snap.state);
+        const h = slot.book.stateHash();
+        if (h !== snap.stateHash) throw new Error(`${spec.symbol}: restored book hash ${h} differs from the recorded ${snap.stateHash} (seq ${snap.seq})`);
+      }
+      this.slots.push(slot);
+      this.byId.set(spec.id, slot);
+    });
+  }
+
+  hashes(): Record<number, string> {
+    const out: Record<number, string> = {};
+    for (const s of this.slots) out[s.id] = s.book.stateHash();
+    return out;
+  }
+
+  /** Main loop: returns when the gateway asks to stop (after draining what was published). */
+  run(): void {
+    const ring = this.cmdRing;
+    const f = ring.f64;
+    for (;;) {
+      if (ring.waitForData(1000) === 0) {
+        if (Atomics.load(this.ctrl, SC_STOP) !== 0 && ring.available() === 0) return;
+        continue;
+      }
+      let o = ring.poll();
+      while (o >= 0) {
+        decodeCommand(f, o, this.cmd, this.extras);
+        this.execute();
+        if (ring.unreleasedCount() >= 64) ring.releaseAll();
+        o = ring.poll();
+      }
+      ring.releaseAll();
+    }
+  }
+
+  private execute(): void {
+    const cmd = this.cmd;
+    this.commands++;
+    if (cmd.type === RuntimeCommandType.Snapshot) {
+      // A snapshot already stored for this seq (a replay passing it again) is verified, not rewritten.
+      for (const s of this.slots) {
+        const h = s.book.stateHash();
+        const prev = latestSnapshot(this.data.journalPath, s.id, cmd.seq);
+        if (prev !== null && prev.seq === cmd.seq) {
+          const rec = decodeSnapshot(prev.blob).stateHash;
+          if (rec !== h) throw new Error(`instrument ${s.id}: state hash ${h} at seq ${cmd.seq} differs from the recorded ${rec}`);
+        } else {
+          writeSnapshot(this.data.journalPath, s.id, cmd.seq, encodeSnapshot(s.id, cmd.seq, h, s.book.snapshot()));
+        }
+      }
+      this.writeDone(cmd.seq, cmd.tsUs, 0);
+      return;
+    }
+    const slot = this.byId.get(this.extras.instrumentId);
+    if (slot === undefined) throw new Error(`shard ${this.data.shardIndex}: command seq ${cmd.seq} for instrument ${this.extras.instrumentId}, which it does not own`);
+    slot.written = 0;
+    slot.ev.clear();
+    slot.book.execute(cmd);
+    // The last record of the command carries the flag: a placeholder when the drain hook already
+    // wrote everything (or there was nothing).
+    if (slot.ev.count === 0) this.writeDone(cmd.seq, cmd.tsUs, slot.id);
+    else this.flush(slot, slot.ev, true);
+  }
+
+  /** Copies the buffered events to the event ring; `end`: flag the last one and publish. */
+  private flush(slot: BookSlot, buf: EventBuffer, end: boolean): void {
+    const n = buf.count;
+    const ring = this.evRing, w = ring.f64;
+    for (let r = 0; r < n; r++) {
+      const o = this.reserve();
+      encodeEventRecord(buf.words, r, slot.id, end && r === n - 1, w, o);
+    }
+    slot.written += n;
+    buf.clear();
+    ring.publish();
+  }
+
+  private writeDone(seq: number, tsUs: number, instrumentId: number): void {
+    const o = this.reserve();
+    encodeDoneRecord(seq, tsUs, instrumentId, this.evRing.f64, o);
+    this.evRing.publish();
+  }
+
+  /** A slot in the event ring; waits (publishing first) while the gateway has not drained it. */
+  private reserve(): number {
+    let o = this.evRing.tryReserve();
+    while (o < 0) {
+      this.evRing.publish();
+      Atomics.wait(this.ctrl, SC_FULL_WAIT, 0, 0.05);
+      o = this.evRing.tryReserve();
+    }
+    return o;
+  }
+}
+
+function main(data: ShardWorkerData): void {
+  const ctrl = new Int32Array(data.ctrlSab);
+  let shard: Shard;
+  try {
+    shard = new Shard(data);
+  } catch (e) {
+    Atomics.store(ctrl, SC_STATE, SHARD_FAILED);
+    parentPort!.postMessage({ type: 'failed', message: (e as Error).message } satisfies ShardMessage);
+    return;
+  }
+  Atomics.store(ctrl, SC_STATE, SHARD_RUNNING);
+  parentPort!.postMessage({ type: 'ready', hashes: shard.hashes() } satisfies ShardMessage);
+  try {
+    shard.run();
+  } catch (e) {
+    Atomics.store(ctrl, SC_STATE, SHARD_FAILED);
+    parentPort!.postMessage({ type: 'failed', message: `shard ${data.shardIndex}: ${(e as Error).stack ?? String(e)}` } satisfies ShardMessage);
+    return;
+  }
+  Atomics.store(ctrl, SC_STATE, SHARD_STOPPED);
+  parentPort!.postMessage({ type: 'stopped', hashes: shard.hashes(), commands: shard.commands, waits: 0 } satisfies ShardMessage);
+}
+
+if (parentPort !== null && workerData !== null && workerData !== undefined) main(workerData as ShardWorkerData);

@@ -1,0 +1,72 @@
+// Snapshot blobs as stored by persistence/journal.ts `writeSnapshot` (table `snapshots`): a small
+// header (magic, version, owner id, seq, the state hash recorded when it was taken) and the owner's
+// canonical state dump (OrderBook.snapshot / Ledger.snapshot), all float64 words. The owner id is the
+// instrument id for a book and LEDGER_SNAPSHOT_ID for the ledger, so snapshots do not depend on how
+// instruments are spread over shards.
+
+import { existsSync } from 'node:fs';
+import { latestSnapshot } from './journal.js';
+
+export const LEDGER_SNAPSHOT_ID = 0;
+const MAGIC = 0x534e4150; // "SNAP"
+const VERSION = 1;
+const HEADER_WORDS = 6;
+
+export class SnapshotError extends Error {
+  override readonly name = 'SnapshotError';
+}
+
+export interface DecodedSnapshot {
+  ownerId: number;
+  seq: number;
+  /** The state hash recorded when the snapshot was taken (16 hex digits). */
+  stateHash: string;
+  state: Float64Array;
+}
+
+export function encodeSnapshot(ownerId: number, seq: number, stateHash: string, state: Float64Array): Uint8Array {
+  if (!/^[0-9a-f]{16}$/.test(stateHash)) throw new SnapshotError(`bad state hash ${stateHash}`);
+  const w = new Float64Array(HEADER_WORDS + state.length);
+  w[0] = MAGIC; w[1] = VERSION; w[2] = ownerId; w[3] = seq;
+  w[4] = parseInt(stateHash.slice(0, 8), 16); w[5] = parseInt(stateHash.slice(8), 16);
+  w.set(state, HEADER_WORDS);
+  return new Uint8Array(w.buffer);
+}
+
+export function decodeSnapshot(blob: Uint8Array): DecodedSnapshot {
+  if (blob.byteLength % 8 !== 0 || blob.byteLength < HEADER_WORDS * 8) throw new SnapshotError('snapshot blob has a bad size');
+  const copy = new Uint8Array(blob.byteLength);
+  copy.set(blob);
+  const w = new Float64Array(copy.buffer);
+  if (w[0] !== MAGIC || w[1] !== VERSION) throw new SnapshotError('not a snapshot blob (bad magic or version)');
+  const hex = (v: number): string => v.toString(16).padStart(8, '0');
+  return { ownerId: w[2]!, seq: w[3]!, stateHash: hex(w[4]!) + hex(w[5]!), state: w.subarray(HEADER_WORDS) };
+}
+
+export interface SnapshotSet {
+  seq: number;
+  ledger: Uint8Array;
+  /** instrument id -> book snapshot blob */
+  books: Map<number, Uint8Array>;
+}
+
+/**
+ * The newest seq <= atOrBeforeSeq at which the ledger and every instrument in `instrumentIds` have a
+ * snapshot (a crash in the middle of taking one leaves an incomplete set, which is skipped), or null.
+ */
+export function findSnapshotSet(path: string, instrumentIds: readonly number[], atOrBeforeSeq: number): SnapshotSet | null {
+  if (!existsSync(path)) return null;
+  let bound = atOrBeforeSeq;
+  for (;;) {
+    const l = latestSnapshot(path, LEDGER_SNAPSHOT_ID, bound);
+    if (l === null) return null;
+    const books = new Map<number, Uint8Array>();
+    for (const id of instrumentIds) {
+      const b = latestSnapshot(path, id, l.seq);
+      if (b === null || b.seq !== l.seq) break;
+      books.set(id, b.blob);
+    }
+    if (books.size === instrumentIds.length) return { seq: l.seq, ledger: l.blob, books };
+    bound = l.seq - 1;
+  }
+}

@@ -23,6 +23,8 @@ export interface EngineConfig {
   /** Shard index of every instrument's symbol. */
   shardOf: Record<string, number>;
   durability: DurabilityMode;
+  /** Each shard and the ledger write a snapshot into the journal this often (ms); 0 = only on demand. */
+  snapshotIntervalMs: number;
   /** Absolute path (a relative dataDir is resolved against the working directory). */
   dataDir: string;
   http: { host: string; port: number };
@@ -41,6 +43,7 @@ export const ENV_VARS: readonly { name: string; path: string[]; kind: 'string' |
   { name: 'ENGINE_PORT', path: ['http', 'port'], kind: 'int' },
   { name: 'ENGINE_DURABILITY', path: ['durability'], kind: 'lower' },
   { name: 'ENGINE_DATA_DIR', path: ['dataDir'], kind: 'string' },
+  { name: 'ENGINE_SNAPSHOT_INTERVAL_MS', path: ['snapshotIntervalMs'], kind: 'int' },
   { name: 'ENGINE_SHARDS', path: ['shards'], kind: 'int' },
   { name: 'LOG_LEVEL', path: ['logLevel'], kind: 'lower' },
   { name: 'DATABASE_URL', path: ['databaseUrl'], kind: 'string' },
@@ -63,6 +66,7 @@ export const EngineConfigSchema = z.strictObject({
   /** symbol -> shard index; symbols not listed are assigned round robin by their position. */
   shardMap: z.record(z.string(), z.number().int().min(0)).default({}),
   durability: z.enum(DURABILITY_MODES).default('normal'),
+  snapshotIntervalMs: z.number({ error: 'must be an integer' }).int().min(0).max(86_400_000).default(60_000),
   dataDir: z.string().min(1).default('./data'),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -260,6 +264,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     shards: c.shards,
     shardOf,
     durability: c.durability,
+    snapshotIntervalMs: c.snapshotIntervalMs,
     dataDir: resolve(cwd, c.dataDir),
     http: { host: c.http.host, port: c.http.port },
     logLevel: c.logLevel,

@@ -20,7 +20,6 @@ import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
 import { startEngine } from '../persistence/recovery.js';
 
 const TICK_INTERVAL_MS = 1000;
-const SNAPSHOT_INTERVAL_MS = 60_000;
 export const EXIT_CONFIG = 2;
 
 function loadConfigOrExit(): EngineConfig {
@@ -71,7 +70,7 @@ async function main(): Promise<void> {
   try {
     const started = await startEngine({
       instruments: config.instruments, shards: config.shards, shardOf: config.shardOf, durability: config.durability,
-      dataDir: config.dataDir, snapshotIntervalMs: SNAPSHOT_INTERVAL_MS, onAck,
+      dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs, onAck,
       log: (fields, msg) => log.info(fields, msg),
     });
     engine = started.engine;
@@ -128,7 +127,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   if (stopAfterMs !== null) setTimeout(() => void stop(`START_EXIT_AFTER_MS=${stopAfterMs}`), stopAfterMs);
 
-  log.info({ books: config.instruments.length, tickIntervalMs: TICK_INTERVAL_MS, snapshotIntervalMs: SNAPSHOT_INTERVAL_MS, stopAfterMs },
+  log.info({ books: config.instruments.length, tickIntervalMs: TICK_INTERVAL_MS, snapshotIntervalMs: config.snapshotIntervalMs, stopAfterMs },
     'engine running; stop with SIGINT or SIGTERM');
 }
 

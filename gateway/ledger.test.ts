@@ -487,3 +487,50 @@ describe('ledger: funding and state', () => {
     assert.throws(() => new Ledger([testSpec()], { feeAccount: 0 }), /feeAccount/);
   });
 });
+
+describe('conditional orders', () => {
+  it('a buy stop holds for the worst price it can trade at (band from X), and settles when it fires', () => {
+    const r = new Rig({ marketBandBps: 500, referencePriceTicks: 10_000 });
+    r.fund(A, 0, 10_000_000_000); r.fund(B, 1_000_000_000, 0);
+    const x = 10_100;
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,
+      stopPriceTicks: x, qtyLots: 3 }), RejectReason.None);
+    const worst = Math.floor((x * 10_500) / 10_000);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(3, worst, r.spec.notionalUnitsPerTickLot, Math.max(r.spec.makerFeePpm, r.spec.takerFeePpm)),
+      'held at floor(X * (1 + band)) for 3 lots with fees');
+    // A trade at X fires it: it buys 3 lots from B's asks at 10150 and 10200.
+    assert.equal(r.limit(B, Side.Sell, 10_150, 1), RejectReason.None);
+    assert.equal(r.limit(B, Side.Sell, 10_200, 5), RejectReason.None);
+    assert.equal(r.limit(B, Side.Sell, x, 1), RejectReason.None);
+    assert.equal(r.limit(99_1, Side.Buy, x, 1), RejectReason.InsufficientBalance, 'an unfunded account cannot trade it');
+    r.fund(7, 0, 1_000_000_000);
+    assert.equal(r.limit(7, Side.Buy, x, 1), RejectReason.None);
+    assert.ok(r.eventTypes().includes(EventType.Triggered), 'the trade at X fired the stop');
+    assert.equal(r.lk(A, r.quote), 0, 'a filled stop keeps no hold');
+    assert.equal(r.av(A, r.base), 3 * r.spec.baseUnitsPerLot);
+  });
+
+  it('a sell stop-limit holds base; cancel releases it', () => {
+    const r = new Rig();
+    r.fund(A, 10 * r.spec.baseUnitsPerLot, 0);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.StopLimit, tif: TimeInForce.GTC,
+      stopPriceTicks: 9_900, priceTicks: 9_890, qtyLots: 4 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 4 * r.spec.baseUnitsPerLot);
+    const id = r.seq;
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: id }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.base), 10 * r.spec.baseUnitsPerLot);
+  });
+
+  it('rejects what it cannot hold yet: trailing orders and bracket children, short balances', () => {
+    const r = new Rig();
+    r.fund(A, 0, 1_000);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
+      trailOffset: 10, qtyLots: 1 }), RejectReason.InvalidOrderType);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.GTC,
+      priceTicks: 10_000, qtyLots: 0, flags: OrderFlags.Child, linkId: 1 }), RejectReason.InvalidOrderType);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,
+      stopPriceTicks: 10_100, qtyLots: 5 }), RejectReason.InsufficientBalance);
+    assert.equal(r.lk(A, r.quote), 0);
+  });
+});

@@ -352,8 +352,11 @@ export class Ledger {
    */
   hold(cmd: Command, instrumentIndex: number, refPriceTicks: number): number {
     if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);
-    // Conditional types (Stop, StopLimit, trailing, if-touched) and bracket children are not held yet:
-    // they are rejected below with InvalidOrderType / InvalidQuantity (see docs/ledger.md).
+    // Conditional types with a fixed trigger price (Stop, StopLimit, MarketIfTouched, LimitIfTouched) are
+    // held for their worst price, known at entry: the limit price, or for market-type ones the book's
+    // bound relative to the stop price X. Trailing types (their X follows the book's last trade price,
+    // which this thread sees late) and bracket children (sized later by fills) are not held yet:
+    // rejected with InvalidOrderType (see docs/ledger.md).
     if (cmd.type !== CommandType.NewOrder) return RejectReason.None;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const i = instrumentIndex;
@@ -361,14 +364,19 @@ export class Ledger {
     if (!isId(cmd.orderId) || this.ids.get(cmd.orderId) !== NIL) return RejectReason.InvalidValue;
     const side = cmd.side, type = cmd.orderType;
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
-    if (type !== OrderType.Limit && type !== OrderType.Market) return RejectReason.InvalidOrderType;
+    const stopMarket = type === OrderType.Stop || type === OrderType.MarketIfTouched;
+    const stopLimit = type === OrderType.StopLimit || type === OrderType.LimitIfTouched;
+    if (type !== OrderType.Limit && type !== OrderType.Market && !stopMarket && !stopLimit) return RejectReason.InvalidOrderType;
     if (!Number.isInteger(cmd.flags) || cmd.flags < 0) return RejectReason.InvalidFlags;
+    if ((cmd.flags & OrderFlags.Child) !== 0) return RejectReason.InvalidOrderType;
+    if ((stopMarket || stopLimit) && (!Number.isSafeInteger(cmd.stopPriceTicks) || cmd.stopPriceTicks < this.iMinPx[i]! ||
+      cmd.stopPriceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidStopPrice;
     const quote = (cmd.flags & OrderFlags.QuoteQty) !== 0;
-    const market = type === OrderType.Market;
+    const market = type === OrderType.Market || stopMarket;
     if (quote && !market) return RejectReason.InvalidFlags;
     if (!market && (!Number.isSafeInteger(cmd.priceTicks) || cmd.priceTicks < this.iMinPx[i]! || cmd.priceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
     if (quote ? (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) : (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0)) return RejectReason.InvalidQuantity;
-    if (market && !isId(refPriceTicks) && cmd.protectionPriceTicks === 0) return RejectReason.NoReferencePrice;
+    if (type === OrderType.Market && !isId(refPriceTicks) && cmd.protectionPriceTicks === 0) return RejectReason.NoReferencePrice;
     if (market && cmd.protectionPriceTicks !== 0 && (!Number.isSafeInteger(cmd.protectionPriceTicks) ||
       cmd.protectionPriceTicks < 1 || cmd.protectionPriceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
     if (!Number.isSafeInteger(cmd.clientOrderId) || cmd.clientOrderId < 0) return RejectReason.InvalidClientOrderId;
@@ -378,6 +386,11 @@ export class Ledger {
     let kind: number, px: number, ppm: number, units: number;
     if (!market) {
       kind = HoldKind.Limit; px = cmd.priceTicks; ppm = this.iLimitPpm[i]!;
+      units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
+    } else if (stopMarket) {
+      // Activated, it trades no further than marketBandBps from X (docs/matching-semantics.md).
+      kind = HoldKind.MarketQty; ppm = this.iMarketPpm[i]!;
+      px = this.marketBoundTicks(i, side, cmd.stopPriceTicks);
       units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
     } else if (!quote) {
       kind = HoldKind.MarketQty; ppm = this.iMarketPpm[i]!;

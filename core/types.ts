@@ -122,6 +122,8 @@ export const enum RejectReason {
   // Runtime and edge (issue 4 onwards) append from 64.
   Busy = 64,
   InsufficientBalance = 65,
+  /** The session's credential lacks the permission (e.g. a read-only API key), or the account is not its own. */
+  NotPermitted = 66,
 }
 
 /** Why an order left the book other than by a fill. */

@@ -23,7 +23,8 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of ['ENGINE_CONFIG', 'ENGINE_HOST', 'ENGINE_PORT', 'ENGINE_DURABILITY', 'ENGINE_DATA_DIR', 'ENGINE_SHARDS',
     'LOG_LEVEL', 'DATABASE_URL', 'REDIS_URL', 'START_EXIT_AFTER_MS']) delete env[k];
-  return { ...env, ...extra };
+  // Port 0: the gateway takes any free port, so parallel test runs never collide on 8080.
+  return { ...env, ENGINE_PORT: '0', ...extra };
 }
 
 /** Runs the script; `onLine` may act on each parsed stdout JSON line (e.g. send a signal). */
@@ -78,8 +79,9 @@ describe('npm start (dist/scripts/start.js)', () => {
     const r = await run({ START_EXIT_AFTER_MS: '1500' });
     find(r, /configuration loaded/);
     assert.equal(r.lines.filter((l) => l['msg'] === 'order book ready').length, 3);
-    const gw = find(r, /gateway not available yet/);
-    assert.equal(gw['level'], 'warn');
+    const gw = find(r, /gateway listening/);
+    assert.ok(Number(gw['port']) > 0, 'the gateway listens on a real port');
+    assert.equal(find(r, /REST shim .* not available yet/)['level'], 'warn');
     find(r, /journal not available yet/);
     find(r, /engine running/);
     checkFinal(r, /START_EXIT_AFTER_MS/);

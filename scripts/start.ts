@@ -17,6 +17,7 @@ import { createLogger } from '../config/log.js';
 import { EVR_TYPE_DONE } from '../core/command-codec.js';
 import { Command, CommandType, EventType } from '../core/types.js';
 import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
+import { startGateway, type GatewayServer } from '../gateway/server.js';
 import { startEngine } from '../persistence/recovery.js';
 
 const TICK_INTERVAL_MS = 1000;
@@ -82,9 +83,16 @@ async function main(): Promise<void> {
     log.info({ instrument: describeInstrument(spec), shard: config.shardOf[spec.symbol] ?? 0 }, 'order book ready');
   }
 
-  log.warn({ wouldListen: `${config.http.host}:${config.http.port}` },
-    'gateway not available yet: no network listener is opened (binary WebSocket and REST come in later issues); ' +
-    'orders cannot be submitted, the engine only advances time');
+  let gateway: GatewayServer;
+  try {
+    gateway = await startGateway(engine, config, { log: (f, m) => log.info(f, m) });
+  } catch (err) {
+    log.fatal({ err }, 'gateway failed to start');
+    await engine.close().catch(() => undefined);
+    process.exit(1);
+  }
+  log.warn('REST shim (/api/v1) not available yet: clients use the binary WebSocket /ws/orders and the JSON ' +
+    'streams on /ws/stream (docs/gateway.md); accounts and API keys are created with scripts/admin.ts');
   log.info({ durability: config.durability, journal: engine.journalPath, shards: config.shards },
     'engine threads running: SQLite journal thread, one worker thread per shard, ledger and sequencer on the main thread');
   log.warn('Postgres replication of the journal not available yet: the SQLite journal in the data dir is the only copy');
@@ -110,6 +118,7 @@ async function main(): Promise<void> {
     stopping = true;
     clearInterval(timer);
     try {
+      await gateway.close();
       const final = await engine.close();
       log.info({
         reason, ticks, busyTicks, lastSeq: final.seq, ledgerStateHash: final.ledger, stats: engine.stats(),

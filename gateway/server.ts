@@ -1,0 +1,721 @@
+// The network gateway (issue 5): one uWebSockets.js server, one port, for
+//   GET  /health      process up (plain HTTP, JSON)
+//   GET  /ready       engine running and not recovering (503 otherwise)
+//   WS   /ws/orders   binary order entry (docs/protocol.md), authenticated at the upgrade
+//   WS   /ws/stream   JSON market data and account streams (docs/gateway.md)
+// in front of the engine runtime (gateway/engine.ts). TLS with uWS.SSLApp when cert and key files
+// are configured.
+//
+// Order path: a binary frame is decoded in place by CommandDecoder (batches of messages), each
+// request is stamped with the session's account and submitted to the engine; what the engine
+// refuses before sequencing (ledger, Busy) is answered with an ExecRejected (seq 0) by the gateway.
+// Everything else is answered from the engine's acks (reports.ts), which come only once the
+// command is durable. Reports for a session are gathered per event-loop turn and sent as one frame.
+//
+// See docs/gateway.md for the connection options, close codes and stream messages.
+
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
+import { OrderBook } from '../core/book.js';
+import { RuntimeCommandType } from '../core/command-codec.js';
+import { EventBuffer } from '../core/events.js';
+import { CommandType, OrderFlags, RejectReason } from '../core/types.js';
+import { latestSnapshot } from '../persistence/journal.js';
+import { decodeSnapshot } from '../persistence/snapshot-blob.js';
+import { SubmitStatus, type Ack, type Engine } from './engine.js';
+import { CommandDecoder, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, MsgType, ProtoError, ReportEncoder } from './protocol.js';
+import { ReportRouter, type ReportSink } from './reports.js';
+import {
+  CloseCode, OptionalAuthenticator, Session, SessionKind, queryParam, refusal,
+  type AuthOutcome, type AuthRefusal, type Authenticator, type SessionData, type UpgradeRequest,
+} from './sessions.js';
+import { Streams, type StreamSocket } from './streams.js';
+
+/**
+ * The gateway has no reject code of its own for "this credential may not do that" yet (a request
+ * for RejectReason.NotPermitted = 66 is with the lead); until then such requests are answered with
+ * InvalidAccount: the session's account may not be used for that request.
+ */
+export const REJECT_NOT_PERMITTED = RejectReason.NotPermitted;
+
+export interface TlsOptions {
+  certFile: string;
+  keyFile: string;
+  passphrase?: string;
+}
+
+export interface GatewayOptions {
+  host: string;
+  /** 0 = any free port (tests); the bound port is `server.port`. */
+  port: number;
+  tls?: TlsOptions | null;
+  /** Authenticates /ws/orders upgrades (required) and, through OptionalAuthenticator, /ws/stream. */
+  authenticator: Authenticator;
+  /** /ws/stream: default = anonymous allowed for market data, credentials checked when given. */
+  streamAuthenticator?: Authenticator;
+  maxFrameBytes?: number;
+  maxMessagesPerFrame?: number;
+  /** Malformed frames tolerated per window before the session is closed (default 8 per 10 s). */
+  malformedLimit?: number;
+  malformedWindowMs?: number;
+  /** Heartbeat on a quiet order session (default 10000 ms; 0 = off). */
+  heartbeatIntervalMs?: number;
+  /** An order session with more unsent bytes than this is closed (default 8 MiB). */
+  orderMaxBufferedBytes?: number;
+  /** A stream session over this is a slow consumer (default 1 MiB). */
+  streamMaxBufferedBytes?: number;
+  /** uWS idle timeout in seconds (pings are sent automatically); default 120. */
+  idleTimeoutSec?: number;
+  /** Wall clock in ms for authentication and timers (tests: fake). Default Date.now. */
+  nowMs?: () => number;
+  log?: (fields: Record<string, unknown>, msg: string) => void;
+}
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+}
+
+export interface GatewayStats {
+  orderSessions: number;
+  streamSessions: number;
+  framesIn: number;
+  messagesIn: number;
+  sessionRejects: number;
+  gatewayRejects: number;
+  busyRejects: number;
+  closedMalformed: number;
+  closedSlow: number;
+  streamResyncs: number;
+  trackedOrders: number;
+}
+
+interface CodJob {
+  account: number;
+  /** Instruments still to cancel. */
+  ids: number[];
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+const LONG_FRAME_SLACK = 8;
+
+export class GatewayServer implements ReportSink {
+  readonly engine: Engine;
+  readonly app: TemplatedApp;
+  port = 0;
+  readonly router: ReportRouter;
+  readonly streams: Streams;
+
+  private readonly o: Required<Omit<GatewayOptions, 'tls' | 'streamAuthenticator' | 'log'>> & Pick<GatewayOptions, 'tls'>;
+  private readonly streamAuth: Authenticator;
+  private readonly log: (fields: Record<string, unknown>, msg: string) => void;
+  private readonly decoder: CommandDecoder;
+  private readonly enc = new ReportEncoder(64);
+  private readonly byAccount = new Map<number, Session[]>();
+  private readonly orderSessions = new Set<Session>();
+  private readonly dirty: Session[] = [];
+  private flushQueued = false;
+  private listenSocket: us_listen_socket | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly prevOnAck: ((ack: Ack) => void) | null;
+  private seeding = false;
+  private closing = false;
+  private readonly codJobs: CodJob[] = [];
+  private codScheduled = false;
+  private readonly instrumentIds: number[];
+  private onClose: (() => void)[] = [];
+
+  // Counters.
+  framesIn = 0;
+  messagesIn = 0;
+  sessionRejects = 0;
+  gatewayRejects = 0;
+  busyRejects = 0;
+  closedMalformed = 0;
+  closedSlow = 0;
+  ackErrors = 0;
+
+  private constructor(engine: Engine, options: GatewayOptions) {
+    this.engine = engine;
+    this.o = {
+      host: options.host, port: options.port, tls: options.tls ?? null, authenticator: options.authenticator,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      maxMessagesPerFrame: options.maxMessagesPerFrame ?? DEFAULT_MAX_MESSAGES_PER_FRAME,
+      malformedLimit: options.malformedLimit ?? 8, malformedWindowMs: options.malformedWindowMs ?? 10_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 10_000,
+      orderMaxBufferedBytes: options.orderMaxBufferedBytes ?? 8 << 20,
+      streamMaxBufferedBytes: options.streamMaxBufferedBytes ?? 1 << 20,
+      idleTimeoutSec: options.idleTimeoutSec ?? 120,
+      nowMs: options.nowMs ?? Date.now,
+    };
+    this.streamAuth = options.streamAuthenticator ?? new OptionalAuthenticator(options.authenticator);
+    this.log = options.log ?? (() => {});
+    this.decoder = new CommandDecoder({ maxFrameBytes: this.o.maxFrameBytes, maxMessagesPerFrame: this.o.maxMessagesPerFrame });
+    this.instrumentIds = engine.instruments.map((s) => s.id);
+    const tls = this.o.tls;
+    this.app = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) }) : uWS.App();
+    this.streams = new Streams(engine.instruments, engine.ledger, this.app,
+      (s) => (s.closed || s.ws === null ? null : s.ws as unknown as StreamSocket), { maxBufferedBytes: this.o.streamMaxBufferedBytes });
+    this.router = new ReportRouter(this, engine.stats().ackedSeq, this.streams);
+    this.prevOnAck = engine.onAck;
+  }
+
+  /**
+   * Starts the gateway on a running engine: installs the ack handler, seeds the order tracker and
+   * the book mirrors from a snapshot of the books, and listens.
+   */
+  static async start(engine: Engine, options: GatewayOptions): Promise<GatewayServer> {
+    const g = new GatewayServer(engine, options);
+    g.seeding = true;
+    engine.onAck = g.onAck;
+    try {
+      await engine.snapshot(); // its ack seeds the mirrors (onAck), in seq order with every other ack
+      if (g.seeding) throw new GatewayError('the snapshot ack did not arrive');
+      g.routes();
+      await g.listen();
+    } catch (e) {
+      engine.onAck = g.prevOnAck;
+      throw e;
+    }
+    if (g.o.heartbeatIntervalMs > 0) {
+      g.heartbeatTimer = setInterval(() => g.heartbeats(), Math.max(50, g.o.heartbeatIntervalMs / 2));
+      g.heartbeatTimer.unref();
+    }
+    g.log({ host: g.o.host, port: g.port, tls: g.o.tls !== null }, 'gateway listening');
+    return g;
+  }
+
+  /** Runs `fn` at close (e.g. closing the identity database the authenticator uses). */
+  onClosed(fn: () => void): void {
+    this.onClose.push(fn);
+  }
+
+  stats(): GatewayStats {
+    return {
+      orderSessions: this.orderSessions.size, streamSessions: this.streams.sessions.size, framesIn: this.framesIn,
+      messagesIn: this.messagesIn, sessionRejects: this.sessionRejects, gatewayRejects: this.gatewayRejects,
+      busyRejects: this.busyRejects, closedMalformed: this.closedMalformed, closedSlow: this.closedSlow + this.streams.slowClosed,
+      streamResyncs: this.streams.resyncs, trackedOrders: this.router.orders.size,
+    };
+  }
+
+  get ready(): boolean {
+    return !this.closing && this.engine.error === null && !this.engine.recovering;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Engine side
+  // ------------------------------------------------------------------------------------------
+
+  private readonly onAck = (ack: Ack): void => {
+    this.prevOnAck?.(ack);
+    if (this.seeding) {
+      if (ack.commandType === RuntimeCommandType.Snapshot) { this.seed(ack.seq); this.seeding = false; }
+      return;
+    }
+    try {
+      this.router.onAck(ack);
+      this.streams.onAck(ack);
+    } catch (e) {
+      // A gateway bug must not fail the engine (an exception in onAck would): the sessions may have
+      // missed reports, so they are closed and clients reconnect and reconcile.
+      this.ackErrors++;
+      this.log({ err: (e as Error).stack ?? String(e), seq: ack.seq }, 'gateway: report routing failed; closing sessions');
+      for (const s of [...this.orderSessions, ...this.streams.sessions]) if (!s.closed && s.ws !== null) s.ws.end(CloseCode.InternalError, 'internal error: reconnect');
+    }
+  };
+
+  /** Book mirrors and open orders as of the snapshot at `seq` (called inside that snapshot's ack). */
+  private seed(seq: number): void {
+    const ev = new EventBuffer(16);
+    let orders = 0;
+    for (const spec of this.engine.instruments) {
+      const snap = latestSnapshot(this.engine.journalPath, spec.id, seq);
+      if (snap === null || snap.seq !== seq) throw new GatewayError(`no snapshot of ${spec.symbol} at seq ${seq}`);
+      const state = decodeSnapshot(snap.blob).state;
+      const book = OrderBook.restore(spec, ev, state);
+      const nb = book.levelCount(0), na = book.levelCount(1);
+      const bids = new Float64Array(3 * nb), asks = new Float64Array(3 * na);
+      book.depthInto(0, nb, bids);
+      book.depthInto(1, na, asks);
+      this.streams.seedBook(spec.id, bids, nb, asks, na, state[2]!, seq);
+      orders += this.router.seedFromDump(state);
+    }
+    this.router.lastAckedSeq = seq;
+    this.log({ seq, openOrders: orders }, 'gateway seeded from the books\' snapshot');
+  }
+
+  // ReportSink
+  sessionsOf(account: number): readonly Session[] {
+    return this.byAccount.get(account) ?? NO_SESSIONS;
+  }
+
+  touched(s: Session): void {
+    if (s.outLength === 0 || s.closed) return;
+    this.dirty.push(s);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    const list = this.dirty;
+    for (let i = 0; i < list.length; i++) this.flush(list[i]!);
+    list.length = 0;
+  };
+
+  /** Sends a session's outbox as one frame; closes a session that does not keep up. */
+  private flush(s: Session): void {
+    if (s.outLength === 0) return;
+    const ws = s.ws;
+    if (s.closed || ws === null) { s.outLength = 0; return; }
+    if (ws.getBufferedAmount() > this.o.orderMaxBufferedBytes) {
+      s.outLength = 0;
+      this.closedSlow++;
+      this.log({ session: s.id, account: s.account }, 'order session closed: slow consumer');
+      ws.end(CloseCode.SlowConsumer, 'slow consumer: report backlog over the limit; reconnect and resync');
+      return;
+    }
+    const bytes = s.out.subarray(0, s.outLength);
+    ws.cork(() => { ws.send(bytes, true, false); });
+    s.outLength = 0;
+    s.lastSendMs = this.o.nowMs();
+  }
+
+  private heartbeats(): void {
+    const now = this.o.nowMs();
+    const e = this.enc;
+    for (const s of this.orderSessions) {
+      if (s.closed || now - s.lastSendMs < this.o.heartbeatIntervalMs) continue;
+      e.reset();
+      e.heartbeat(now * 1000);
+      s.append(e.u8, 0, e.length);
+      this.flush(s);
+    }
+    for (const s of this.streams.sessions) if (s.resync.size > 0) this.streams.drained(s);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // HTTP and upgrades
+  // ------------------------------------------------------------------------------------------
+
+  private routes(): void {
+    const app = this.app;
+    app.get('/health', (res) => {
+      json(res, '200 OK', { status: 'ok' });
+    });
+    app.get('/ready', (res) => {
+      const st = this.engine.stats();
+      const body = { status: this.ready ? 'ready' : 'not_ready', recovering: this.engine.recovering, engineError: this.engine.error?.message ?? null,
+        ackedSeq: st.ackedSeq, durableSeq: st.durableSeq };
+      json(res, this.ready ? '200 OK' : '503 Service Unavailable', body);
+    });
+    const wsBase = {
+      compression: uWS.DISABLED,
+      idleTimeout: this.o.idleTimeoutSec,
+      sendPingsAutomatically: true,
+    };
+    app.ws<SessionData>('/ws/orders', {
+      ...wsBase,
+      // Frames a little over the protocol limit still reach the decoder (SessionReject Long); much
+      // bigger ones are cut by uWS itself.
+      maxPayloadLength: Math.max(this.o.maxFrameBytes * LONG_FRAME_SLACK, 64 * 1024),
+      // Never let uWS drop a report: the gateway closes a session that falls this far behind.
+      maxBackpressure: this.o.orderMaxBufferedBytes * 2,
+      upgrade: (res, req, ctx) => this.upgrade(SessionKind.Orders, res, req, ctx),
+      open: (ws) => this.openOrders(ws),
+      message: (ws, msg, isBinary) => this.orderFrame(ws, msg, isBinary),
+      drain: () => {},
+      close: (ws) => this.closeOrders(ws.getUserData().session),
+    });
+    app.ws<SessionData>('/ws/stream', {
+      ...wsBase,
+      maxPayloadLength: 4096,
+      maxBackpressure: this.o.streamMaxBufferedBytes * 2,
+      upgrade: (res, req, ctx) => this.upgrade(SessionKind.Stream, res, req, ctx),
+      open: (ws) => { const s = ws.getUserData().session; s.ws = ws; this.streams.sessions.add(s); this.armExpiry(s); },
+      message: (ws, msg, isBinary) => this.streamMessage(ws, msg, isBinary),
+      drain: (ws) => this.streams.drained(ws.getUserData().session),
+      close: (ws) => { const s = ws.getUserData().session; s.closed = true; this.disarm(s); this.streams.closed(s); },
+    });
+    app.any('/*', (res) => {
+      problem(res, 404, 'not_found', 'no such route (see docs/gateway.md)');
+    });
+  }
+
+  private listen(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.app.listen(this.o.host, this.o.port, (sock) => {
+        if (sock === false) { reject(new GatewayError(`cannot listen on ${this.o.host}:${this.o.port}`)); return; }
+        this.listenSocket = sock;
+        this.port = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
+        resolve();
+      });
+    });
+  }
+
+  private upgrade(kind: SessionKind, res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
+    const headers = new Map<string, string>();
+    req.forEach((k, v) => { headers.set(k, v); });
+    const ureq: UpgradeRequest = { path: req.getUrl(), query: req.getQuery() ?? '', headers };
+    const key = req.getHeader('sec-websocket-key');
+    const proto = req.getHeader('sec-websocket-protocol');
+    const ext = req.getHeader('sec-websocket-extensions');
+    if (!this.ready) { refuse(res, refusal(503, 'unavailable', 'the engine is not ready')); return; }
+    const auth = kind === SessionKind.Orders ? this.o.authenticator : this.streamAuth;
+    let outcome: AuthOutcome | Promise<AuthOutcome>;
+    try {
+      outcome = auth.authenticate(ureq, this.o.nowMs());
+    } catch (e) {
+      this.log({ err: (e as Error).message }, 'authenticator failed');
+      refuse(res, refusal(503, 'unavailable', 'authentication is unavailable'));
+      return;
+    }
+    const finish = (out: AuthOutcome): void => {
+      const r = this.admit(kind, ureq, out);
+      if (!r.ok) { refuse(res, r); return; }
+      res.upgrade<SessionData>({ session: r.session }, key, proto, ext, ctx);
+    };
+    if (!(outcome instanceof Promise)) { finish(outcome); return; }
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    outcome.then((out) => { if (!aborted) res.cork(() => finish(out)); }, (e: unknown) => {
+      this.log({ err: (e as Error).message }, 'authenticator failed');
+      if (!aborted) res.cork(() => refuse(res, refusal(503, 'unavailable', 'authentication is unavailable')));
+    });
+  }
+
+  /** From an authenticated principal to a session (or a refusal): account choice and permissions. */
+  private admit(kind: SessionKind, req: UpgradeRequest, out: AuthOutcome): { ok: true; session: Session } | AuthRefusal {
+    if (!out.ok) return out;
+    if (!this.ready) return refusal(503, 'unavailable', 'the engine is not ready');
+    const p = out.principal;
+    if (p.expiresAtMs !== null && p.expiresAtMs <= this.o.nowMs()) return refusal(401, 'expired_credentials', 'credential expired');
+    if (kind === SessionKind.Stream) return { ok: true, session: new Session(kind, p, 0, false) };
+    const raw = queryParam(req.query, 'account') ?? req.headers.get('x-te-account');
+    let account: number;
+    if (raw === undefined) {
+      if (p.accounts.size !== 1) return refusal(400, 'account_required', 'this credential has several accounts: choose one with ?account=<id>');
+      account = p.accounts.values().next().value as number;
+    } else {
+      if (!/^[1-9][0-9]{0,15}$/.test(raw) || !Number.isSafeInteger(Number(raw))) return refusal(400, 'bad_request', 'account must be a positive integer');
+      account = Number(raw);
+      // Not yours and does not exist look the same.
+      if (!p.accounts.has(account)) return refusal(404, 'account_not_found', 'account not found');
+    }
+    if (!p.permissions.has('order.place') && !p.permissions.has('order.cancel')) {
+      return refusal(403, 'forbidden', 'order entry needs the order.place or order.cancel permission');
+    }
+    const cod = queryParam(req.query, 'cancelOnDisconnect') ?? req.headers.get('x-te-cancel-on-disconnect');
+    return { ok: true, session: new Session(kind, p, account, cod === '1' || cod === 'true') };
+  }
+
+  private armExpiry(s: Session): void {
+    const exp = s.principal.expiresAtMs;
+    if (exp === null) return;
+    const ms = Math.min(Math.max(0, exp - this.o.nowMs()), 2 ** 31 - 1);
+    s.expiryTimer = setTimeout(() => {
+      if (!s.closed && s.ws !== null) s.ws.end(CloseCode.CredentialExpired, 'credential expired: reconnect with a fresh one');
+    }, ms);
+    s.expiryTimer.unref();
+  }
+
+  private disarm(s: Session): void {
+    if (s.expiryTimer !== null) { clearTimeout(s.expiryTimer); s.expiryTimer = null; }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Order sessions
+  // ------------------------------------------------------------------------------------------
+
+  private openOrders(ws: WebSocket<SessionData>): void {
+    const s = ws.getUserData().session;
+    s.ws = ws;
+    s.lastSendMs = this.o.nowMs();
+    this.orderSessions.add(s);
+    const list = this.byAccount.get(s.account);
+    if (list === undefined) this.byAccount.set(s.account, [s]); else list.push(s);
+    this.armExpiry(s);
+    this.log({ session: s.id, userId: s.principal.userId, account: s.account, credential: s.principal.credentialId, cancelOnDisconnect: s.cancelOnDisconnect }, 'order session open');
+  }
+
+  private closeOrders(s: Session): void {
+    s.closed = true;
+    s.outLength = 0;
+    this.disarm(s);
+    this.orderSessions.delete(s);
+    const list = this.byAccount.get(s.account);
+    if (list !== undefined) {
+      const i = list.indexOf(s);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.byAccount.delete(s.account);
+    }
+    if (s.cancelOnDisconnect) this.cancelOnDisconnect(s.account);
+    this.log({ session: s.id, account: s.account }, 'order session closed');
+  }
+
+  private orderFrame(ws: WebSocket<SessionData>, msg: ArrayBuffer, isBinary: boolean): void {
+    const s = ws.getUserData().session;
+    this.framesIn++;
+    if (!isBinary) {
+      ws.end(CloseCode.UnsupportedData, 'binary frames only (docs/protocol.md)');
+      return;
+    }
+    const dec = this.decoder;
+    if (dec.begin(msg)) {
+      for (let t = dec.next(); t > 0; t = dec.next()) {
+        this.messagesIn++;
+        if (t !== MsgType.Heartbeat) this.route(s, t);
+        if (s.closed) return;
+      }
+    }
+    if (dec.error !== ProtoError.None) this.malformed(s, ws, dec);
+    // Answers written while handling the frame (gateway rejects) go out now, inside uWS's cork.
+    if (s.outLength > 0 && !s.closed) this.flush(s);
+  }
+
+  private malformed(s: Session, ws: WebSocket<SessionData>, dec: CommandDecoder): void {
+    this.sessionRejects++;
+    const e = this.enc;
+    e.reset();
+    e.sessionReject(dec.error, dec.errorIndex, dec.errorOffset, dec.errorMsgType);
+    s.append(e.u8, 0, e.length);
+    const now = this.o.nowMs();
+    if (now - s.malformedWindowStartMs > this.o.malformedWindowMs) { s.malformedWindowStartMs = now; s.malformed = 0; }
+    s.malformed++;
+    if (s.malformed > this.o.malformedLimit) {
+      this.flush(s);
+      this.closedMalformed++;
+      this.log({ session: s.id, account: s.account, malformed: s.malformed }, 'order session closed: malformed frames');
+      ws.end(CloseCode.MalformedFlood, `too many malformed frames (${s.malformed} in ${this.o.malformedWindowMs} ms)`);
+    }
+  }
+
+  /** One decoded request of session `s` (the decoder's Command holds it). */
+  private route(s: Session, t: number): void {
+    const dec = this.decoder;
+    const cmd = dec.cmd;
+    const instrumentId = dec.instrumentId;
+    cmd.account = s.account;
+    const place = s.can('order.place');
+    if (t === MsgType.MassCancel) {
+      if (!place && !s.can('order.cancel')) { this.reject(s, 0, dec.requestId, instrumentId, REJECT_NOT_PERMITTED, CommandType.MassCancel); return; }
+      this.massCancel(s, dec.requestId, instrumentId);
+      return;
+    }
+    const needsPlace = t !== MsgType.Cancel;
+    if (needsPlace ? !place : !place && !s.can('order.cancel')) {
+      this.reject(s, t === MsgType.NewOrder ? 0 : cmd.orderId, cmd.clientOrderId, instrumentId, REJECT_NOT_PERMITTED, cmd.type);
+      return;
+    }
+    const orderId = t === MsgType.NewOrder ? 0 : cmd.orderId;
+    const cid = cmd.clientOrderId;
+    const type = cmd.type;
+    const child = t === MsgType.NewOrder && (cmd.flags & OrderFlags.Child) !== 0 ? cmd.linkId : 0;
+    const r = this.submit(cmd, instrumentId);
+    if (r.status === SubmitStatus.Accepted) {
+      s.lastSubmittedSeq = r.seq;
+      if (child !== 0) this.router.noteChild(r.seq, child);
+      return;
+    }
+    if (r.status === SubmitStatus.Busy) this.busyRejects++;
+    this.reject(s, orderId, cid, instrumentId, r.reason, type);
+  }
+
+  private reject(s: Session, orderId: number, cid: number, instrumentId: number, reason: number, commandType: number): void {
+    this.gatewayRejects++;
+    this.router.gatewayReject(s, orderId, cid, instrumentId, reason, commandType);
+  }
+
+  /** engine.submit, with a closing/recovering/failed engine answered as Busy (and sessions closed on failure). */
+  private submit(cmd: import('../core/types.js').Command, instrumentId: number): { status: SubmitStatus; seq: number; reason: number } {
+    try {
+      return this.engine.submit(cmd, instrumentId);
+    } catch (e) {
+      if (this.engine.error !== null) this.engineFailed(this.engine.error);
+      return BUSY;
+    }
+  }
+
+  private massCancel(s: Session, requestId: number, instrumentId: number): void {
+    const job = this.router.beginMassCancel(s, requestId, instrumentId);
+    const cmd = this.decoder.cmd;
+    let fail = 0;
+    const ids = instrumentId === 0 ? this.instrumentIds : [instrumentId];
+    for (const id of ids) {
+      cmd.type = CommandType.MassCancel; cmd.account = s.account; cmd.clientOrderId = requestId;
+      const r = this.submit(cmd, id);
+      if (r.status === SubmitStatus.Accepted) {
+        s.lastSubmittedSeq = r.seq;
+        this.router.massCancelPart(job, r.seq);
+      } else {
+        if (r.status === SubmitStatus.Busy) this.busyRejects++;
+        if (fail === 0) fail = r.reason;
+      }
+    }
+    if (fail !== 0) this.gatewayRejects++;
+    this.router.endMassCancel(job, fail);
+  }
+
+  /** Mass cancel of `account` in every book; Busy parts are retried until done. */
+  private cancelOnDisconnect(account: number): void {
+    this.codJobs.push({ account, ids: [...this.instrumentIds] });
+    this.runCod();
+  }
+
+  private runCod(): void {
+    const cmd = this.decoder.cmd;
+    while (this.codJobs.length > 0) {
+      const job = this.codJobs[0]!;
+      while (job.ids.length > 0) {
+        cmd.reset();
+        cmd.type = CommandType.MassCancel; cmd.account = job.account;
+        let r: { status: SubmitStatus };
+        try {
+          r = this.engine.submit(cmd, job.ids[0]!);
+        } catch (e) {
+          this.log({ account: job.account, err: (e as Error).message }, 'cancel-on-disconnect abandoned: engine unavailable');
+          this.codJobs.length = 0;
+          return;
+        }
+        if (r.status === SubmitStatus.Busy) {
+          if (!this.codScheduled) {
+            this.codScheduled = true;
+            setTimeout(() => { this.codScheduled = false; this.runCod(); }, 1);
+          }
+          return;
+        }
+        job.ids.shift();
+      }
+      this.codJobs.shift();
+      this.log({ account: job.account }, 'cancel-on-disconnect sent');
+    }
+  }
+
+  private engineFailed(err: Error): void {
+    if (this.closing) return;
+    this.log({ err: err.message }, 'engine failed: closing order sessions');
+    for (const s of [...this.orderSessions]) if (!s.closed && s.ws !== null) s.ws.end(CloseCode.EngineFailed, 'engine failed');
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Stream sessions
+  // ------------------------------------------------------------------------------------------
+
+  private streamMessage(ws: WebSocket<SessionData>, msg: ArrayBuffer, isBinary: boolean): void {
+    const s = ws.getUserData().session;
+    const sock = ws as unknown as StreamSocket;
+    let ok: boolean;
+    if (isBinary) {
+      sock.send(JSON.stringify({ type: 'error', code: 'bad_request', message: 'send JSON text messages', request: null }), false);
+      ok = false;
+    } else {
+      ok = this.streams.request(s, sock, Buffer.from(msg).toString('utf8'));
+    }
+    if (ok) return;
+    const now = this.o.nowMs();
+    if (now - s.malformedWindowStartMs > this.o.malformedWindowMs) { s.malformedWindowStartMs = now; s.malformed = 0; }
+    if (++s.malformed > this.o.malformedLimit) {
+      this.closedMalformed++;
+      ws.end(CloseCode.MalformedFlood, `too many malformed requests (${s.malformed} in ${this.o.malformedWindowMs} ms)`);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Shutdown
+  // ------------------------------------------------------------------------------------------
+
+  /** Stops listening, closes every session (cancel-on-disconnect runs), restores the engine's ack handler. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.flushTask();
+    if (this.listenSocket !== null) { uWS.us_listen_socket_close(this.listenSocket); this.listenSocket = null; }
+    for (const s of [...this.orderSessions, ...this.streams.sessions]) {
+      if (!s.closed && s.ws !== null) s.ws.end(CloseCode.GoingAway, 'server shutting down');
+    }
+    // Cancel-on-disconnect commands just submitted are acked before the engine closes.
+    while (this.codJobs.length > 0 && this.engine.error === null) await new Promise((r) => setTimeout(r, 1));
+    this.engine.onAck = this.prevOnAck;
+    for (const fn of this.onClose) { try { fn(); } catch { /* closing anyway */ } }
+    this.onClose = [];
+    this.log(this.stats() as unknown as Record<string, unknown>, 'gateway closed');
+  }
+}
+
+const NO_SESSIONS: readonly Session[] = Object.freeze([]) as readonly Session[];
+const BUSY = Object.freeze({ status: SubmitStatus.Busy, seq: 0, reason: RejectReason.Busy });
+
+function json(res: HttpResponse, status: string, body: unknown): void {
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body));
+  });
+}
+
+/** RFC 9457 problem details. */
+function problem(res: HttpResponse, status: number, code: string, detail: string): void {
+  const body = { type: `urn:trading-engine:problem:${code}`, title: code.replace(/_/g, ' '), status, detail, code };
+  res.cork(() => {
+    res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`).writeHeader('content-type', 'application/problem+json')
+      .writeHeader('cache-control', 'no-store').end(JSON.stringify(body));
+  });
+}
+
+function refuse(res: HttpResponse, r: AuthRefusal): void {
+  problem(res, r.status, r.code, r.message);
+}
+
+// ------------------------------------------------------------------------------------------------
+// npm start
+// ------------------------------------------------------------------------------------------------
+
+/** What startGateway reads from the engine configuration (config/engine.ts's EngineConfig fits). */
+export interface GatewayConfig {
+  http: { host: string; port: number; tls?: TlsOptions | null };
+  dataDir: string;
+}
+
+export interface GatewayDeps {
+  /** Default: the identity module (gateway/auth) opened on config.dataDir: API-key signatures and access tokens. */
+  authenticator?: Authenticator;
+  log?: (fields: Record<string, unknown>, msg: string) => void;
+  options?: Partial<GatewayOptions>;
+}
+
+/**
+ * Starts the gateway for `npm start`. TLS: config.http.tls, else the environment variables
+ * ENGINE_TLS_CERT_FILE and ENGINE_TLS_KEY_FILE (both, or neither).
+ */
+export async function startGateway(engine: Engine, config: GatewayConfig, deps: GatewayDeps = {}): Promise<GatewayServer> {
+  let tls = config.http.tls ?? null;
+  if (tls === null) {
+    const cert = process.env['ENGINE_TLS_CERT_FILE'], key = process.env['ENGINE_TLS_KEY_FILE'];
+    if ((cert ?? '') !== '' || (key ?? '') !== '') {
+      if (!cert || !key) throw new GatewayError('TLS needs both ENGINE_TLS_CERT_FILE and ENGINE_TLS_KEY_FILE');
+      tls = { certFile: cert, keyFile: key, ...(process.env['ENGINE_TLS_PASSPHRASE'] ? { passphrase: process.env['ENGINE_TLS_PASSPHRASE'] } : {}) };
+    }
+  }
+  let authenticator = deps.authenticator;
+  let closeIdentity: (() => void) | null = null;
+  if (authenticator === undefined) {
+    const { openIdentity } = await import('./auth/identity.js');
+    const { CredentialAuthenticator } = await import('./sessions.js');
+    const identity = openIdentity({ dataDir: config.dataDir });
+    authenticator = new CredentialAuthenticator({ signatures: identity.signatures, accessTokens: identity.accessTokens });
+    closeIdentity = () => identity.close();
+  }
+  let server: GatewayServer;
+  try {
+    server = await GatewayServer.start(engine, {
+      host: config.http.host, port: config.http.port, tls, authenticator,
+      ...(deps.log ? { log: deps.log } : {}), ...deps.options,
+    });
+  } catch (e) {
+    closeIdentity?.();
+    throw e;
+  }
+  if (closeIdentity !== null) server.onClosed(closeIdentity);
+  return server;
+}

@@ -33,6 +33,11 @@ export interface EngineConfig {
   databaseUrl: string | null;
   /** Redis fan-out and caches; null = off. */
   redisUrl: string | null;
+  /**
+   * Demo balances deposited (journaled like any deposit) when the engine starts on an empty journal:
+   * account ids and asset -> decimal amount. null = none (production configurations).
+   */
+  demoFunding: { accounts: number[]; amounts: Record<string, string> } | null;
   /** The layers that were read, in order (for the start-up log). */
   layers: string[];
 }
@@ -75,6 +80,10 @@ export const EngineConfigSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).default('info'),
   databaseUrl: urlWithProtocols(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/db').nullable().default(null),
   redisUrl: urlWithProtocols(['redis:', 'rediss:'], 'redis://host:6379').nullable().default(null),
+  demoFunding: z.strictObject({
+    accounts: z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).min(1).max(1000),
+    amounts: z.record(z.string().min(1), z.string().regex(/^[0-9]+(\.[0-9]+)?$/, 'must be a positive decimal string')),
+  }).nullable().default(null),
 });
 
 export interface EngineConfigIssue {
@@ -270,6 +279,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     logLevel: c.logLevel,
     databaseUrl: c.databaseUrl,
     redisUrl: c.redisUrl,
+    demoFunding: c.demoFunding,
     layers,
   };
 }

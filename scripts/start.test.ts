@@ -90,6 +90,21 @@ describe('npm start (dist/scripts/start.js)', () => {
     assert.equal(r.stderr, '');
   });
 
+  it('funds the demo accounts once, on an empty journal, and not again after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'start-demo-'));
+    try {
+      const first = await run({ START_EXIT_AFTER_MS: '800', ENGINE_DATA_DIR: dir });
+      const funded = find(first, /demo accounts funded/);
+      assert.equal(funded['deposits'], 40, '10 accounts x 4 assets of the embedded default');
+      const second = await run({ START_EXIT_AFTER_MS: '800', ENGINE_DATA_DIR: dir });
+      assert.equal(second.lines.filter((l) => /demo accounts funded/.test(String(l['msg']))).length, 0);
+      const a = find(first, /final state hashes/), b = find(second, /final state hashes/);
+      assert.equal(b['ledgerStateHash'], a['ledgerStateHash'], 'the restart recovered the same balances');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     const r = await run({}, (line, pid) => {
       if (String(line['msg']).startsWith('engine running')) process.kill(pid, 'SIGTERM');

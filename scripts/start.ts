@@ -14,7 +14,8 @@
 import { EngineConfigError, describeConfig, loadEngineConfig, type EngineConfig } from '../config/engine.js';
 import { describeInstrument } from '../config/instruments.js';
 import { createLogger } from '../config/log.js';
-import { EVR_TYPE_DONE } from '../core/command-codec.js';
+import { EVR_TYPE_DONE, RuntimeCommandType } from '../core/command-codec.js';
+import { parseDecimal } from '../core/fixed.js';
 import { Command, CommandType, EventType } from '../core/types.js';
 import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
 import { startGateway, type GatewayServer } from '../gateway/server.js';
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
       log: (fields, msg) => log.info(fields, msg),
     });
     engine = started.engine;
+    if (config.demoFunding !== null && started.recovery.lastSeq === 0) fundDemoAccounts(engine, config, log);
   } catch (err) {
     log.fatal({ err }, 'engine failed to start');
     process.exit(1);
@@ -141,3 +143,32 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/**
+ * On an empty journal, deposits the configured demo balances (config `demoFunding`; the embedded
+ * default funds accounts 1..10). Deposits are sequenced and journaled like any command, so a restart
+ * replays them instead of depositing again.
+ */
+function fundDemoAccounts(engine: Engine, config: EngineConfig, log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }): void {
+  const f = config.demoFunding!;
+  const decimals = new Map<string, number>();
+  for (const s of config.instruments) { decimals.set(s.baseAsset, s.baseDecimals); decimals.set(s.quoteAsset, s.quoteDecimals); }
+  const cmd = new Command();
+  let deposits = 0;
+  for (const [asset, amount] of Object.entries(f.amounts)) {
+    const d = decimals.get(asset);
+    const id = engine.ledger.assetId(asset);
+    if (d === undefined || id < 0) { log.warn({ asset }, 'demoFunding names an asset no instrument uses; skipped'); continue; }
+    const units = parseDecimal(amount, d);
+    for (const account of f.accounts) {
+      cmd.reset();
+      cmd.type = RuntimeCommandType.Deposit;
+      cmd.account = account;
+      cmd.value = units;
+      const r = engine.submit(cmd, 0, id);
+      if (r.status !== SubmitStatus.Accepted) throw new Error(`demo deposit refused: ${asset} to ${account} (reason ${r.reason})`);
+      deposits++;
+    }
+  }
+  log.info({ accounts: f.accounts, amounts: f.amounts, deposits }, 'demo accounts funded (empty journal; config demoFunding)');
+}

@@ -828,3 +828,70 @@ function RejectReasonName(code: number): string {
   };
   return names[code] ?? String(code);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Fast-book deviations from the doc found by the model-based property test (issue 3). Each runs on
+// the reference (must pass) and on the fast book as `todo` until it is fixed; the property tests look
+// past them through KNOWN_FAST_BOOK_QUIRKS (testing/lockstep.ts): drop the `todo` and the quirk together.
+// ------------------------------------------------------------------------------------------------
+
+interface BugRepro { name: string; todo: string; run: (d: Driver) => void }
+
+const bugRepros: BugRepro[] = [
+  {
+    name: 'client id retention follows termination order when an OCO partner goes with it',
+    todo: 'fast book bug: retains the canceled OCO partner\'s client id before the order that caused it (retainAfterLinked)',
+    run: (d) => {
+      setup(d, [lim(1, S, 10001, 1, { clientOrderId: 1 }), lim(2, B, 10000, 1, { clientOrderId: 2 })]);
+      const c3 = lim(1, S, 10000, 1, { linkId: 1 });
+      expectEvents(d.send(c3), [
+        accepted(3, c3), trade(1, 10000, 1, [2, 2], [3, 1], S, 0, 0), canceled(1, 1, 1, EndReason.LinkedOrder, 0),
+        depth(S, 10001, 0, 0), depth(B, 10000, 0, 0), tob(0, 0, 0, 0),
+      ], 'the maker fills, then the taker\'s partner goes');
+      setup(d, [lim(3, S, 10100, 1, { clientOrderId: 5 }), lim(3, S, 10200, 1, { clientOrderId: 6, linkId: 4 }), cancel(3, 4)]);
+      // Order 2 terminated (Trade) before order 1 (Canceled); order 4 (Canceled) before order 5 (LinkedOrder).
+      assert.deepStrictEqual(parseDump(d.book.stateDump()).retained, [[2, 2], [1, 1], [3, 5], [3, 6]]);
+    },
+  },
+  {
+    name: 'a trailing stop anchors at the source price at entry, not at prices seen before it existed',
+    todo: 'fast book bug: trailing high/low trackers are not reset while no conditional is pending (staleTrailingPrices)',
+    run: (d) => {
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, S, 9999, 1), lim(2, B, 9999, 1, { tif: TimeInForce.IOC })]);
+      const c = { type: CommandType.NewOrder, account: 3, side: S, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC, trailOffset: 1, qtyLots: 1 };
+      expectEvents(d.send(c), [accepted(5, c)], 'last trade 9999: anchor 9999, X 9998, nothing fires');
+      const p = parseDump(d.book.stateDump()).pending[0]!;
+      assert.deepStrictEqual([p.anchorTicks, p.stopPriceTicks], [9999, 9998]);
+    },
+  },
+  {
+    name: 'the Depth after a linked cancel on the level being matched no longer counts a filled maker',
+    todo: 'fast book bug: a fully filled maker is still counted in the Depth of its OCO partner\'s cancel (depthCountsFilledMaker)',
+    run: (d) => {
+      setup(d, [lim(4, S, 10000, 1), lim(4, S, 10000, 1, { linkId: 1 })]);
+      const c = lim(1, B, 10000, 1, { tif: TimeInForce.IOC });
+      expectEvents(d.send(c), [
+        accepted(3, c), trade(1, 10000, 1, [1, 4], [3, 1], B, 0, 0), canceled(2, 4, 1, EndReason.LinkedOrder, 0),
+        depth(S, 10000, 0, 0), depth(S, 10000, 0, 0), tob(0, 0, 0, 0),
+      ], 'both orders are gone from the level');
+    },
+  },
+  {
+    name: 'a trailing stop whose condition holds at entry is rejected without TriggerImmediately',
+    todo: 'fast book bug: the StopWouldTrigger check skips trailing types (sell trailing at anchor 1: X = max(1, 1 - d) = 1 <= P)',
+    run: (d) => {
+      setup(d, [lim(1, S, 1, 1), lim(2, B, 1, 1, { tif: TimeInForce.IOC })]);
+      const c = { type: CommandType.NewOrder, account: 3, side: S, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC, trailOffset: 5, qtyLots: 1 };
+      expectEvents(d.send(c), [rejected(3, 3, RejectReason.StopWouldTrigger)], 'last trade 1, X 1');
+    },
+  },
+];
+
+for (const [name, factory] of BOOKS) {
+  describe(`fast-book bug repros from the property test (${name})`, factory === null ? { skip: fastWhy } : {}, () => {
+    for (const r of bugRepros) {
+      const spec = testSpec({ priceBandBps: 0, minNotionalUnits: 1 });
+      test(r.name, name === 'fast' ? { todo: r.todo } : {}, () => r.run(new Driver(factory!, spec)));
+    }
+  });
+}

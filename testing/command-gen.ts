@@ -5,11 +5,16 @@
 // orders whatever happened before. Few accounts (self-trades happen), shared STP groups, prices
 // clustered around the reference price (orders cross often), every order type, TIF, flag and STP
 // mode, admin commands, GTD expiries that fire during the run, and now and then an invalid value.
+// Issue 3: a share of the steps (ADV_SHARE percent, default 25) are advanced: stops, stop-limits,
+// trailing (ticks and bps), if-touched, mark-price triggers with SetReferencePrice moves, immediate
+// triggers, icebergs, OCO links (valid and not), bracket children (valid and not), protected market
+// orders, marketable sweeps, invalid values of the new fields, and cascades (several stops at nearby
+// prices, depth, then a sweep through them). specArb adds small maxTriggersPerCommand values.
 
 import fc from 'fast-check';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType } from '../core/types.js';
-import { testSpec, type ParsedDump } from './fixtures.js';
+import { testSpec, type DumpOrder, type ParsedDump } from './fixtures.js';
 
 export const ACCOUNTS = [1, 2, 3, 4] as const;
 const BASE_MID_TICKS = 10_000;
@@ -19,6 +24,48 @@ const START_TS_US = 1_700_000_000_000_000;
 const badNumber = fc.constantFrom(0.5, -1, NaN, Infinity, -0.25, 1e-9 + 3);
 /** Beyond 2^53-1: for the fields whose range the doc bounds at 2^53-1. */
 const TOO_BIG = 2 ** 53;
+
+/**
+ * Invalid values of the issue-3 fields: each entry builds a valid order of `base` (a plain limit or
+ * market order, or a conditional of `type`) and then breaks one thing.
+ */
+interface BadAdvanced { base: 'limit' | 'market' | 'cond'; type?: number; apply: (c: Command, mid: number) => void }
+const BAD_ADVANCED: BadAdvanced[] = [
+  { base: 'limit', apply: (c, mid) => { c.stopPriceTicks = mid; } },
+  { base: 'limit', apply: (c) => { c.trailOffset = 5; } },
+  { base: 'market', apply: (c) => { c.limitOffsetTicks = 2; } },
+  { base: 'limit', apply: (c) => { c.flags |= 4; } },
+  { base: 'market', apply: (c) => { c.flags |= 8; } },
+  { base: 'limit', apply: (c) => { c.flags |= 16; } },
+  { base: 'limit', apply: (c) => { c.tif = 1; c.displayQtyLots = 1; } },
+  { base: 'limit', apply: (c) => { c.displayQtyLots = c.qtyLots + 1; } },
+  { base: 'limit', apply: (c) => { c.displayQtyLots = 0.5; } },
+  { base: 'limit', apply: (c, mid) => { c.protectionPriceTicks = mid; } },
+  { base: 'limit', apply: (c) => { c.linkId = 0.5; } },
+  { base: 'limit', apply: (c) => { c.linkId = TOO_BIG; } },
+  { base: 'market', apply: (c) => { c.protectionPriceTicks = -1; } },
+  { base: 'cond', type: 2, apply: (c) => { c.tif = 0; } },
+  { base: 'cond', type: 2, apply: (c) => { c.flags |= 1; } },
+  { base: 'cond', type: 3, apply: (c) => { c.flags |= 2; } },
+  { base: 'cond', type: 2, apply: (c) => { c.flags |= 16; } },
+  { base: 'cond', type: 2, apply: (c) => { c.stopPriceTicks = 0; } },
+  { base: 'cond', type: 6, apply: (c) => { c.stopPriceTicks = 0.5; } },
+  { base: 'cond', type: 3, apply: (c) => { c.stopPriceTicks = 1_000_001; } },
+  { base: 'cond', type: 3, apply: (c) => { c.priceTicks = 0; } },
+  { base: 'cond', type: 2, apply: (c, mid) => { c.priceTicks = mid; } },
+  { base: 'cond', type: 4, apply: (c, mid) => { c.stopPriceTicks = mid; } },
+  { base: 'cond', type: 4, apply: (c) => { c.trailOffset = 0; } },
+  { base: 'cond', type: 5, apply: (c) => { c.flags |= 16; c.trailOffset = 10_000; } },
+  { base: 'cond', type: 4, apply: (c) => { c.trailOffset = 1.5; } },
+  { base: 'cond', type: 5, apply: (c) => { c.limitOffsetTicks = -1; } },
+  { base: 'cond', type: 2, apply: (c) => { c.limitOffsetTicks = 1; } },
+  { base: 'cond', type: 7, apply: (c) => { c.trailOffset = 3; } },
+  { base: 'cond', type: 2, apply: (c) => { c.displayQtyLots = 2; } },
+  { base: 'cond', type: 6, apply: (c) => { c.flags |= 32; c.qtyLots = 0; c.linkId = 1; } },
+  { base: 'cond', type: 3, apply: (c, mid) => { c.protectionPriceTicks = mid; } },
+  { base: 'cond', type: 2, apply: (c) => { c.qtyLots = 0; } },
+  { base: 'cond', type: 7, apply: (c) => { c.tif = 3; c.expireTsUs = 0; } },
+];
 
 export type InvalidField = 'account' | 'orderId' | 'side' | 'orderType' | 'tif' | 'flags' | 'stpMode' | 'stpGroup'
   | 'clientOrderId' | 'priceTicks' | 'qtyLots' | 'quoteQtyUnits' | 'expireTsUs';
@@ -71,7 +118,52 @@ export interface AdminStep {
   value2: number;
 }
 
-export type Step = NewStep | TargetStep | AdminStep;
+/**
+ * Issue-3 steps: conditional orders, icebergs, OCO links, bracket children, protected market orders,
+ * mark price moves and invalid values of the new fields. The numbers are interpreted by flavor in
+ * StreamBuilder.buildAdvanced (prices relative to the current source price, targets resolved against
+ * the open orders of the moment).
+ */
+export interface AdvStep {
+  kind: 'adv';
+  dtUs: number;
+  seqGap: number;
+  account: number;
+  flavor: 'cond' | 'iceberg' | 'oco' | 'child' | 'protected' | 'mark' | 'sweep' | 'bad';
+  side: number;
+  /** OrderType 2..7. */
+  condType: number;
+  tifPick: number;
+  mark: boolean;
+  immediate: boolean;
+  bps: boolean;
+  /** Away from the source price in the direction that does not fire yet; <= 0 fires at once. */
+  stopOffsetTicks: number;
+  /** Limit price relative to X for stop-limit / limit-if-touched (buy: X + this, sell: X - this). */
+  limitVsStopTicks: number;
+  trailTicks: number;
+  trailBps: number;
+  tslOffsetTicks: number;
+  /** Plain prices: away from the mid on the order's own side (negative crosses). */
+  priceOffsetTicks: number;
+  qtyLots: number;
+  displayLots: number;
+  clientOrderId: number;
+  expireInUs: number;
+  stpMode: number;
+  stpGroup: number;
+  /** 'oco' and 'child' flavors: which candidate (index); mode picks valid or one kind of invalid link. */
+  target: number;
+  linkMode: 'valid' | 'valid' | 'none' | 'bad';
+  childType: number;
+  /** 0 = a valid child; else one kind of invalid child. */
+  childBad: number;
+  protTicks: number;
+  /** 'bad' flavor: which invalid value. */
+  badPick: number;
+}
+
+export type Step = NewStep | TargetStep | AdminStep | AdvStep;
 
 const dtArb = fc.oneof(
   { arbitrary: fc.constant(0), weight: 3 },
@@ -221,16 +313,104 @@ const adminStepArb: fc.Arbitrary<AdminStep> = fc.oneof(
   },
 );
 
-export const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { arbitrary: newStepArb, weight: 20 },
-  { arbitrary: targetStepArb('cancel'), weight: 2 },
-  { arbitrary: targetStepArb('replace'), weight: 4 },
-  { arbitrary: adminStepArb, weight: 3 },
-);
+export const advStepArb: fc.Arbitrary<AdvStep> = fc.record({
+  kind: fc.constant('adv' as const),
+  dtUs: dtArb,
+  seqGap: seqGapArb,
+  account: accountArb,
+  flavor: fc.oneof(
+    { arbitrary: fc.constant('cond' as const), weight: 10 },
+    { arbitrary: fc.constant('iceberg' as const), weight: 4 },
+    { arbitrary: fc.constant('oco' as const), weight: 3 },
+    { arbitrary: fc.constant('child' as const), weight: 4 },
+    { arbitrary: fc.constant('protected' as const), weight: 2 },
+    { arbitrary: fc.constant('mark' as const), weight: 3 },
+    { arbitrary: fc.constant('sweep' as const), weight: 3 },
+    { arbitrary: fc.constant('bad' as const), weight: 2 },
+  ),
+  side: fc.constantFrom(0, 1),
+  condType: fc.constantFrom(2, 3, 4, 5, 6, 7, 2, 3),
+  tifPick: fc.nat({ max: 3 }),
+  mark: fc.oneof({ arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }),
+  immediate: fc.oneof({ arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }),
+  bps: fc.boolean(),
+  stopOffsetTicks: fc.oneof(
+    { arbitrary: fc.integer({ min: -2, max: 6 }), weight: 8 },
+    { arbitrary: fc.integer({ min: 7, max: 40 }), weight: 2 },
+    { arbitrary: fc.integer({ min: -30, max: -3 }), weight: 1 },
+  ),
+  limitVsStopTicks: fc.integer({ min: -3, max: 10 }),
+  trailTicks: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 6 }), weight: 3 }, { arbitrary: fc.integer({ min: 7, max: 40 }), weight: 1 }),
+  trailBps: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 10 }), weight: 3 }, { arbitrary: fc.integer({ min: 11, max: 300 }), weight: 1 }),
+  tslOffsetTicks: fc.integer({ min: 0, max: 8 }),
+  priceOffsetTicks: fc.oneof({ arbitrary: fc.integer({ min: -3, max: 8 }), weight: 6 }, { arbitrary: fc.integer({ min: -40, max: 40 }), weight: 1 }),
+  qtyLots: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 12 }), weight: 8 }, { arbitrary: fc.integer({ min: 13, max: 200 }), weight: 1 }),
+  displayLots: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 4 }), weight: 8 }, { arbitrary: fc.constantFrom(0, -1, 0.5, 500), weight: 1 }),
+  clientOrderId: fc.oneof({ arbitrary: fc.constant(0), weight: 2 }, { arbitrary: fc.integer({ min: 1, max: 12 }), weight: 1 }),
+  expireInUs: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 400 }), weight: 3 }, { arbitrary: fc.integer({ min: 401, max: 20_000 }), weight: 2 }),
+  stpMode: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.constantFrom(1, 2, 3, 4), weight: 2 }),
+  stpGroup: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.constantFrom(7, 8), weight: 1 }),
+  target: fc.nat({ max: 1_000 }),
+  linkMode: fc.oneof(
+    { arbitrary: fc.constant('valid' as const), weight: 6 },
+    { arbitrary: fc.constant('none' as const), weight: 2 },
+    { arbitrary: fc.constant('bad' as const), weight: 2 },
+  ),
+  childType: fc.constantFrom(0, 0, 2, 3),
+  childBad: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: fc.integer({ min: 1, max: 7 }), weight: 2 }),
+  protTicks: fc.oneof({ arbitrary: fc.integer({ min: -3, max: 30 }), weight: 8 }, { arbitrary: fc.constantFrom(-1, 0.5, 2 ** 53), weight: 1 }),
+  badPick: fc.nat({ max: BAD_ADVANCED.length - 1 }),
+}) as fc.Arbitrary<AdvStep>;
 
-export function stepsArb(minLength: number, maxLength: number): fc.Arbitrary<Step[]> {
+/** Share of advanced (issue 3) steps among all steps: ADV_SHARE percent, default 25. */
+export const DEFAULT_ADV_SHARE = Math.min(90, Math.max(0, Number(process.env['ADV_SHARE'] ?? 25) || 0)) / 100;
+
+const PLAIN_WEIGHT = 29;
+
+/** Steps of every kind, `advShare` of them advanced (issue 3). */
+export function stepArbWith(advShare: number): fc.Arbitrary<Step> {
+  const advWeight = advShare <= 0 ? 0 : Math.max(1, Math.round((PLAIN_WEIGHT * advShare) / (1 - advShare)));
+  const parts: Array<{ arbitrary: fc.Arbitrary<Step>; weight: number }> = [
+    { arbitrary: newStepArb, weight: 20 },
+    { arbitrary: targetStepArb('cancel'), weight: 2 },
+    { arbitrary: targetStepArb('replace'), weight: 4 },
+    { arbitrary: adminStepArb, weight: 3 },
+  ];
+  if (advWeight > 0) parts.push({ arbitrary: advStepArb, weight: advWeight });
+  return fc.oneof(...parts);
+}
+
+export const stepArb: fc.Arbitrary<Step> = stepArbWith(DEFAULT_ADV_SHARE);
+
+/**
+ * A cascade: 2 to 5 stops (or trailing stops) of one side at nearby trigger prices, each with a
+ * little depth behind it, then a sweep on the same side that trades through them.
+ */
+export const cascadeArb: fc.Arbitrary<Step[]> = fc.record({
+  base: advStepArb,
+  condType: fc.constantFrom(2, 3, 4, 2),
+  offsets: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 2, maxLength: 5 }),
+  depthOffsets: fc.array(fc.integer({ min: 0, max: 10 }), { minLength: 1, maxLength: 4 }),
+  sweepReach: fc.integer({ min: 2, max: 14 }),
+}).map(({ base, condType, offsets, depthOffsets, sweepReach }) => {
+  const stops: Step[] = offsets.map((off, i) => ({ ...base, flavor: 'cond' as const, condType, stopOffsetTicks: off, immediate: false,
+    dtUs: 0, seqGap: 1, target: base.target + i * 3 + 1, qtyLots: 1 + ((base.qtyLots + i) % 5) }));
+  // Resting liquidity on the other side (some of it icebergs) for the activated stops and the sweep.
+  const depth: AdvStep[] = depthOffsets.map((off, i) => ({ ...base, flavor: 'iceberg' as const, dtUs: 0, seqGap: 1,
+    account: ACCOUNTS[(base.account + i) % ACCOUNTS.length]!, side: 1 - base.side, tifPick: 0, qtyLots: 2 + off,
+    displayLots: i % 2 === 0 ? 0 : 2, priceOffsetTicks: 1 + off, stpMode: 0 }));
+  const sweep: AdvStep = { ...base, flavor: 'sweep', dtUs: 1, seqGap: 1, target: sweepReach - 2, qtyLots: 4 + sweepReach,
+    account: ACCOUNTS[(base.account + 2) % ACCOUNTS.length]!, stpMode: 0 };
+  return [...stops, ...depth, sweep];
+});
+
+export function stepsArb(minLength: number, maxLength: number, advShare = DEFAULT_ADV_SHARE): fc.Arbitrary<Step[]> {
+  const one = advShare === DEFAULT_ADV_SHARE ? stepArb : stepArbWith(advShare);
+  const cascadeWeight = advShare <= 0 ? 0 : Math.max(1, Math.round(advShare * 8));
+  const chunk: fc.Arbitrary<Step[]> = cascadeWeight === 0 ? one.map((s) => [s])
+    : fc.oneof({ arbitrary: one.map((s) => [s]), weight: 200 }, { arbitrary: cascadeArb, weight: cascadeWeight });
   // size 'max': without it fast-check keeps arrays near 10 elements whatever maxLength says.
-  return fc.array(stepArb, { minLength, maxLength, size: 'max' });
+  return fc.array(chunk, { minLength, maxLength, size: 'max' }).map((chunks) => chunks.flat().slice(0, maxLength));
 }
 
 /** Instrument variants: small capacities, zero and negative fees, no reference price, tight bands. */
@@ -247,7 +427,9 @@ export const specArb: fc.Arbitrary<InstrumentSpec> = fc.record({
   minNotionalUnits: fc.constantFrom(1, 30_000),
   maxNotionalUnits: fc.constantFrom(0, 30_000_000),
   notionalUnitsPerTickLot: fc.constantFrom(1, 10),
-}).map((over) => testSpec(over));
+  minDisplayQtyLots: fc.constantFrom(1, 1, 2),
+  maxTriggersPerCommand: fc.constantFrom(0, 0, 0, 1, 2, 3),
+}).map(({ maxTriggersPerCommand, ...over }) => testSpec(maxTriggersPerCommand === 0 ? over : { ...over, maxTriggersPerCommand }));
 
 // ------------------------------------------------------------------------------------------------
 // Resolving steps into commands
@@ -271,6 +453,7 @@ export class StreamBuilder {
     const mid = state.referencePriceTicks > 0 ? state.referencePriceTicks : BASE_MID_TICKS;
     switch (step.kind) {
       case 'new': this.buildNew(step, state, mid, cmd); break;
+      case 'adv': this.buildAdvanced(step, state, mid, cmd); break;
       case 'cancel':
       case 'replace': this.buildTarget(step, state, mid, cmd); break;
       default: this.buildAdmin(step, mid, cmd);
@@ -283,7 +466,7 @@ export class StreamBuilder {
     cmd.account = s.account;
     cmd.orderId = this.seq;
     if (s.idMode === 'open') {
-      const open = [...state.bids, ...state.asks];
+      const open = [...state.bids, ...state.asks, ...state.pending];
       if (open.length > 0) cmd.orderId = open[s.qtyLots % open.length]!.orderId;
     }
     cmd.side = s.side;
@@ -315,7 +498,7 @@ export class StreamBuilder {
 
   private buildTarget(s: TargetStep, state: ParsedDump, mid: number, cmd: Command): void {
     cmd.type = s.kind === 'cancel' ? CommandType.Cancel : CommandType.Replace;
-    const open = [...state.bids, ...state.asks].sort((a, b) => a.orderId - b.orderId);
+    const open = [...state.bids, ...state.asks, ...state.pending].sort((a, b) => a.orderId - b.orderId);
     let target: { orderId: number; account: number; clientOrderId: number; priceTicks: number; qtyLots: number; filledLots: number;
       remainingLots: number } | null = null;
     if (s.mode !== 'stale' && open.length > 0) target = open[s.target % open.length]!;
@@ -353,6 +536,152 @@ export class StreamBuilder {
       }
     } else if (s.invalidValue !== null) {
       cmd.orderId = s.invalidValue;
+    }
+  }
+
+  private buildAdvanced(s: AdvStep, state: ParsedDump, mid: number, cmd: Command): void {
+    if (s.flavor === 'mark') {
+      cmd.type = CommandType.SetReferencePrice;
+      cmd.value = Math.max(1, mid + (s.side === 0 ? s.stopOffsetTicks : -s.stopOffsetTicks));
+      return;
+    }
+    cmd.type = CommandType.NewOrder;
+    cmd.account = s.account;
+    cmd.orderId = this.seq;
+    cmd.side = s.side;
+    cmd.stpMode = s.stpMode;
+    cmd.stpGroup = s.stpGroup;
+    cmd.clientOrderId = s.clientOrderId;
+    const open = [...state.bids, ...state.asks, ...state.pending].sort((a, b) => a.orderId - b.orderId);
+    switch (s.flavor) {
+      case 'cond':
+        this.fillConditional(s, state, mid, cmd, s.condType);
+        if (s.target % 3 === 0 && s.linkMode !== 'none') cmd.linkId = this.ocoTarget(s, open, cmd);
+        break;
+      case 'iceberg':
+        this.fillLimit(s, mid, cmd, [0, 3, 0, 1][s.tifPick]!);
+        cmd.qtyLots = Math.max(2, s.qtyLots);
+        cmd.displayQtyLots = s.displayLots;
+        break;
+      case 'oco':
+        if (s.tifPick === 3) this.fillMarket(s, cmd);
+        else this.fillLimit(s, mid, cmd, s.tifPick === 2 ? 1 : 0);
+        if (s.linkMode !== 'none') cmd.linkId = this.ocoTarget(s, open, cmd);
+        break;
+      case 'child':
+        this.fillChild(s, state, mid, cmd, open);
+        break;
+      case 'sweep':
+        // A marketable IOC through several ticks: trades, moves the last price, sets off cascades.
+        this.fillLimit(s, mid, cmd, 1);
+        cmd.priceTicks = Math.max(1, mid + (s.side === 0 ? 2 + (s.target % 14) : -2 - (s.target % 14)));
+        cmd.qtyLots = 3 + (s.qtyLots % 30);
+        break;
+      case 'protected':
+        this.fillMarket(s, cmd);
+        if (s.tifPick === 2) { cmd.flags = 2; cmd.qtyLots = 0; cmd.quoteQtyUnits = s.qtyLots * mid * 10 + 7; }
+        cmd.protectionPriceTicks = Number.isInteger(s.protTicks) && Math.abs(s.protTicks) <= 30
+          ? Math.max(1, s.side === 0 ? mid + s.protTicks : mid - s.protTicks) : s.protTicks;
+        break;
+      case 'bad': {
+        const b = BAD_ADVANCED[s.badPick % BAD_ADVANCED.length]!;
+        if (b.base === 'limit') this.fillLimit(s, mid, cmd, 0);
+        else if (b.base === 'market') this.fillMarket(s, cmd);
+        else this.fillConditional(s, state, mid, cmd, b.type!);
+        b.apply(cmd, mid);
+        break;
+      }
+    }
+    if (cmd.tif === 3 && cmd.expireTsUs === 0 && s.flavor !== 'bad') cmd.expireTsUs = this.tsUs + s.expireInUs;
+    this.issued.push({ orderId: cmd.orderId, account: cmd.account, clientOrderId: cmd.clientOrderId });
+  }
+
+  private fillLimit(s: AdvStep, mid: number, cmd: Command, tif: number): void {
+    cmd.orderType = 0;
+    cmd.tif = tif;
+    cmd.priceTicks = Math.max(1, mid + (s.side === 0 ? -s.priceOffsetTicks : s.priceOffsetTicks));
+    cmd.qtyLots = s.qtyLots;
+    if (tif === 3) cmd.expireTsUs = this.tsUs + s.expireInUs;
+  }
+
+  private fillMarket(s: AdvStep, cmd: Command): void {
+    cmd.orderType = 1;
+    cmd.tif = s.tifPick === 3 ? 2 : 1;
+    cmd.qtyLots = s.qtyLots;
+  }
+
+  /** A conditional of `type` around the current source price (s.stopOffsetTicks <= 0 fires at once). */
+  private fillConditional(s: AdvStep, state: ParsedDump, mid: number, cmd: Command, type: number): void {
+    cmd.orderType = type;
+    const trailing = type === 4 || type === 5;
+    const marketType = type === 2 || type === 4 || type === 6;
+    let flags = (s.mark ? 4 : 0) | (s.immediate ? 8 : 0);
+    if (trailing && s.bps) flags |= 16;
+    cmd.flags = flags;
+    const src = s.mark ? state.referencePriceTicks : state.lastTradePriceTicks;
+    const base = src > 0 ? src : mid;
+    const touched = type === 6 || type === 7;
+    const up = touched ? s.side === 1 : s.side === 0;
+    if (trailing) {
+      cmd.trailOffset = s.bps ? s.trailBps : s.trailTicks;
+      if (type === 5) cmd.limitOffsetTicks = s.tslOffsetTicks;
+    } else {
+      const x = Math.max(1, up ? base + s.stopOffsetTicks : base - s.stopOffsetTicks);
+      cmd.stopPriceTicks = x;
+      if (!marketType) cmd.priceTicks = Math.max(1, s.side === 0 ? x + s.limitVsStopTicks : x - s.limitVsStopTicks);
+    }
+    cmd.tif = marketType ? [1, 1, 2, 1][s.tifPick]! : [0, 1, 2, 3][s.tifPick]!;
+    cmd.qtyLots = s.qtyLots;
+    if (cmd.tif === 3) cmd.expireTsUs = this.tsUs + s.expireInUs;
+  }
+
+  /** An OCO partner: a valid one when there is one (linkMode 'valid'), else some other id. */
+  private ocoTarget(s: AdvStep, open: DumpOrder[], cmd: Command): number {
+    if (s.linkMode === 'valid') {
+      const ok = open.filter((o) => o.account === s.account && o.side === s.side && o.linkId === 0 && o.parentId === 0
+        && (o.flags & 32) === 0 && o.filledLots === 0);
+      if (ok.length > 0) return ok[s.target % ok.length]!.orderId;
+      const any = open.filter((o) => o.linkId === 0 && o.parentId === 0 && (o.flags & 32) === 0 && o.filledLots === 0);
+      if (any.length > 0) {
+        const t = any[s.target % any.length]!;
+        cmd.account = t.account;
+        cmd.side = t.side;
+        return t.orderId;
+      }
+      return 0;
+    }
+    if (open.length > 0 && s.target % 4 !== 0) return open[s.target % open.length]!.orderId;
+    if (this.issued.length > 0) return this.issued[s.target % this.issued.length]!.orderId;
+    return s.target + 1;
+  }
+
+  /** A bracket child of an entry of the same account (valid unless s.childBad says otherwise). */
+  private fillChild(s: AdvStep, state: ParsedDump, mid: number, cmd: Command, open: DumpOrder[]): void {
+    const canHave = (o: DumpOrder): boolean => (o.flags & 32) === 0 && o.parentId === 0 && open.filter((c) => c.parentId === o.orderId).length < 2;
+    const own = open.filter((o) => o.account === s.account && canHave(o));
+    const entries = own.length > 0 ? own : open.filter(canHave);
+    const entry = entries.length > 0 ? entries[s.target % entries.length]! : null;
+    if (entry !== null) cmd.account = entry.account;
+    const side = entry !== null ? 1 - entry.side : s.side;
+    const cs: AdvStep = { ...s, side, mark: s.mark && s.target % 2 === 0, immediate: false, bps: false };
+    if (s.childType === 0) this.fillLimit(cs, mid, cmd, s.tifPick === 1 ? 3 : 0);
+    else this.fillConditional(cs, state, mid, cmd, s.childType);
+    cmd.side = side;
+    cmd.flags |= 32;
+    cmd.qtyLots = 0;
+    cmd.linkId = entry !== null ? entry.orderId : s.target + 1;
+    switch (s.childBad) {
+      case 1: cmd.qtyLots = 1; break;
+      case 2: cmd.side = 1 - side; break;
+      case 3: cmd.orderType = 1; cmd.tif = 1; cmd.priceTicks = 0; cmd.stopPriceTicks = 0; break;
+      case 4: cmd.orderType = 0; cmd.tif = 1; cmd.stopPriceTicks = 0; cmd.flags = 32; if (cmd.priceTicks === 0) cmd.priceTicks = mid; break;
+      case 5: cmd.linkId = 0; break;
+      case 6: {
+        const child = open.find((o) => (o.flags & 32) !== 0);
+        cmd.linkId = child !== undefined ? child.orderId : cmd.linkId;
+        break;
+      }
+      case 7: cmd.orderType = 6; if (cmd.stopPriceTicks === 0) cmd.stopPriceTicks = mid; cmd.priceTicks = 0; cmd.tif = 1; break;
     }
   }
 

@@ -94,7 +94,7 @@ export const REJECT_NAMES: Record<number, string> = {
   21: 'DuplicateClientOrderId', 22: 'PostOnlyWouldTake', 23: 'UnknownOrder', 25: 'BookFull', 26: 'NoReferencePrice',
   27: 'GtdAlreadyExpired', 28: 'ReplaceNoChange', 29: 'UnknownSymbol', 30: 'InvalidAccount', 31: 'InvalidClientOrderId',
   32: 'ArithmeticOverflow', 33: 'InvalidValue', 34: 'StopWouldTrigger', 35: 'InvalidStopPrice', 36: 'InvalidDisplayQty',
-  37: 'InvalidLink', 38: 'InvalidTrailOffset', 64: 'Busy', 65: 'InsufficientBalance',
+  37: 'InvalidLink', 38: 'InvalidTrailOffset', 64: 'Busy', 65: 'InsufficientBalance', 66: 'NotPermitted',
 };
 
 export const END_NAMES: Record<number, string> = {

@@ -830,17 +830,17 @@ function RejectReasonName(code: number): string {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Fast-book deviations from the doc found by the model-based property test (issue 3). Each runs on
-// the reference (must pass) and on the fast book as `todo` until it is fixed; the property tests look
-// past them through KNOWN_FAST_BOOK_QUIRKS (testing/lockstep.ts): drop the `todo` and the quirk together.
+// Fast-book deviations from the doc that the model-based property test found (issue 3), now fixed:
+// each runs on both books as a regression test. A new deviation can be parked as a `todo` test plus a
+// flag in KNOWN_FAST_BOOK_QUIRKS (testing/lockstep.ts) until it is fixed.
 // ------------------------------------------------------------------------------------------------
 
-interface BugRepro { name: string; todo: string; run: (d: Driver) => void }
+interface BugRepro { name: string; bug: string; run: (d: Driver) => void }
 
 const bugRepros: BugRepro[] = [
   {
     name: 'client id retention follows termination order when an OCO partner goes with it',
-    todo: 'fast book bug: retains the canceled OCO partner\'s client id before the order that caused it (retainAfterLinked)',
+    bug: 'fixed fast book bug: retains the canceled OCO partner\'s client id before the order that caused it (retainAfterLinked)',
     run: (d) => {
       setup(d, [lim(1, S, 10001, 1, { clientOrderId: 1 }), lim(2, B, 10000, 1, { clientOrderId: 2 })]);
       const c3 = lim(1, S, 10000, 1, { linkId: 1 });
@@ -855,7 +855,7 @@ const bugRepros: BugRepro[] = [
   },
   {
     name: 'a trailing stop anchors at the source price at entry, not at prices seen before it existed',
-    todo: 'fast book bug: trailing high/low trackers are not reset while no conditional is pending (staleTrailingPrices)',
+    bug: 'fixed fast book bug: trailing high/low trackers are not reset while no conditional is pending (staleTrailingPrices)',
     run: (d) => {
       setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, S, 9999, 1), lim(2, B, 9999, 1, { tif: TimeInForce.IOC })]);
       const c = { type: CommandType.NewOrder, account: 3, side: S, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC, trailOffset: 1, qtyLots: 1 };
@@ -866,7 +866,7 @@ const bugRepros: BugRepro[] = [
   },
   {
     name: 'the Depth after a linked cancel on the level being matched no longer counts a filled maker',
-    todo: 'fast book bug: a fully filled maker is still counted in the Depth of its OCO partner\'s cancel (depthCountsFilledMaker)',
+    bug: 'fixed fast book bug: a fully filled maker is still counted in the Depth of its OCO partner\'s cancel (depthCountsFilledMaker)',
     run: (d) => {
       setup(d, [lim(4, S, 10000, 1), lim(4, S, 10000, 1, { linkId: 1 })]);
       const c = lim(1, B, 10000, 1, { tif: TimeInForce.IOC });
@@ -878,7 +878,7 @@ const bugRepros: BugRepro[] = [
   },
   {
     name: 'a trailing stop whose condition holds at entry is rejected without TriggerImmediately',
-    todo: 'fast book bug: the StopWouldTrigger check skips trailing types (sell trailing at anchor 1: X = max(1, 1 - d) = 1 <= P)',
+    bug: 'fixed fast book bug: the StopWouldTrigger check skips trailing types (sell trailing at anchor 1: X = max(1, 1 - d) = 1 <= P)',
     run: (d) => {
       setup(d, [lim(1, S, 1, 1), lim(2, B, 1, 1, { tif: TimeInForce.IOC })]);
       const c = { type: CommandType.NewOrder, account: 3, side: S, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC, trailOffset: 5, qtyLots: 1 };
@@ -891,7 +891,7 @@ for (const [name, factory] of BOOKS) {
   describe(`fast-book bug repros from the property test (${name})`, factory === null ? { skip: fastWhy } : {}, () => {
     for (const r of bugRepros) {
       const spec = testSpec({ priceBandBps: 0, minNotionalUnits: 1 });
-      test(r.name, name === 'fast' ? { todo: r.todo } : {}, () => r.run(new Driver(factory!, spec)));
+      test(r.name, () => r.run(new Driver(factory!, spec)));
     }
   });
 }

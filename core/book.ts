@@ -332,6 +332,7 @@ export class OrderBook {
     const bPx = bl === NIL ? 0 : this.lPrice[bl]!, bQty = bl === NIL ? 0 : this.lQty[bl]!;
     const aPx = al === NIL ? 0 : this.lPrice[al]!, aQty = al === NIL ? 0 : this.lQty[al]!;
     this.triggersThisCmd = 0;
+    this.resetTrackers(); // trailing anchors move only by prices seen since the last check (this command)
 
     if (this.gtd.n > 0) this.expireDue();
 
@@ -495,8 +496,8 @@ export class OrderBook {
     }
     if (mayRest && this.resting >= this.cap) return RejectReason.BookFull;
     if ((flags & OrderFlags.PostOnly) !== 0 && this.wouldTake(side, px)) return RejectReason.PostOnlyWouldTake;
-    if (cond && !child && !isTrailing(type) && (flags & OrderFlags.TriggerImmediately) === 0 && src !== 0) {
-      const x = cmd.stopPriceTicks;
+    if (cond && !child && (flags & OrderFlags.TriggerImmediately) === 0 && src !== 0) {
+      const x = this.initialStop(cmd, src);
       if (isUp(type, side) ? src >= x : src <= x) return RejectReason.StopWouldTrigger;
     }
     return RejectReason.None;
@@ -846,10 +847,24 @@ export class OrderBook {
     this.restSlot(s);
   }
 
-  /** A slotted order not on the book ended (its terminal event is out): links, children, slot. */
+  /** A slotted order not on the book ended (its terminal event is out): client id, links, children, slot. */
   private finishSlot(s: number): void {
+    this.retire(s);
     this.afterEnd(s);
     this.releaseSlot(s);
+  }
+
+  /**
+   * An order terminated: its client id enters the retention window now, before anything its end
+   * causes (a linked cancel retains the partner's id after this one).
+   */
+  private retire(s: number): void {
+    const cid = this.of[s * FW + F_CID]!;
+    if (cid === 0) return;
+    const account = this.of[s * FW + F_ACCOUNT]!;
+    if (this.spec.clientIdRetention > 0) this.retainCid(account, cid); // overwrites the live entry
+    else this.cids.delete(account, cid);
+    this.of[s * FW + F_CID] = 0;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1061,6 +1076,9 @@ export class OrderBook {
         changed = true;
         if (this.oi[m * IW + I_CHILD_A] !== NIL) this.noteEntryFill(m, q);
         if (this.tkSlot !== NIL && this.oi[(this.tkSlot) * IW + I_CHILD_A] !== NIL) this.noteEntryFill(this.tkSlot, q);
+        // A filled maker leaves its level and retires its client id before anything its trade causes
+        // (its OCO partner's cancel and Depth must not count it).
+        if (mLeft === 0) { this.unlinkResting(m); this.retire(m); }
         const link = this.oi[m * IW + I_LINK]!;
         if (link !== NIL) {
           this.oi[m * IW + I_LINK] = NIL; this.oi[link * IW + I_LINK] = NIL;
@@ -1069,7 +1087,6 @@ export class OrderBook {
         }
         if (this.tkLink !== NIL) this.takerTraded();
         if (mLeft === 0) {
-          this.unlinkResting(m);
           next = this.makerGone(m, next);
         } else if (mVis === q) {
           next = this.refreshSlice(m, lvl, next);
@@ -1089,9 +1106,8 @@ export class OrderBook {
   private makerGone(m: number, next: number): number {
     const link = this.oi[m * IW + I_LINK]!;
     if (link !== NIL && next === link) next = this.oi[link * IW + I_NEXT]!;
-    if (this.oi[m * IW + I_CHILD_A] !== NIL && this.of[m * FW + F_FILLED] === 0) {
-      // Its children are on the other side: they cannot be the iteration's next order.
-    }
+    // (Its bracket children are on the other side: they cannot be the iteration's next order.)
+    this.retire(m);
     this.afterEnd(m);
     this.releaseSlot(m);
     return next;
@@ -1161,6 +1177,7 @@ export class OrderBook {
     else this.openCountAdd(s, -1); // CHILD0
     if (expired) ev.expired(this.of[s * FW + F_ID]!, this.of[s * FW + F_ACCOUNT]!, this.of[s * FW + F_REM]!, reason, this.of[s * FW + F_FILLED]!);
     else ev.canceled(this.of[s * FW + F_ID]!, this.of[s * FW + F_ACCOUNT]!, this.of[s * FW + F_REM]!, reason, this.of[s * FW + F_FILLED]!);
+    this.retire(s);
     if (lvl !== NIL) this.leaveLevel(this.ob[s * BW + B_SIDE]!, lvl);
     this.afterEnd(s);
     this.releaseSlot(s);
@@ -1441,11 +1458,7 @@ export class OrderBook {
   /** Forgets a terminated order: id, client id (into retention), account list, heap, pool. */
   private releaseSlot(s: number): void {
     this.unindexId(this.of[s * FW + F_ID]!, s);
-    const cid = this.of[s * FW + F_CID]!;
-    if (cid !== 0) {
-      if (this.spec.clientIdRetention > 0) this.retainCid(this.of[s * FW + F_ACCOUNT]!, cid); // overwrites the live entry
-      else this.cids.delete(this.of[s * FW + F_ACCOUNT]!, cid);
-    }
+    this.retire(s); // a no-op when the terminal path already retired it
     if (this.ob[s * BW + B_TYPE]! >= OrderType.Stop) {
       // Free slots keep the advanced fields at 0, so plain orders need not write them.
       this.of[s * FW + F_STOP] = 0; this.of[s * FW + F_TRAIL] = 0; this.of[s * FW + F_LIM_OFF] = 0; this.of[s * FW + F_ANCHOR] = 0;

@@ -15,11 +15,7 @@ import { ReferenceBook, type RefQuirks } from './reference-book.js';
  * has a `todo` scenario in core/book.scenarios.test.ts; remove the flag when the fast book is fixed.
  * ORACLE_STRICT=1 turns them all off.
  */
-export const KNOWN_FAST_BOOK_QUIRKS: RefQuirks = process.env['ORACLE_STRICT'] === '1' ? {} : {
-  retainAfterLinked: true,
-  staleTrailingPrices: true,
-  depthCountsFilledMaker: true,
-};
+export const KNOWN_FAST_BOOK_QUIRKS: RefQuirks = {};
 
 /** The fields of `spec` that differ from testSpec(), as an object literal. */
 export function specOverrides(spec: InstrumentSpec): string {

@@ -510,6 +510,22 @@ describe('conditional orders', () => {
     assert.equal(r.av(A, r.base), 3 * r.spec.baseUnitsPerLot);
   });
 
+  it('a trailing stop sell holds base and sells it when the price falls back', () => {
+    const r = new Rig({ referencePriceTicks: 10_000 });
+    r.fund(A, 5 * r.spec.baseUnitsPerLot, 0); r.fund(B, 0, 10_000_000_000); r.fund(7, 5 * r.spec.baseUnitsPerLot, 10_000_000_000);
+    assert.equal(r.limit(7, Side.Sell, 10_000, 1), RejectReason.None);
+    assert.equal(r.limit(B, Side.Buy, 10_000, 1), RejectReason.None); // last trade 10000
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
+      trailOffset: 100, qtyLots: 2 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 2 * r.spec.baseUnitsPerLot);
+    assert.equal(r.limit(B, Side.Buy, 9_850, 5), RejectReason.None);
+    assert.equal(r.limit(7, Side.Sell, 9_900, 1), RejectReason.None);
+    assert.equal(r.limit(B, Side.Buy, 9_900, 1), RejectReason.None); // 9900 <= X = 9900: fires, sells 2 at 9850
+    assert.ok(r.eventTypes().includes(EventType.Triggered));
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.base), 3 * r.spec.baseUnitsPerLot);
+  });
+
   it('a sell stop-limit holds base; cancel releases it', () => {
     const r = new Rig();
     r.fund(A, 10 * r.spec.baseUnitsPerLot, 0);
@@ -525,8 +541,10 @@ describe('conditional orders', () => {
   it('rejects what it cannot hold yet: trailing orders and bracket children, short balances', () => {
     const r = new Rig();
     r.fund(A, 0, 1_000);
-    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
       trailOffset: 10, qtyLots: 1 }), RejectReason.InvalidOrderType);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.TrailingStopLimit, tif: TimeInForce.GTC,
+      trailOffset: 10, limitOffsetTicks: 1, qtyLots: 1 }), RejectReason.InvalidOrderType);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.GTC,
       priceTicks: 10_000, qtyLots: 0, flags: OrderFlags.Child, linkId: 1 }), RejectReason.InvalidOrderType);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,

@@ -364,12 +364,16 @@ export class Ledger {
     if (!isId(cmd.orderId) || this.ids.get(cmd.orderId) !== NIL) return RejectReason.InvalidValue;
     const side = cmd.side, type = cmd.orderType;
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
-    const stopMarket = type === OrderType.Stop || type === OrderType.MarketIfTouched;
+    // A trailing stop sell holds base only (its price never matters for the hold; it never rests).
+    // Trailing buys need a worst price that follows the book's last trade, which this thread sees late,
+    // and a trailing stop-limit may rest at a price the ledger would not know: not held yet.
+    const trailingSell = side === Side.Sell && type === OrderType.TrailingStop;
+    const stopMarket = type === OrderType.Stop || type === OrderType.MarketIfTouched || trailingSell;
     const stopLimit = type === OrderType.StopLimit || type === OrderType.LimitIfTouched;
     if (type !== OrderType.Limit && type !== OrderType.Market && !stopMarket && !stopLimit) return RejectReason.InvalidOrderType;
     if (!Number.isInteger(cmd.flags) || cmd.flags < 0) return RejectReason.InvalidFlags;
     if ((cmd.flags & OrderFlags.Child) !== 0) return RejectReason.InvalidOrderType;
-    if ((stopMarket || stopLimit) && (!Number.isSafeInteger(cmd.stopPriceTicks) || cmd.stopPriceTicks < this.iMinPx[i]! ||
+    if ((stopMarket || stopLimit) && !trailingSell && (!Number.isSafeInteger(cmd.stopPriceTicks) || cmd.stopPriceTicks < this.iMinPx[i]! ||
       cmd.stopPriceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidStopPrice;
     const quote = (cmd.flags & OrderFlags.QuoteQty) !== 0;
     const market = type === OrderType.Market || stopMarket;

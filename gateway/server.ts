@@ -69,6 +69,8 @@ export interface GatewayOptions {
   /** Wall clock in ms for authentication and timers (tests: fake). Default Date.now. */
   nowMs?: () => number;
   log?: (fields: Record<string, unknown>, msg: string) => void;
+  /** Mounts more HTTP routes (the REST shim: gateway/rest/mount.ts) before the 404 catch-all. */
+  mount?: (server: GatewayServer) => void;
 }
 
 export class GatewayError extends Error {
@@ -105,7 +107,7 @@ export class GatewayServer implements ReportSink {
   readonly router: ReportRouter;
   readonly streams: Streams;
 
-  private readonly o: Required<Omit<GatewayOptions, 'tls' | 'streamAuthenticator' | 'log'>> & Pick<GatewayOptions, 'tls'>;
+  private readonly o: Required<Omit<GatewayOptions, 'tls' | 'streamAuthenticator' | 'log' | 'mount'>> & Pick<GatewayOptions, 'tls'>;
   private readonly streamAuth: Authenticator;
   private readonly log: (fields: Record<string, unknown>, msg: string) => void;
   private readonly decoder: CommandDecoder;
@@ -123,6 +125,7 @@ export class GatewayServer implements ReportSink {
   private codScheduled = false;
   private readonly instrumentIds: number[];
   private onClose: (() => void)[] = [];
+  private readonly mountHook: ((server: GatewayServer) => void) | null;
 
   // Counters.
   framesIn = 0;
@@ -149,6 +152,7 @@ export class GatewayServer implements ReportSink {
     };
     this.streamAuth = options.streamAuthenticator ?? new OptionalAuthenticator(options.authenticator);
     this.log = options.log ?? (() => {});
+    this.mountHook = options.mount ?? null;
     this.decoder = new CommandDecoder({ maxFrameBytes: this.o.maxFrameBytes, maxMessagesPerFrame: this.o.maxMessagesPerFrame });
     this.instrumentIds = engine.instruments.map((s) => s.id);
     const tls = this.o.tls;
@@ -339,6 +343,7 @@ export class GatewayServer implements ReportSink {
       drain: (ws) => this.streams.drained(ws.getUserData().session),
       close: (ws) => { const s = ws.getUserData().session; s.closed = true; this.disarm(s); this.streams.closed(s); },
     });
+    this.mountHook?.(this);
     app.any('/*', (res) => {
       problem(res, 404, 'not_found', 'no such route (see docs/gateway.md)');
     });
@@ -705,6 +710,11 @@ export async function startGateway(engine: Engine, config: GatewayConfig, deps: 
     const identity = openIdentity({ dataDir: config.dataDir });
     authenticator = new CredentialAuthenticator({ signatures: identity.signatures, accessTokens: identity.accessTokens });
     closeIdentity = () => identity.close();
+    const { mountRest } = await import('./rest/mount.js');
+    let rest: { close(): void } | null = null;
+    deps = { ...deps, options: { mount: (g) => { rest = mountRest(g, { identity, ...(deps.log ? { log: deps.log } : {}) }); }, ...deps.options } };
+    const closeId = closeIdentity;
+    closeIdentity = () => { rest?.close(); closeId(); };
   }
   let server: GatewayServer;
   try {

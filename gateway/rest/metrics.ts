@@ -1,0 +1,57 @@
+// GET /metrics (Prometheus text format, prom-client, a registry of its own per gateway): REST
+// orders by final status, REST order latency (request to durable-ack answer), HTTP requests by
+// route and status, engine depths (commands in flight, sequenced vs acked vs durable), sessions.
+// The journal's batch size and commit latency are not exposed by the engine while it runs (only in
+// its close stats), so they are not here.
+
+import client from 'prom-client';
+import type { Engine } from '../engine.js';
+import type { Route } from './router.js';
+
+export interface SessionCounts { orderSessions: number; streamSessions: number }
+
+export class RestMetrics {
+  readonly registry = new client.Registry();
+  private readonly ordersTotal: client.Counter<'status'>;
+  private readonly orderLatency: client.Histogram;
+  private readonly httpTotal: client.Counter<'method' | 'route' | 'status'>;
+
+  constructor(engine: Engine, sessions: () => SessionCounts) {
+    const r = this.registry;
+    this.ordersTotal = new client.Counter({ name: 'orders_total', help: 'REST orders by status after the durable ack', labelNames: ['status'], registers: [r] });
+    this.orderLatency = new client.Histogram({
+      name: 'order_latency_seconds', help: 'REST POST /orders: from the parsed request to the durable ack', registers: [r],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
+    this.httpTotal = new client.Counter({ name: 'http_requests_total', help: 'REST requests answered', labelNames: ['method', 'route', 'status'], registers: [r] });
+    const st = () => engine.stats();
+    new client.Gauge({ name: 'engine_in_flight_commands', help: 'Commands sequenced and not yet acked (the in-flight window depth)', registers: [r], collect() { this.set(engine.inFlight); } });
+    new client.Gauge({ name: 'engine_acked_seq', help: 'Last acked seq', registers: [r], collect() { this.set(st().ackedSeq); } });
+    new client.Gauge({ name: 'engine_durable_seq', help: 'Last durable seq of the journal', registers: [r], collect() { this.set(st().durableSeq); } });
+    new client.Gauge({ name: 'engine_journal_lag_commands', help: 'Sequenced commands not yet durable', registers: [r], collect() { const s = st(); this.set(Math.max(0, s.nextSeq - 1 - s.durableSeq)); } });
+    new client.Gauge({ name: 'engine_busy_total', help: 'Submits answered Busy, by cause', labelNames: ['cause'], registers: [r], collect() {
+      const s = st(); this.set({ cause: 'ring_full' }, s.busyRingFull); this.set({ cause: 'in_flight' }, s.busyInFlight); this.set({ cause: 'snapshot' }, s.busySnapshot); this.set({ cause: 'ledger' }, s.busyLedger);
+    } });
+    new client.Gauge({ name: 'engine_events_drained_total', help: 'Event records drained from the shard rings', registers: [r], collect() { this.set(st().eventsDrained); } });
+    new client.Gauge({ name: 'ledger_open_orders', help: 'Orders holding funds in the ledger', registers: [r], collect() { this.set(engine.ledger.openOrderCount); } });
+    new client.Gauge({ name: 'active_sessions', help: 'Open WebSocket sessions', labelNames: ['kind'], registers: [r], collect() {
+      const s = sessions(); this.set({ kind: 'orders' }, s.orderSessions); this.set({ kind: 'stream' }, s.streamSessions);
+    } });
+  }
+
+  orderSubmitted(status: string, latencyMs: number): void {
+    this.ordersTotal.inc({ status });
+    this.orderLatency.observe(latencyMs / 1000);
+  }
+
+  observe(route: Route, status: number): void {
+    this.httpTotal.inc({ method: route.method.toUpperCase(), route: route.path, status: String(status) });
+  }
+
+  route(): Route {
+    return {
+      method: 'get', path: '/metrics', permission: 'public', tag: 'health', summary: 'Prometheus metrics', textResponse: true,
+      handler: async () => ({ text: await this.registry.metrics(), contentType: this.registry.contentType }),
+    };
+  }
+}

@@ -1,0 +1,234 @@
+// /api/v1/orders: create (idempotent by client_order_id), list with filters and a cursor, read,
+// replace (PUT), cancel (DELETE and POST .../cancel). Writes go through Engine.submit and are
+// answered after the durable ack, from the read model the acks feed.
+
+import { authorizeObject, type Permission } from '../auth/permissions.js';
+import { Command, CommandType } from '../../core/types.js';
+import { engineClientOrderId, type InstrumentInfo, type RestContext } from './context.js';
+import { problem, rejectProblem, REJECT_SLUGS } from './problem.js';
+import { LIVE_STATUSES, type OrderRecord, type OrderStatus } from './read-model.js';
+import type { Route, RouteContext } from './router.js';
+import {
+  isoOfUs, Order, OrderCreate, OrderIdParams, OrderListQuery, OrderReplace, ORDER_TYPES, Page, SIDES, STP_MODES, TIFS, toUs,
+} from './schemas.js';
+
+const END_REASONS: Record<number, string> = {
+  0: 'user_cancel', 1: 'mass_cancel', 2: 'immediate_remainder', 3: 'fill_or_kill', 4: 'expired', 5: 'self_trade', 6: 'market_protection',
+  7: 'kill_switch', 8: 'replace_done', 9: 'quote_exhausted', 11: 'trigger_limit', 12: 'linked_order',
+};
+const MARKET_TYPES = new Set(['market', 'stop', 'trailing_stop', 'market_if_touched']);
+
+export function orderJson(c: RestContext, r: OrderRecord): Record<string, unknown> {
+  const i = c.byId.get(r.instrumentId)!;
+  const q = i.spec.quoteAsset;
+  const avgTicks = r.filledLots > 0 ? Math.floor(r.filledNotionalUnits / (r.filledLots * i.spec.notionalUnitsPerTickLot)) : 0;
+  return {
+    id: String(r.id), account_id: r.account, symbol: i.spec.symbol, side: SIDES[r.side] ?? 'buy', order_type: ORDER_TYPES[r.orderType] ?? 'limit',
+    status: r.status, quantity: r.qtyLots > 0 || r.quoteQtyUnits === 0 ? c.fmtQty(i, r.qtyLots) : null,
+    quote_quantity: r.quoteQtyUnits > 0 ? c.fmtAsset(q, r.quoteQtyUnits) : null,
+    price: r.priceTicks > 0 ? c.fmtPrice(i, r.priceTicks) : null, stop_price: r.stopPriceTicks > 0 ? c.fmtPrice(i, r.stopPriceTicks) : null,
+    time_in_force: TIFS[r.tif] ?? 'GTC', filled_quantity: c.fmtQty(i, r.filledLots), remaining_quantity: c.fmtQty(i, r.remainingLots),
+    average_price: avgTicks > 0 ? c.fmtPrice(i, avgTicks) : null, fee: c.fmtAsset(q, r.feeUnits), fee_asset: q,
+    client_order_id: r.clientOrderId, post_only: (r.flags & 1) !== 0,
+    reject_reason: r.rejectReason !== 0 ? REJECT_SLUGS[r.rejectReason] ?? String(r.rejectReason) : null, reject_code: r.rejectReason !== 0 ? r.rejectReason : null,
+    end_reason: r.status === 'canceled' || r.status === 'expired' ? END_REASONS[r.endReason] ?? String(r.endReason) : null,
+    created_at: isoOfUs(r.createdUs), updated_at: isoOfUs(r.updatedUs), expires_at: isoOfUs(r.expireTsUs), engine_seq: r.lastSeq,
+  };
+}
+
+interface IdemEntry { bodyKey: string; orderId: number; pending: Promise<void> | null }
+
+export class OrderResource {
+  /** `${account}:${client_order_id}` -> the order it created (bounded, oldest dropped). */
+  private readonly idem = new Map<string, IdemEntry>();
+  private readonly maxIdem = 500_000;
+
+  constructor(private readonly c: RestContext) {}
+
+  routes(): Route[] {
+    const c = this.c;
+    return [
+      {
+        method: 'post', path: '/api/v1/orders', permission: 'order.place', tag: 'orders', summary: 'Create an order', status: 201,
+        body: OrderCreate, response: Order, audit: 'order.place', handler: (ctx) => this.create(ctx),
+      },
+      {
+        method: 'get', path: '/api/v1/orders', permission: 'account.read', tag: 'orders', summary: 'List orders (newest first)',
+        query: OrderListQuery, response: Page(Order), handler: (ctx) => this.list(ctx),
+      },
+      {
+        method: 'get', path: '/api/v1/orders/{order_id}', permission: 'account.read', tag: 'orders', summary: 'Get an order',
+        params: OrderIdParams, response: Order, handler: (ctx) => ({ body: orderJson(c, this.owned(ctx, 'account.read')) }),
+      },
+      {
+        method: 'put', path: '/api/v1/orders/{order_id}', permission: 'order.place', tag: 'orders', summary: 'Replace an order (price and/or total quantity)',
+        params: OrderIdParams, body: OrderReplace, response: Order, audit: 'order.replace', handler: (ctx) => this.replace(ctx),
+      },
+      {
+        method: 'delete', path: '/api/v1/orders/{order_id}', permission: 'order.cancel', tag: 'orders', summary: 'Cancel an order',
+        params: OrderIdParams, response: Order, audit: 'order.cancel', handler: (ctx) => this.cancel(ctx),
+      },
+      {
+        method: 'post', path: '/api/v1/orders/{order_id}/cancel', permission: 'order.cancel', tag: 'orders', summary: 'Cancel an order (alternative)',
+        params: OrderIdParams, response: Order, audit: 'order.cancel', handler: (ctx) => this.cancel(ctx),
+      },
+    ];
+  }
+
+  /** The order named in the path, if the principal may `permission` on its account; else 404. */
+  private owned(ctx: RouteContext, permission: Permission): OrderRecord {
+    const id = Number((ctx.params as { order_id: string }).order_id);
+    const rec = this.c.model.orders.get(id);
+    const d = authorizeObject(ctx.principal!, permission, rec?.account);
+    if (!d.ok) throw d.httpStatus === 404 ? problem(404, 'order_not_found', 'order not found') : problem(d.httpStatus, d.code, d.message);
+    ctx.audit.target = `order:${id}`;
+    return rec!;
+  }
+
+  private async create(ctx: RouteContext): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+    const c = this.c;
+    const b = ctx.body as OrderCreate;
+    const account = c.account(ctx, 'order.place', b.account_id);
+    ctx.audit.target = `account:${account}`;
+    const i = c.instrument(b.symbol);
+    const cmd = this.command(i, account, b);
+    ctx.audit.detail = { symbol: b.symbol, side: b.side, order_type: b.order_type, client_order_id: b.client_order_id ?? null };
+    const t0 = performance.now();
+    if (b.client_order_id === undefined) {
+      const out = await c.submit(cmd, i.spec.id, (seq) => c.model.noteSubmitted(seq, null, cmd.stopPriceTicks));
+      return this.answerNew(ctx, out.seq, t0);
+    }
+    const key = `${account}:${b.client_order_id}`;
+    const bodyKey = JSON.stringify(b, Object.keys(b).sort());
+    const seen = this.idem.get(key);
+    if (seen !== undefined) {
+      if (seen.bodyKey !== bodyKey) throw problem(409, 'idempotency_conflict', `client_order_id ${b.client_order_id} was used for a different order`, { order_id: String(seen.orderId) });
+      if (seen.pending !== null) await seen.pending;
+      const r = this.answerNew(ctx, seen.orderId, t0, true);
+      return { ...r, status: 200, headers: { 'idempotent-replayed': 'true' } };
+    }
+    const entry: IdemEntry = { bodyKey, orderId: 0, pending: null };
+    let release: () => void = () => {};
+    entry.pending = new Promise<void>((res) => { release = res; });
+    this.idem.set(key, entry);
+    if (this.idem.size > this.maxIdem) this.idem.delete(this.idem.keys().next().value!);
+    try {
+      const out = await c.submit(cmd, i.spec.id, (seq) => { entry.orderId = seq; c.model.noteSubmitted(seq, b.client_order_id!, cmd.stopPriceTicks); });
+      return this.answerNew(ctx, out.seq, t0);
+    } catch (e) {
+      // Nothing was sequenced (refused, busy): the id stays free for a retry.
+      if (entry.orderId === 0) this.idem.delete(key);
+      throw e;
+    } finally {
+      entry.pending = null;
+      release();
+    }
+  }
+
+  private answerNew(ctx: RouteContext, orderId: number, t0: number, replay = false): { status: number; body: unknown } {
+    const rec = this.c.model.orders.get(orderId);
+    if (!replay) this.c.hooks.orderSubmitted?.(rec?.status ?? 'unknown', performance.now() - t0);
+    if (rec === undefined) throw problem(404, 'order_not_found', 'the order is no longer held in memory');
+    ctx.audit.target = `order:${orderId}`;
+    if (rec.status === 'rejected') {
+      throw rejectProblem(rec.rejectReason, undefined, { order_id: String(orderId), engine_seq: rec.lastSeq });
+    }
+    return { status: 201, body: orderJson(this.c, rec) };
+  }
+
+  private command(i: InstrumentInfo, account: number, b: OrderCreate): Command {
+    const c = this.c;
+    const cmd = new Command();
+    cmd.type = CommandType.NewOrder;
+    cmd.account = account;
+    cmd.side = SIDES.indexOf(b.side);
+    cmd.orderType = ORDER_TYPES.indexOf(b.order_type);
+    const tif = b.time_in_force ?? (b.expires_at !== undefined ? 'GTD' : MARKET_TYPES.has(b.order_type) ? 'IOC' : 'GTC');
+    cmd.tif = TIFS.indexOf(tif);
+    let flags = 0;
+    if (b.price !== undefined) cmd.priceTicks = c.ticks(i, b.price, 'price');
+    if (b.stop_price !== undefined) cmd.stopPriceTicks = c.ticks(i, b.stop_price, 'stop_price');
+    if (b.quantity !== undefined) cmd.qtyLots = c.lots(i, b.quantity, 'quantity');
+    if (b.quote_quantity !== undefined) { cmd.quoteQtyUnits = c.quoteUnits(i, b.quote_quantity, 'quote_quantity'); flags |= 2; }
+    if (b.expires_at !== undefined) cmd.expireTsUs = toUs(b.expires_at)!;
+    if (b.client_order_id !== undefined) cmd.clientOrderId = engineClientOrderId(b.client_order_id);
+    if (b.post_only === true) flags |= 1;
+    if (b.trigger_price_type === 'mark') flags |= 4;
+    if (b.trigger_immediately === true) flags |= 8;
+    if (b.trail_offset !== undefined && b.trail_offset_bps !== undefined) {
+      throw rejectProblem(38, 'give trail_offset or trail_offset_bps, not both', { errors: [{ path: 'body.trail_offset_bps', message: 'not with trail_offset', code: 'conflict' }] });
+    }
+    if (b.trail_offset !== undefined) cmd.trailOffset = c.ticks(i, b.trail_offset, 'trail_offset');
+    if (b.trail_offset_bps !== undefined) { cmd.trailOffset = b.trail_offset_bps; flags |= 16; }
+    if (b.limit_offset !== undefined) cmd.limitOffsetTicks = c.ticks(i, b.limit_offset, 'limit_offset');
+    if (b.display_quantity !== undefined) cmd.displayQtyLots = c.lots(i, b.display_quantity, 'display_quantity');
+    if (b.stp_mode !== undefined) cmd.stpMode = STP_MODES.indexOf(b.stp_mode);
+    if (b.stp_group !== undefined) cmd.stpGroup = b.stp_group;
+    if (b.oco_order_id !== undefined && b.parent_order_id !== undefined) {
+      throw rejectProblem(37, 'an order is either an OCO leg or a bracket child', { errors: [{ path: 'body.parent_order_id', message: 'not with oco_order_id', code: 'conflict' }] });
+    }
+    if (b.oco_order_id !== undefined) cmd.linkId = Number(b.oco_order_id);
+    if (b.parent_order_id !== undefined) { cmd.linkId = Number(b.parent_order_id); flags |= 32; }
+    cmd.flags = flags;
+    return cmd;
+  }
+
+  private list(ctx: RouteContext): { body: unknown } {
+    const c = this.c;
+    const q = ctx.query as ReturnType<typeof OrderListQuery.parse>;
+    const accounts = c.accounts(ctx, 'account.read', q.account_id);
+    const instrumentId = q.symbol !== undefined ? c.instrument(q.symbol).spec.id : 0;
+    const statuses = q.status === undefined ? null : new Set<string>(q.status.flatMap((s: string) => (s === 'open' ? [...LIVE_STATUSES] : [s])));
+    const side = q.side === undefined ? -1 : SIDES.indexOf(q.side);
+    const from = toUs(q.start_time) ?? -Infinity, to = toUs(q.end_time) ?? Infinity;
+    const before = q.cursor !== undefined ? Number(q.cursor) : 0;
+    const hits: OrderRecord[] = [];
+    for (const a of accounts) {
+      let n = 0;
+      for (const id of c.model.orderIdsDesc(a, before)) {
+        const r = c.model.orders.get(id);
+        if (r === undefined) continue;
+        if (instrumentId !== 0 && r.instrumentId !== instrumentId) continue;
+        if (statuses !== null && !statuses.has(r.status as OrderStatus)) continue;
+        if (side >= 0 && r.side !== side) continue;
+        if (r.createdUs < from || r.createdUs > to) continue;
+        hits.push(r);
+        if (++n >= q.limit) break;
+      }
+    }
+    hits.sort((x, y) => y.id - x.id);
+    const page = hits.slice(0, q.limit);
+    const next = page.length === q.limit ? String(page[page.length - 1]!.id) : null;
+    return { body: { data: page.map((r) => orderJson(c, r)), next_cursor: next } };
+  }
+
+  private async replace(ctx: RouteContext): Promise<{ body: unknown }> {
+    const c = this.c;
+    const rec = this.owned(ctx, 'order.place');
+    const b = ctx.body as { price?: string; quantity?: string };
+    const i = c.byId.get(rec.instrumentId)!;
+    const cmd = new Command();
+    cmd.type = CommandType.Replace;
+    cmd.account = rec.account;
+    cmd.orderId = rec.id;
+    if (b.price !== undefined) cmd.priceTicks = c.ticks(i, b.price, 'price');
+    if (b.quantity !== undefined) cmd.qtyLots = c.lots(i, b.quantity, 'quantity');
+    ctx.audit.detail = { price: b.price ?? null, quantity: b.quantity ?? null };
+    const out = await c.submit(cmd, i.spec.id);
+    if (out.rejectReason !== 0) throw rejectProblem(out.rejectReason, undefined, { order_id: String(rec.id), engine_seq: out.seq });
+    return { body: orderJson(c, c.model.orders.get(rec.id) ?? rec) };
+  }
+
+  private async cancel(ctx: RouteContext): Promise<{ body: unknown }> {
+    const c = this.c;
+    const rec = this.owned(ctx, 'order.cancel');
+    if (!LIVE_STATUSES.has(rec.status)) throw rejectProblem(23, `order ${rec.id} is ${rec.status}`, { order_id: String(rec.id), order_status: rec.status });
+    const cmd = new Command();
+    cmd.type = CommandType.Cancel;
+    cmd.account = rec.account;
+    cmd.orderId = rec.id;
+    const out = await c.submit(cmd, rec.instrumentId);
+    if (out.rejectReason !== 0) throw rejectProblem(out.rejectReason, undefined, { order_id: String(rec.id), engine_seq: out.seq });
+    return { body: orderJson(c, c.model.orders.get(rec.id) ?? rec) };
+  }
+}

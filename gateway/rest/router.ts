@@ -1,0 +1,330 @@
+// The REST router: a table of routes (method, path, permission, zod schemas, handler) registered on
+// the gateway's uWS app, and the pipeline every request goes through, in this order:
+//   CORS (allow-list; preflight answered) -> per-IP rate limit -> Content-Length and media type ->
+//   body read with the size limit -> authentication (API-key signature or bearer token) -> per-key
+//   rate limit -> the route's permission (role and key scope) -> zod validation of path, query and
+//   body (unknown fields rejected) -> handler -> audit of state-changing requests.
+// Every failure is an RFC 9457 problem (problem.ts); nothing leaks a stack trace.
+
+import { randomBytes } from 'node:crypto';
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { z } from 'zod';
+import { bearerToken } from '../auth/access-token.js';
+import type { AuditOutcome } from '../auth/audit.js';
+import { authorize, PERMISSIONS, permissionsOf, type Permission, type Principal } from '../auth/permissions.js';
+import { MemoryRateLimiter, type RateLimitPolicy } from '../auth/rate-limit.js';
+import { hasSignatureHeaders } from '../auth/signing.js';
+import { BodyTooLarge, captureRequest, problemAnswer, readBody, targetOf, writeAnswer, type Answer, type RawRequest } from './http.js';
+import { problem, ProblemError, validationProblem, type FieldError } from './problem.js';
+
+export type RoutePermission = Permission | 'public';
+export type Method = 'get' | 'post' | 'put' | 'delete';
+
+export interface RouteContext {
+  principal: Principal | null;
+  /** Access token id and expiry when authenticated by a bearer token (logout revokes it). */
+  access: { jti: string; expiresAtMs: number } | null;
+  params: Record<string, unknown>;
+  query: Record<string, unknown>;
+  body: unknown;
+  raw: RawRequest;
+  requestId: string;
+  nowMs: number;
+  /** Set by handlers for the audit row. */
+  audit: { target?: string; detail?: Record<string, unknown> };
+}
+
+export interface RouteResult {
+  status?: number;
+  body?: unknown;
+  /** Plain text answer instead of JSON (metrics). */
+  text?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: Method;
+  /** OpenAPI form: /api/v1/orders/{order_id}. */
+  path: string;
+  permission: RoutePermission;
+  summary: string;
+  tag: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  response?: z.ZodType;
+  /** Success status (default 200). */
+  status?: number;
+  /** Audit action for state-changing routes; null = the called service audits itself. */
+  audit?: string | null;
+  /** Not served as JSON (metrics). */
+  textResponse?: boolean;
+  handler: (ctx: RouteContext) => RouteResult | Promise<RouteResult>;
+}
+
+/** What the router needs to authenticate and audit (gateway/auth's Identity fits). */
+export interface RestAuth {
+  signatures?: { verifyRequest(req: { method: string; pathWithQuery: string; headers: ReadonlyMap<string, string>; body: Uint8Array }, nowMs: number): { ok: true; principal: Principal } | { ok: false; code: string; httpStatus: number; message: string; serverTimeMs?: number } };
+  accessTokens?: { verify(token: string, nowMs: number): Promise<{ ok: true; principal: Principal; expiresAtMs: number } | { ok: false; code: string; httpStatus: number; message: string }> };
+  audit?: { append(e: { tsMs: number; actor: string; action: string; target?: string; remoteAddr?: string; requestId?: string; outcome: AuditOutcome; detail?: Record<string, unknown> }): unknown };
+}
+
+export interface RouterOptions {
+  /** Origins allowed by CORS (exact match, e.g. "https://ui.example.com"); "*" allows any. Default none. */
+  corsOrigins?: readonly string[];
+  /** Largest request body in bytes. Default 64 KiB. */
+  maxBodyBytes?: number;
+  perIp?: RateLimitPolicy;
+  perKey?: RateLimitPolicy;
+  nowMs?: () => number;
+  log?: (fields: Record<string, unknown>, msg: string) => void;
+  /** Called after each answered request (metrics). */
+  observe?: (route: Route, status: number, elapsedMs: number) => void;
+}
+
+const UWS_METHOD: Record<Method, 'get' | 'post' | 'put' | 'del'> = { get: 'get', post: 'post', put: 'put', delete: 'del' };
+const ALLOWED_HEADERS = 'authorization, content-type, x-request-id, x-te-apikey, x-te-timestamp, x-te-nonce, x-te-signature';
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export class RestRouter {
+  readonly routes: Route[] = [];
+  private readonly limiter = new MemoryRateLimiter();
+  private readonly o: Required<Omit<RouterOptions, 'log' | 'observe'>> & Pick<RouterOptions, 'log' | 'observe'>;
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private nextId = 0;
+  /** Counters (metrics). */
+  answered = 0;
+  rateLimited = 0;
+
+  constructor(private readonly auth: RestAuth, options: RouterOptions = {}) {
+    this.o = {
+      corsOrigins: options.corsOrigins ?? [], maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+      perIp: options.perIp ?? { burst: 200, ratePerSecond: 100 }, perKey: options.perKey ?? { burst: 100, ratePerSecond: 50 },
+      nowMs: options.nowMs ?? Date.now, log: options.log, observe: options.observe,
+    };
+  }
+
+  add(...routes: Route[]): void {
+    for (const r of routes) {
+      if (this.routes.some((x) => x.method === r.method && x.path === r.path)) throw new Error(`route ${r.method} ${r.path} twice`);
+      const isWrite = r.method !== 'get';
+      if (isWrite && r.audit === undefined) throw new Error(`state-changing route ${r.method} ${r.path} names no audit action`);
+      this.routes.push(r);
+    }
+  }
+
+  /** Registers every route (and CORS preflights, and 405s for other methods) on the app. */
+  mount(app: TemplatedApp): void {
+    const byPath = new Map<string, Route[]>();
+    for (const r of this.routes) {
+      const list = byPath.get(r.path) ?? [];
+      list.push(r);
+      byPath.set(r.path, list);
+    }
+    for (const [path, list] of byPath) {
+      const names: string[] = [];
+      const uwsPath = path.replace(/\{([a-z_]+)\}/g, (_, n: string) => { names.push(n); return `:${n}`; });
+      const allow = list.map((r) => r.method.toUpperCase()).join(', ');
+      for (const r of list) {
+        app[UWS_METHOD[r.method]](uwsPath, (res, req) => this.handle(r, names, res, captureRequest(res, req, names.length)));
+      }
+      app.options(uwsPath, (res, req) => {
+        const raw = captureRequest(res, req, 0);
+        writeAnswer(res, { status: 204, headers: { 'access-control-allow-methods': `${allow}, OPTIONS`, 'access-control-allow-headers': ALLOWED_HEADERS, 'access-control-max-age': '600' } }, this.common(raw, ''));
+      });
+      app.any(uwsPath, (res, req) => {
+        const raw = captureRequest(res, req, 0);
+        const p = problem(405, 'method_not_allowed', `${raw.method} is not allowed here; allowed: ${allow}`, {}, { allow });
+        writeAnswer(res, problemAnswer(p, raw.path), this.common(raw, ''));
+      });
+    }
+  }
+
+  private common(raw: RawRequest, requestId: string): Record<string, string> {
+    const h: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+    if (requestId !== '') h['x-request-id'] = requestId;
+    const origin = raw.headers.get('origin');
+    if (origin !== undefined && (this.o.corsOrigins.includes(origin) || this.o.corsOrigins.includes('*'))) {
+      h['access-control-allow-origin'] = origin;
+      h['vary'] = 'Origin';
+      h['access-control-expose-headers'] = 'retry-after, x-request-id';
+    }
+    return h;
+  }
+
+  private handle(route: Route, names: string[], res: HttpResponse, raw: RawRequest): void {
+    const t0 = performance.now();
+    const given = raw.headers.get('x-request-id');
+    const requestId = given !== undefined && REQUEST_ID.test(given) ? given : `${this.idPrefix}-${(++this.nextId).toString(36)}`;
+    const common = this.common(raw, requestId);
+    let aborted = false;
+    let answered = false;
+    res.onAborted(() => { aborted = true; });
+    const send = (a: Answer): void => {
+      if (aborted || answered) return;
+      answered = true;
+      this.answered++;
+      writeAnswer(res, a, common);
+      this.o.observe?.(route, a.status, performance.now() - t0);
+    };
+    const fail = (e: unknown, ctx: RouteContext | null): void => {
+      let p: ProblemError;
+      if (e instanceof ProblemError) p = e;
+      else {
+        this.o.log?.({ err: (e as Error)?.stack ?? String(e), route: route.path, requestId }, 'rest: handler failed');
+        p = problem(500, 'internal_error', 'internal error; the request id identifies it in the logs');
+      }
+      if (p.status === 429) this.rateLimited++;
+      // A refused flood is counted, not written row by row into the audit trail.
+      else this.auditRow(route, ctx, raw, requestId, p.status === 401 || p.status === 403 ? 'denied' : 'failure', { code: p.code, status: p.status });
+      send(problemAnswer(p, raw.path));
+    };
+
+    const nowMs = this.o.nowMs();
+    // Per IP, before anything is parsed.
+    const ipd = this.limiter.consumeSync(`ip:${raw.remoteAddr}`, this.o.perIp, nowMs);
+    if (!ipd.allowed) { fail(rateProblem(ipd.retryAfterSeconds), null); return; }
+
+    const hasBody = route.method === 'post' || route.method === 'put';
+    let bodyPromise: Promise<Buffer>;
+    if (hasBody) {
+      const cl = raw.headers.get('content-length');
+      if (cl !== undefined && (!/^[0-9]{1,12}$/.test(cl) || Number(cl) > this.o.maxBodyBytes)) {
+        fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null);
+        return;
+      }
+      bodyPromise = readBody(res, this.o.maxBodyBytes);
+    } else {
+      bodyPromise = Promise.resolve(EMPTY);
+    }
+    bodyPromise.then(async (body) => {
+      if (aborted) return;
+      const ctx = await this.prepare(route, names, raw, body, requestId, nowMs);
+      try {
+        this.checkPermission(route, ctx);
+        ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
+        ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
+        ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
+        const out = await route.handler(ctx);
+        const status = out.status ?? route.status ?? 200;
+        this.auditRow(route, ctx, raw, requestId, 'success', { status });
+        if (out.text !== undefined) send({ status, body: out.text, contentType: out.contentType ?? 'text/plain', ...(out.headers ? { headers: out.headers } : {}) });
+        else send({ status, ...(status === 204 ? {} : { body: JSON.stringify(out.body ?? null) }), ...(out.headers ? { headers: out.headers } : {}) });
+      } catch (e) {
+        fail(e, ctx);
+      }
+    }).catch((e: unknown) => {
+      if (e instanceof BodyTooLarge) fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null);
+      else fail(e, null);
+    });
+  }
+
+  /** Authentication and the per-key rate limit; throws problems. */
+  private async prepare(route: Route, _names: string[], raw: RawRequest, body: Buffer, requestId: string, nowMs: number): Promise<RouteContext> {
+    const ctx: RouteContext = { principal: null, access: null, params: {}, query: {}, body: undefined, raw, requestId, nowMs, audit: {} };
+    const signed = hasSignatureHeaders(raw.headers);
+    const authz = raw.headers.get('authorization');
+    if (signed && this.auth.signatures !== undefined) {
+      const r = this.auth.signatures.verifyRequest({ method: raw.method, pathWithQuery: targetOf(raw), headers: raw.headers, body }, nowMs);
+      if (!r.ok) throw problem(r.httpStatus, r.code, r.message, r.serverTimeMs !== undefined ? { server_time_ms: r.serverTimeMs } : {});
+      ctx.principal = r.principal;
+    } else if (authz !== undefined && this.auth.accessTokens !== undefined) {
+      if (raw.repeated.has('authorization')) throw problem(401, 'malformed_credentials', 'the Authorization header is repeated');
+      const token = bearerToken(authz);
+      if (token === undefined) throw problem(401, 'malformed_credentials', 'expected Authorization: Bearer <token>');
+      const r = await this.auth.accessTokens.verify(token, nowMs);
+      if (!r.ok) throw problem(r.httpStatus === 403 ? 403 : 401, r.code, r.message);
+      ctx.principal = r.principal;
+      ctx.access = { jti: r.principal.credentialId, expiresAtMs: r.expiresAtMs };
+    }
+    if (ctx.principal !== null) {
+      const cred = ctx.principal.kind === 'api_key' ? ctx.principal.credentialId : `user:${ctx.principal.userId}`;
+      const d = this.limiter.consumeSync(`key:${cred}`, this.o.perKey, nowMs);
+      if (!d.allowed) throw rateProblem(d.retryAfterSeconds);
+    }
+    return ctx;
+  }
+
+  private checkPermission(route: Route, ctx: RouteContext): void {
+    if (route.permission === 'public') return;
+    const p = ctx.principal;
+    if (p === null) throw problem(401, 'missing_credentials', 'this route needs credentials: a signed request (X-TE-APIKEY, ...) or Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' });
+    if (permissionsOf(p).includes(route.permission)) return;
+    // authorize() says which of role and scope is missing.
+    const rule = PERMISSIONS[route.permission];
+    const d = authorize(p, route.permission, rule.target === 'account' ? [...p.accountIds][0] ?? 0 : undefined);
+    if (!d.ok) throw problem(d.httpStatus === 404 ? 403 : d.httpStatus, d.code === 'account_not_found' ? 'role_missing' : d.code, d.message);
+    throw problem(403, 'role_missing', `${route.permission} is needed`);
+  }
+
+  private auditRow(route: Route, ctx: RouteContext | null, raw: RawRequest, requestId: string, outcome: AuditOutcome, detail: Record<string, unknown>): void {
+    if (route.method === 'get' || route.audit === null || route.audit === undefined || this.auth.audit === undefined) return;
+    const p = ctx?.principal ?? null;
+    const actor = p === null ? 'anonymous' : p.kind === 'api_key' ? `key:${p.credentialId}` : `user:${p.userId}`;
+    try {
+      this.auth.audit.append({
+        tsMs: this.o.nowMs(), actor, action: route.audit, remoteAddr: raw.remoteAddr, requestId, outcome,
+        ...(ctx?.audit.target !== undefined ? { target: ctx.audit.target } : {}),
+        detail: { method: raw.method, path: raw.path, ...detail, ...ctx?.audit.detail },
+      });
+    } catch (e) {
+      this.o.log?.({ err: (e as Error).message, requestId }, 'rest: audit append failed');
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function rateProblem(retryAfterSeconds: number): ProblemError {
+  return problem(429, 'rate_limited', `too many requests; retry after ${retryAfterSeconds} s`, { retry_after_seconds: retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) });
+}
+
+/** Query string -> object: first value of each name (repeats are refused by strict schemas on arrays anyway). */
+function queryObject(query: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (query === '') return out;
+  for (const [k, v] of new URLSearchParams(query)) if (!Object.hasOwn(out, k)) out[k] = v;
+  return out;
+}
+
+function parseBody(schema: z.ZodType | undefined, body: Buffer, raw: RawRequest): unknown {
+  if (schema === undefined) {
+    if (body.length > 0) throw validationProblem([{ path: 'body', message: 'this route takes no body', code: 'unexpected_body' }]);
+    return undefined;
+  }
+  const ct = raw.headers.get('content-type') ?? '';
+  if (body.length > 0 && !/^application\/json\s*(;|$)/i.test(ct)) throw problem(415, 'unsupported_media_type', 'send the body as application/json');
+  let json: unknown;
+  try {
+    json = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+  } catch {
+    throw problem(400, 'malformed_json', 'the body is not valid JSON');
+  }
+  return parseInto(schema, json, 'body');
+}
+
+export function parseInto<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'body' | 'query' | 'path'): T {
+  if (schema === undefined) {
+    if (value !== null && typeof value === 'object' && Object.keys(value).length > 0) {
+      throw validationProblem(Object.keys(value).map((k) => ({ path: `${where}.${k}`, message: 'unknown parameter', code: 'unrecognized_keys' })));
+    }
+    return {} as T;
+  }
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw validationProblem(fieldErrors(r.error, where));
+}
+
+export function fieldErrors(err: z.ZodError, where: string): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of err.issues) {
+    const base = [where, ...issue.path.map(String)].join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) out.push({ path: `${base}.${k}`, message: 'unknown field', code: 'unrecognized_keys' });
+    } else {
+      out.push({ path: base, message: issue.message, code: issue.code });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,103 @@
+// /api/v1/trades: the principal's own fills (maker and taker sides are separate fills), newest
+// first with a cursor; one trade by id; a summary per account and symbol. From the acks since the
+// gateway started (PostgreSQL history comes later).
+
+import { problem } from './problem.js';
+import type { RestContext } from './context.js';
+import type { TradeRecord } from './read-model.js';
+import type { Route, RouteContext } from './router.js';
+import { isoOfUs, Page, SIDES, toUs, Trade, TradeIdParams, TradeListQuery, TradeSummary, TradeSummaryQuery } from './schemas.js';
+
+export function tradeJson(c: RestContext, t: TradeRecord): Record<string, unknown> {
+  const i = c.byId.get(t.instrumentId)!;
+  const q = i.spec.quoteAsset;
+  return {
+    id: t.id, order_id: String(t.orderId), account_id: t.account, symbol: i.spec.symbol, side: SIDES[t.side] ?? 'buy',
+    quantity: c.fmtQty(i, t.qtyLots), price: c.fmtPrice(i, t.priceTicks), notional: c.fmtAsset(q, t.notionalUnits),
+    fee: c.fmtAsset(q, t.feeUnits), fee_asset: q, trade_type: t.liquidity, timestamp: isoOfUs(t.tsUs), engine_seq: t.seq,
+  };
+}
+
+export class TradeResource {
+  constructor(private readonly c: RestContext) {}
+
+  routes(): Route[] {
+    return [
+      { method: 'get', path: '/api/v1/trades', permission: 'account.read', tag: 'trades', summary: 'Own trades (fills), newest first', query: TradeListQuery, response: Page(Trade), handler: (ctx) => this.list(ctx) },
+      { method: 'get', path: '/api/v1/trades/summary', permission: 'account.read', tag: 'trades', summary: 'Trade summary per account and symbol', query: TradeSummaryQuery, response: TradeSummary, handler: (ctx) => this.summary(ctx) },
+      { method: 'get', path: '/api/v1/trades/{trade_id}', permission: 'account.read', tag: 'trades', summary: 'One own trade', params: TradeIdParams, response: Trade, handler: (ctx) => this.one(ctx) },
+    ];
+  }
+
+  private list(ctx: RouteContext): { body: unknown } {
+    const c = this.c;
+    const q = ctx.query as ReturnType<typeof TradeListQuery.parse>;
+    const accounts = c.accounts(ctx, 'account.read', q.account_id);
+    const instrumentId = q.symbol !== undefined ? c.instrument(q.symbol).spec.id : 0;
+    const side = q.side === undefined ? -1 : SIDES.indexOf(q.side);
+    const orderId = q.order_id !== undefined ? Number(q.order_id) : 0;
+    const from = toUs(q.start_time) ?? -Infinity, to = toUs(q.end_time) ?? Infinity;
+    const before = q.cursor !== undefined ? Number(q.cursor) : Infinity;
+    const hits: TradeRecord[] = [];
+    for (const a of accounts) {
+      const list = c.model.tradesByAccount.get(a) ?? [];
+      let n = 0;
+      for (let k = list.length - 1; k >= 0 && n < q.limit; k--) {
+        const t = list[k]!;
+        if (t.fillNo >= before) continue;
+        if (instrumentId !== 0 && t.instrumentId !== instrumentId) continue;
+        if (side >= 0 && t.side !== side) continue;
+        if (orderId !== 0 && t.orderId !== orderId) continue;
+        if (t.tsUs < from || t.tsUs > to) continue;
+        hits.push(t); n++;
+      }
+    }
+    hits.sort((x, y) => y.fillNo - x.fillNo);
+    const page = hits.slice(0, q.limit);
+    return { body: { data: page.map((t) => tradeJson(c, t)), next_cursor: page.length === q.limit ? String(page[page.length - 1]!.fillNo) : null } };
+  }
+
+  private one(ctx: RouteContext): { body: unknown } {
+    const c = this.c;
+    const id = (ctx.params as { trade_id: string }).trade_id;
+    for (const a of ctx.principal!.accountIds) {
+      const t = c.model.tradesByAccount.get(a)?.find((x) => x.id === id);
+      if (t !== undefined) return { body: tradeJson(c, t) };
+    }
+    // Not yours and not there look the same.
+    throw problem(404, 'trade_not_found', 'trade not found');
+  }
+
+  private summary(ctx: RouteContext): { body: unknown } {
+    const c = this.c;
+    const q = ctx.query as ReturnType<typeof TradeSummaryQuery.parse>;
+    const accounts = c.accounts(ctx, 'account.read', q.account_id);
+    const instrumentId = q.symbol !== undefined ? c.instrument(q.symbol).spec.id : 0;
+    const from = toUs(q.start_time) ?? -Infinity, to = toUs(q.end_time) ?? Infinity;
+    const rows = new Map<string, { a: number; i: number; n: number; bq: number; sq: number; bn: number; sn: number; fee: number; mk: number; tk: number }>();
+    for (const a of accounts) {
+      for (const t of c.model.tradesByAccount.get(a) ?? []) {
+        if ((instrumentId !== 0 && t.instrumentId !== instrumentId) || t.tsUs < from || t.tsUs > to) continue;
+        const k = `${a}:${t.instrumentId}`;
+        let r = rows.get(k);
+        if (r === undefined) { r = { a, i: t.instrumentId, n: 0, bq: 0, sq: 0, bn: 0, sn: 0, fee: 0, mk: 0, tk: 0 }; rows.set(k, r); }
+        r.n++; r.fee += t.feeUnits;
+        if (t.side === 0) { r.bq += t.qtyLots; r.bn += t.notionalUnits; } else { r.sq += t.qtyLots; r.sn += t.notionalUnits; }
+        if (t.liquidity === 'maker') r.mk++; else r.tk++;
+      }
+    }
+    return {
+      body: {
+        data: [...rows.values()].map((r) => {
+          const i = c.byId.get(r.i)!;
+          const qa = i.spec.quoteAsset;
+          return {
+            account_id: r.a, symbol: i.spec.symbol, trade_count: r.n, buy_quantity: c.fmtQty(i, r.bq), sell_quantity: c.fmtQty(i, r.sq),
+            buy_notional: c.fmtAsset(qa, r.bn), sell_notional: c.fmtAsset(qa, r.sn), fees: c.fmtAsset(qa, r.fee), quote_asset: qa, maker_count: r.mk, taker_count: r.tk,
+          };
+        }),
+        since: c.sinceIso,
+      },
+    };
+  }
+}

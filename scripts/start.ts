@@ -93,8 +93,10 @@ async function main(): Promise<void> {
     await engine.close().catch(() => undefined);
     process.exit(1);
   }
-  log.warn('REST shim (/api/v1) not available yet: clients use the binary WebSocket /ws/orders and the JSON ' +
-    'streams on /ws/stream (docs/gateway.md); accounts and API keys are created with scripts/admin.ts');
+  log.info('serving the binary WebSocket /ws/orders, JSON streams on /ws/stream and the REST shim /api/v1 ' +
+    '(/openapi.json; docs/gateway.md, docs/rest.md); users, accounts and API keys are created with scripts/admin.ts');
+  log.warn('not available yet: strategies (REST answers 501), trailing buys, trailing stop-limits and bracket children ' +
+    '(the ledger refuses them), PostgreSQL replication and Redis fan-out of the running engine');
   log.info({ durability: config.durability, journal: engine.journalPath, shards: config.shards },
     'engine threads running: SQLite journal thread, one worker thread per shard, ledger and sequencer on the main thread');
   log.warn('Postgres replication of the journal not available yet: the SQLite journal in the data dir is the only copy');

@@ -7,7 +7,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { Ring } from '../gateway/ring.js';
 import {
-  CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_VERSION,
+  CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_VERSION, JOURNAL_CHUNK_RECORDS,
   JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, openJournalDb,
   type JournalErrorCode, type JournalStats, type JournalWorkerData,
 } from './journal.js';
@@ -84,12 +84,14 @@ function run(d: JournalWorkerData): void {
   const mark = new Watermark(d.ctrlSab);
   let db: Database.Database;
   try {
-    db = openJournalDb(d.path, d.durability, ring.recordBytes, d.checkpoint === 'inline');
+    db = openJournalDb(d.path, d.durability, ring.recordBytes, d.checkpoint === 'inline', d.seqWord, d.kindWord);
   } catch (e) {
     failWith(mark, e instanceof JournalError ? e.code : 'failed', `cannot open journal ${d.path}: ${(e as Error).message}`);
     return;
   }
-  const insert = db.prepare('INSERT INTO journal (seq, kind, rec) VALUES (?, ?, ?)');
+  // One row per chunk of up to JOURNAL_CHUNK_RECORDS records (format 2): SQLite's per-row cost is paid
+  // once per chunk instead of once per command.
+  const insert = db.prepare('INSERT INTO journal (seq, first_seq, n, recs) VALUES (?, ?, ?, ?)');
   const begin = db.prepare('BEGIN');
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
@@ -100,8 +102,15 @@ function run(d: JournalWorkerData): void {
 
   const words = ring.recordWords;
   const f = ring.f64;
-  const scratch = Buffer.alloc(ring.recordBytes); // own ArrayBuffer, offset 0: safe to view as float64
-  const scratchF64 = new Float64Array(scratch.buffer, scratch.byteOffset, words);
+  const chunk = Buffer.alloc(JOURNAL_CHUNK_RECORDS * ring.recordBytes);
+  const chunkF64 = new Float64Array(chunk.buffer, chunk.byteOffset, JOURNAL_CHUNK_RECORDS * words);
+  let chunkN = 0;
+  let chunkFirst = 0;
+  const flush = (): void => {
+    if (chunkN === 0) return;
+    insert.run(last, chunkFirst, chunkN, chunk.subarray(0, chunkN * ring.recordBytes));
+    chunkN = 0;
+  };
   const samples = new Samples();
   const maxBatchMs = d.maxBatchUs / 1000;
   const lingerMs = d.lingerUs / 1000;
@@ -135,9 +144,12 @@ function run(d: JournalWorkerData): void {
           bad = `record ${seq} has a non-integer kind ${kind}`;
           break;
         }
-        for (let i = 0; i < words; i++) scratchF64[i] = f[o + i]!;
-        insert.run(seq, kind, scratch);
+        if (chunkN === 0) chunkFirst = seq;
+        const base = chunkN * words;
+        for (let i = 0; i < words; i++) chunkF64[base + i] = f[o + i]!;
+        chunkN++;
         last = seq;
+        if (chunkN === JOURNAL_CHUNK_RECORDS) flush();
         n++;
         if (n % CHECK_EVERY === 0) {
           ring.releaseAll();
@@ -145,6 +157,7 @@ function run(d: JournalWorkerData): void {
         }
       }
       ring.releaseAll();
+      flush();
       const tc = performance.now();
       commit.run();
       const t1 = performance.now();
@@ -152,6 +165,7 @@ function run(d: JournalWorkerData): void {
       mark.records += n;
       samples.add((t1 - tc) * 1000, (t1 - t0) * 1000, n);
     } catch (e) {
+      chunkN = 0;
       if (db.inTransaction) rollback.run();
       db.close();
       failWith(mark, 'failed', `journal write failed after seq ${mark.seq}: ${(e as Error).message}`);

@@ -14,7 +14,13 @@ import type { CheckpointerData } from './journal-checkpointer.js';
 
 export type Durability = 'none' | 'normal' | 'full';
 
-export const JOURNAL_FORMAT_VERSION = 1;
+/**
+ * 2: records are stored in chunks, one row per up to JOURNAL_CHUNK_RECORDS consecutive records
+ * (`seq` = the chunk's last record seq), so SQLite's per-row cost is paid once per chunk.
+ */
+export const JOURNAL_FORMAT_VERSION = 2;
+/** Records per journal row at most. */
+export const JOURNAL_CHUNK_RECORDS = 256;
 
 export type JournalErrorCode = 'closed' | 'failed' | 'bad-options' | 'bad-format' | 'not-found';
 
@@ -343,7 +349,7 @@ export class Journal {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, rec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, n INTEGER NOT NULL, recs BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (shard INTEGER NOT NULL, seq INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (shard, seq));
 `;
 
@@ -351,7 +357,8 @@ CREATE TABLE IF NOT EXISTS snapshots (shard INTEGER NOT NULL, seq INTEGER NOT NU
  * Open (creating if needed) a journal file for writing: WAL, synchronous by durability, schema,
  * and a check that an existing file was written with the same record size.
  */
-export function openJournalDb(path: string, durability: Durability, recordBytes: number, autoCheckpoint = true): Database.Database {
+export function openJournalDb(path: string, durability: Durability, recordBytes: number, autoCheckpoint = true,
+  seqWord = 1, kindWord = 0): Database.Database {
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
@@ -367,10 +374,13 @@ export function openJournalDb(path: string, durability: Durability, recordBytes:
       db.transaction(() => {
         put.run('format_version', JOURNAL_FORMAT_VERSION);
         put.run('record_bytes', recordBytes);
+        put.run('seq_word', seqWord);
+        put.run('kind_word', kindWord);
       })();
     } else {
       if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
       if (get('record_bytes') !== recordBytes) throw new JournalError('bad-format', `${path}: records are ${get('record_bytes')} bytes, not ${recordBytes}`);
+      if (get('seq_word') !== seqWord || get('kind_word') !== kindWord) throw new JournalError('bad-format', `${path}: seq/kind words differ from the file's`);
     }
     return db;
   } catch (e) {
@@ -417,11 +427,25 @@ export interface JournalRecord {
 export function* readJournal(path: string, fromSeqExclusive = 0): Generator<JournalRecord, void, undefined> {
   const db = openForRead(path);
   try {
-    const rows = db.prepare('SELECT seq, kind, rec FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; kind: number; rec: Buffer }>;
+    const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
+    const get = (k: string): number => {
+      const v = meta.find((r) => r.key === k)?.value;
+      if (v === undefined) throw new JournalError('bad-format', `${path}: journal_meta has no ${k}`);
+      return v;
+    };
+    if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
+    const recordBytes = get('record_bytes'), seqWord = get('seq_word'), kindWord = get('kind_word');
+    const rows = db.prepare('SELECT seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; n: number; recs: Buffer }>;
     for (const row of rows) {
-      const bytes = new Uint8Array(row.rec.byteLength);
-      bytes.set(row.rec);
-      yield { seq: row.seq, kind: row.kind, bytes, words: new Float64Array(bytes.buffer, 0, bytes.byteLength >>> 3) };
+      if (row.recs.byteLength !== row.n * recordBytes) throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq} has ${row.recs.byteLength} bytes for ${row.n} records`);
+      for (let i = 0; i < row.n; i++) {
+        const bytes = new Uint8Array(recordBytes);
+        bytes.set(row.recs.subarray(i * recordBytes, (i + 1) * recordBytes));
+        const words = new Float64Array(bytes.buffer, 0, recordBytes >>> 3);
+        const seq = words[seqWord]!;
+        if (seq <= fromSeqExclusive) continue;
+        yield { seq, kind: words[kindWord]!, bytes, words };
+      }
     }
   } finally {
     db.close();

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  CMD_RECORD_BYTES, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CommandExtras, EVR_INSTRUMENT, EVR_LAST,
+  CMD_RECORD_BYTES, CMD_WORDS, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CommandExtras, EVR_INSTRUMENT, EVR_LAST,
   EVR_RECORD_BYTES, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType, decodeCommand, encodeCommand, isFundingType,
 } from '../core/command-codec.js';
 import type { InstrumentSpec } from '../core/instrument.js';
@@ -377,7 +377,9 @@ export class Engine {
     }
     const extra = cmd.type === CommandType.Replace ? this.ledger.lastReplaceExtraUnits : -1;
     encodeCommand(cmd, instrumentId, jring.f64, jo, 0, extra);
-    encodeCommand(cmd, instrumentId, shard.cmdRing.f64, so, 0, extra);
+    // The shard gets the same record: a word copy is cheaper than encoding the fields again.
+    const src = jring.f64, dst = shard.cmdRing.f64;
+    for (let k = 0; k < CMD_WORDS; k++) dst[so + k] = src[jo + k]!;
     // Both slots are filled before either is published; nothing can fail in between.
     jring.publish();
     shard.cmdRing.publish();

@@ -96,7 +96,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     const now = performance.now();
     if (now >= end) break;
     while (t0 + k * intervalMs <= now) {
-      const seqBefore = engine.stats().nextSeq;
+      const seqBefore = engine.nextSequence;
       intended[seqBefore & (intended.length - 1)] = t0 + k * intervalMs;
       const s = d.trySubmit();
       if (s === 0) { busy++; break; }

@@ -763,6 +763,9 @@ export class Engine {
     this.snapshotSeqs = [];
   }
 
+  /** The seq the next accepted command will get (no allocation; stats() builds an object). */
+  get nextSequence(): number { return this.nextSeq; }
+
   stats(): EngineStats {
     return {
       nextSeq: this.nextSeq, ackedSeq: this.ackSeq - 1, durableSeq: this.journal.durableSeq(),

@@ -1,6 +1,6 @@
 // The network gateway (issue 5): one uWebSockets.js server, one port, for
 //   GET  /health      process up (plain HTTP, JSON)
-//   GET  /ready       engine running and not recovering (503 otherwise)
+//   GET  /ready       engine running and not recovering, replication lag within its limit (503 otherwise)
 //   WS   /ws/orders   binary order entry (docs/protocol.md), authenticated at the upgrade
 //   WS   /ws/stream   JSON market data and account streams (docs/gateway.md)
 // in front of the engine runtime (gateway/engine.ts). TLS with uWS.SSLApp when cert and key files
@@ -30,6 +30,7 @@ import {
   type AuthOutcome, type AuthRefusal, type Authenticator, type SessionData, type UpgradeRequest,
 } from './sessions.js';
 import { Streams, type StreamSocket } from './streams.js';
+import { readSideReadiness } from '../persistence/pg/read-status.js';
 
 /**
  * The gateway has no reject code of its own for "this credential may not do that" yet (a request
@@ -311,9 +312,13 @@ export class GatewayServer implements ReportSink {
     });
     app.get('/ready', (res) => {
       const st = this.engine.stats();
-      const body = { status: this.ready ? 'ready' : 'not_ready', recovering: this.engine.recovering, engineError: this.engine.error?.message ?? null,
-        ackedSeq: st.ackedSeq, durableSeq: st.durableSeq };
-      json(res, this.ready ? '200 OK' : '503 Service Unavailable', body);
+      // The read side (PostgreSQL replication) makes /ready fail while its lag is over the limit;
+      // it does not refuse orders (this.ready): the engine itself is fine.
+      const rs = readSideReadiness(this.engine);
+      const ok = this.ready && rs.ok;
+      const body = { status: ok ? 'ready' : 'not_ready', recovering: this.engine.recovering, engineError: this.engine.error?.message ?? null,
+        ackedSeq: st.ackedSeq, durableSeq: st.durableSeq, ...(rs.replication !== null ? { replication: rs.replication } : {}) };
+      json(res, ok ? '200 OK' : '503 Service Unavailable', body);
     });
     const wsBase = {
       compression: uWS.DISABLED,

@@ -36,6 +36,16 @@ export const ACCOUNT_CHANNELS = ['orders', 'fills', 'balances'] as const;
 /** Channels that exist but have no data source yet (strategies arrive in a later issue). */
 export const UNAVAILABLE_CHANNELS = ['signals', 'strategy_status'] as const;
 
+/**
+ * Cross-instance fan-out (persistence/redis.ts's RedisBus fits): every market-data and account
+ * message is also handed here, whether or not a local socket subscribes. Must not block or throw
+ * (RedisBus publishes fire-and-forget and drops while Redis is away).
+ */
+export interface RemoteFanout {
+  publishMarketData(symbol: string, message: string): boolean;
+  publishAccountUpdate(account: number, message: string): boolean;
+}
+
 export interface StreamLimits {
   /** Buffered bytes above which a stream socket is a slow consumer. Default 1 MiB. */
   maxBufferedBytes: number;
@@ -80,6 +90,13 @@ export class Streams implements AccountUpdates {
   /** Counters. */
   resyncs = 0;
   slowClosed = 0;
+  remoteErrors = 0;
+  private remote: RemoteFanout | null = null;
+
+  /** Also publish everything to `r` (null: stop). */
+  setRemote(r: RemoteFanout | null): void {
+    this.remote = r;
+  }
 
   constructor(
     instruments: readonly InstrumentSpec[],
@@ -125,7 +142,8 @@ export class Streams implements AccountUpdates {
     const b = this.books.get(ack.instrumentId);
     if (b === undefined) return;
     const w = ack.words;
-    const acctWatch = this.accountSubs.size > 0;
+    const remote = this.remote;
+    const acctWatch = this.accountSubs.size > 0 || remote !== null;
     for (let r = 0; r < ack.recordCount; r++) {
       const o = ack.recordOffset(r);
       const type = w[o]!;
@@ -145,7 +163,7 @@ export class Streams implements AccountUpdates {
         case EventType.Trade:
           b.lastPx = w[o + 4]!; b.lastQty = w[o + 5]!;
           b.tickerDirty = true;
-          if (this.pub.numSubscribers(b.topicTrades) > 0) this.publish(b.topicTrades, this.tradeJson(b, w, o));
+          if (remote !== null || this.pub.numSubscribers(b.topicTrades) > 0) this.market(b, b.topicTrades, this.tradeJson(b, w, o));
           if (acctWatch) { this.touch(w[o + 7]!); this.touch(w[o + 9]!); }
           break;
         case EventType.Accepted: case EventType.Rejected: case EventType.Canceled: case EventType.Expired:
@@ -158,41 +176,41 @@ export class Streams implements AccountUpdates {
     b.engineSeq = ack.seq;
     if (b.pending.length > 0) {
       b.seq++;
-      if (this.pub.numSubscribers(b.topicBook) > 0) this.publish(b.topicBook, this.deltaJson(b, ack.seq, w[ack.recordOffset(0) + 2]!));
+      if (remote !== null || this.pub.numSubscribers(b.topicBook) > 0) this.market(b, b.topicBook, this.deltaJson(b, ack.seq, w[ack.recordOffset(0) + 2]!));
       b.pending.length = 0;
     }
     if (b.tickerDirty) {
       b.tickerDirty = false;
-      if (this.pub.numSubscribers(b.topicTicker) > 0) this.publish(b.topicTicker, this.tickerJson(b));
+      if (remote !== null || this.pub.numSubscribers(b.topicTicker) > 0) this.market(b, b.topicTicker, this.tickerJson(b));
     }
     if (this.touchedAccounts.length > 0) this.publishBalances(b.spec);
   }
 
   private touch(account: number): void {
-    if (!this.accountSubs.has(account)) return;
+    if (this.remote === null && !this.accountSubs.has(account)) return;
     if (!this.touchedAccounts.includes(account)) this.touchedAccounts.push(account);
   }
 
   private publishBalances(spec: InstrumentSpec): void {
     for (const a of this.touchedAccounts) {
       const topic = `balances.${a}`;
-      if (this.pub.numSubscribers(topic) === 0) continue;
-      this.publish(topic, this.balanceJson(a, spec.baseAsset));
-      this.publish(topic, this.balanceJson(a, spec.quoteAsset));
+      if (this.remote === null && this.pub.numSubscribers(topic) === 0) continue;
+      this.account(a, topic, this.balanceJson(a, spec.baseAsset));
+      this.account(a, topic, this.balanceJson(a, spec.quoteAsset));
     }
     this.touchedAccounts.length = 0;
   }
 
   // AccountUpdates (from reports.ts)
   wants(account: number): boolean {
-    return this.accountSubs.has(account);
+    return this.remote !== null || this.accountSubs.has(account);
   }
 
   order(account: number, u: OrderUpdate): void {
     const topic = `orders.${account}`;
-    if (this.pub.numSubscribers(topic) === 0) return;
+    if (this.remote === null && this.pub.numSubscribers(topic) === 0) return;
     const spec = this.books.get(u.instrumentId)?.spec;
-    this.publish(topic, JSON.stringify({
+    this.account(account, topic, JSON.stringify({
       type: 'order', account, status: u.status, orderId: u.orderId, clientOrderId: u.clientOrderId,
       symbol: spec?.symbol ?? null, instrumentId: u.instrumentId, side: u.side === 0 ? 'buy' : 'sell',
       price: spec !== undefined && u.priceTicks > 0 ? ticksToPrice(u.priceTicks, spec.tickSize) : null,
@@ -205,9 +223,9 @@ export class Streams implements AccountUpdates {
 
   fill(account: number, f: FillUpdate): void {
     const topic = `fills.${account}`;
-    if (this.pub.numSubscribers(topic) === 0) return;
+    if (this.remote === null && this.pub.numSubscribers(topic) === 0) return;
     const spec = this.books.get(f.instrumentId)!.spec;
-    this.publish(topic, JSON.stringify({
+    this.account(account, topic, JSON.stringify({
       type: 'fill', account, tradeId: f.tradeId, orderId: f.orderId, clientOrderId: f.clientOrderId, symbol: spec.symbol,
       instrumentId: f.instrumentId, side: f.side === 0 ? 'buy' : 'sell', liquidity: f.liquidity === 1 ? 'maker' : 'taker',
       price: ticksToPrice(f.priceTicks, spec.tickSize), qty: lotsToQty(f.qtyLots, spec.lotSize),
@@ -216,6 +234,20 @@ export class Streams implements AccountUpdates {
       leavesQty: lotsToQty(f.leavesQtyLots, spec.lotSize), cumQty: lotsToQty(f.cumQtyLots, spec.lotSize),
       engineSeq: f.seq, tsUs: f.tsUs,
     }));
+  }
+
+  /** A market-data message: local subscribers (if any) and the remote fan-out. */
+  private market(b: BookState, topic: string, json: string): void {
+    if (this.pub.numSubscribers(topic) > 0) this.publish(topic, json);
+    const r = this.remote;
+    if (r !== null) { try { r.publishMarketData(b.spec.symbol, json); } catch { this.remoteErrors++; } }
+  }
+
+  /** An account message: local subscribers (if any) and the remote fan-out. */
+  private account(account: number, topic: string, json: string): void {
+    if (this.pub.numSubscribers(topic) > 0) this.publish(topic, json);
+    const r = this.remote;
+    if (r !== null) { try { r.publishAccountUpdate(account, json); } catch { this.remoteErrors++; } }
   }
 
   private publish(topic: string, json: string): void {

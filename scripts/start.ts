@@ -9,6 +9,10 @@
 //
 // Environment: see config/engine.ts (ENGINE_CONFIG, ENGINE_PORT, ...). START_EXIT_AFTER_MS=n stops
 // the engine by itself after n ms, as if it had received SIGTERM (tests and smoke checks).
+// DATABASE_URL: migrations, then the engine is replicated to PostgreSQL (persistence/pg/read-side.ts);
+// REPLICATION_MAX_LAG_SECONDS (default 30) is the lag above which /ready answers 503; PGSCHEMA (as
+// for `npm run migrate`) puts the tables in that schema.
+// REDIS_URL: market data and account updates are also published to Redis (cross-gateway fan-out).
 // Exit codes: 0 clean stop, 2 invalid configuration, 1 anything else.
 
 import { EngineConfigError, describeConfig, loadEngineConfig, type EngineConfig } from '../config/engine.js';
@@ -19,6 +23,7 @@ import { parseDecimal } from '../core/fixed.js';
 import { Command, CommandType, EventType } from '../core/types.js';
 import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
 import { startGateway, type GatewayServer } from '../gateway/server.js';
+import { startReadSide, type ReadSide } from '../persistence/pg/read-side.js';
 import { startEngine } from '../persistence/recovery.js';
 
 const TICK_INTERVAL_MS = 1000;
@@ -36,6 +41,17 @@ function loadConfigOrExit(): EngineConfig {
   }
 }
 
+function maxLagSeconds(): number {
+  const raw = process.env['REPLICATION_MAX_LAG_SECONDS'];
+  if (raw === undefined || raw === '') return 30;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) {
+    process.stderr.write(`invalid engine configuration (1 problem):\n  - REPLICATION_MAX_LAG_SECONDS [env REPLICATION_MAX_LAG_SECONDS=${JSON.stringify(raw)}]: must be a positive number of seconds\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  return v;
+}
+
 function exitAfterMs(): number | null {
   const raw = process.env['START_EXIT_AFTER_MS'];
   if (raw === undefined || raw === '') return null;
@@ -48,6 +64,7 @@ function exitAfterMs(): number | null {
 
 async function main(): Promise<void> {
   const stopAfterMs = exitAfterMs();
+  const lagLimitSeconds = maxLagSeconds();
   const config = loadConfigOrExit();
   const log = createLogger(config.logLevel);
   process.on('uncaughtException', (err) => {
@@ -58,7 +75,9 @@ async function main(): Promise<void> {
   log.info({ config: describeConfig(config), node: process.version }, 'configuration loaded');
   const counts = new Map<number, { events: number; expired: number }>();
   for (const spec of config.instruments) counts.set(spec.id, { events: 0, expired: 0 });
+  let readSide: ReadSide | null = null;
   const onAck = (ack: Ack): void => {
+    readSide?.onAck(ack);
     const c = counts.get(ack.instrumentId);
     if (c === undefined) return;
     for (let r = 0; r < ack.recordCount; r++) {
@@ -76,6 +95,14 @@ async function main(): Promise<void> {
       log: (fields, msg) => log.info(fields, msg),
     });
     engine = started.engine;
+    if (config.databaseUrl !== null || config.redisUrl !== null) {
+      readSide = await startReadSide({
+        engine, databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, maxLagSeconds: lagLimitSeconds,
+        ...(process.env['PGSCHEMA'] ? { schema: process.env['PGSCHEMA'] } : {}),
+        log: (fields, msg) => log.info(fields, msg),
+      });
+      log.info({ postgres: config.databaseUrl !== null, redis: config.redisUrl !== null, maxLagSeconds: lagLimitSeconds }, 'read side started');
+    }
     if (config.demoFunding !== null && started.recovery.lastSeq === 0) fundDemoAccounts(engine, config, log);
   } catch (err) {
     log.fatal({ err }, 'engine failed to start');
@@ -93,15 +120,18 @@ async function main(): Promise<void> {
     await engine.close().catch(() => undefined);
     process.exit(1);
   }
+  if (readSide?.redis) {
+    const bus = readSide.redis;
+    gateway.streams.setRemote({ publishMarketData: (s, m) => bus.publishMarketData(s, m), publishAccountUpdate: (a, m) => bus.publishAccountUpdate(a, m) });
+  }
   log.info('serving the binary WebSocket /ws/orders, JSON streams on /ws/stream and the REST shim /api/v1 ' +
     '(/openapi.json; docs/gateway.md, docs/rest.md); users, accounts and API keys are created with scripts/admin.ts');
   log.warn('not available yet: strategies (REST answers 501), trailing buys, trailing stop-limits and bracket children ' +
-    '(the ledger refuses them), PostgreSQL replication and Redis fan-out of the running engine');
+    '(the ledger refuses them)');
   log.info({ durability: config.durability, journal: engine.journalPath, shards: config.shards },
     'engine threads running: SQLite journal thread, one worker thread per shard, ledger and sequencer on the main thread');
-  log.warn('Postgres replication of the journal not available yet: the SQLite journal in the data dir is the only copy');
-  if (config.databaseUrl !== null) log.warn('DATABASE_URL is set but Postgres replication is not available yet');
-  if (config.redisUrl !== null) log.warn('REDIS_URL is set but Redis fan-out is not available yet');
+  if (config.databaseUrl === null) log.info('DATABASE_URL not set: no PostgreSQL replication (the SQLite journal in the data dir is the only copy)');
+  if (config.redisUrl === null) log.info('REDIS_URL not set: no Redis fan-out');
 
   const cmd = new Command();
   let ticks = 0;
@@ -124,6 +154,10 @@ async function main(): Promise<void> {
     try {
       await gateway.close();
       const final = await engine.close();
+      if (readSide !== null) {
+        await readSide.stop();
+        log.info({ replication: readSide.lag(), redis: readSide.redis?.status() ?? null }, 'read side stopped');
+      }
       log.info({
         reason, ticks, busyTicks, lastSeq: final.seq, ledgerStateHash: final.ledger, stats: engine.stats(),
         books: config.instruments.map((s) => ({

@@ -2,9 +2,11 @@
 // orders by final status, REST order latency (request to durable-ack answer), HTTP requests by
 // route and status, engine depths (commands in flight, sequenced vs acked vs durable), sessions.
 // The journal's batch size and commit latency are not exposed by the engine while it runs (only in
-// its close stats), so they are not here.
+// its close stats), so they are not here. PostgreSQL replication lag and the Redis fan-out come from
+// the read side registered for the engine (persistence/pg/read-status.ts); absent = not exported.
 
 import client from 'prom-client';
+import { readSideOf } from '../../persistence/pg/read-status.js';
 import type { Engine } from '../engine.js';
 import type { Route } from './router.js';
 
@@ -34,6 +36,20 @@ export class RestMetrics {
     } });
     new client.Gauge({ name: 'engine_events_drained_total', help: 'Event records drained from the shard rings', registers: [r], collect() { this.set(st().eventsDrained); } });
     new client.Gauge({ name: 'ledger_open_orders', help: 'Orders holding funds in the ledger', registers: [r], collect() { this.set(engine.ledger.openOrderCount); } });
+    const repl = () => readSideOf(engine)?.replication() ?? null;
+    new client.Gauge({ name: 'replication_lag_seconds', help: 'Age of the oldest acked command not yet in PostgreSQL (0 when caught up)', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.lagSeconds); } });
+    new client.Gauge({ name: 'replication_lag_commands', help: 'Acked commands (seqs) not yet in PostgreSQL', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.lagSeqs); } });
+    new client.Gauge({ name: 'replication_checkpoint_seq', help: 'Last seq committed to PostgreSQL', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.checkpointSeq); } });
+    new client.Gauge({ name: 'replication_connected', help: '1 while the replicator writes to PostgreSQL without failures', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.connected ? 1 : 0); } });
+    new client.Gauge({ name: 'replication_failures_total', help: 'Replicator batches that failed (retried)', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.failures); } });
+    new client.Gauge({ name: 'replication_buffered_commands', help: 'Acked commands in the live replication buffer', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.bufferedCommands); } });
+    new client.Gauge({ name: 'replication_dropped_commands_total', help: 'Live acks not buffered (buffer full): caught up from the journal instead', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.droppedCommands); } });
+    new client.Gauge({ name: 'replication_catch_up_commands_total', help: 'Commands regenerated from the journal by the catch-up replay', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.catchUpCommands); } });
+    new client.Gauge({ name: 'redis_fanout', help: 'Redis fan-out: ready (1/0) and messages published, dropped, errors', labelNames: ['what'], registers: [r], collect() {
+      const x = readSideOf(engine)?.redis() ?? null;
+      if (x === null) return;
+      this.set({ what: 'ready' }, x.ready ? 1 : 0); this.set({ what: 'published' }, x.published); this.set({ what: 'dropped' }, x.dropped); this.set({ what: 'errors' }, x.errors);
+    } });
     new client.Gauge({ name: 'active_sessions', help: 'Open WebSocket sessions', labelNames: ['kind'], registers: [r], collect() {
       const s = sessions(); this.set({ kind: 'orders' }, s.orderSessions); this.set({ kind: 'stream' }, s.streamSessions);
     } });

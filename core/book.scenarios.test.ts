@@ -818,6 +818,141 @@ for (const [name, factory] of BOOKS) {
   });
 }
 
+// ------------------------------------------------------------------------------------------------
+// Protection price of conditional orders (docs/matching-semantics.md, "Protection price of
+// conditional orders"): a buy's cap and a sell's floor, applied at activation only.
+// ------------------------------------------------------------------------------------------------
+
+function triggeredEv(orderId: number, account: number, stopPriceTicks: number, sourcePriceTicks: number, newOrderType: number,
+  limitPriceTicks: number, remainingLots: number): Ev {
+  return { type: 'Triggered', orderId, account, stopPriceTicks, sourcePriceTicks, newOrderType, limitPriceTicks, remainingLots };
+}
+function cond(account: number, side: number, orderType: number, qtyLots: number, extra: Cmd = {}): Cmd {
+  return { type: CommandType.NewOrder, account, side, orderType, tif: TimeInForce.IOC, qtyLots, ...extra };
+}
+/** Dump field 15 (displayQtyLots; the protection price for conditional types) of the first pending order. */
+function pendingProtection(d: Driver): number {
+  return parseDump(d.book.stateDump()).pending[0]!.displayQtyLots;
+}
+
+for (const [name, factory] of BOOKS) {
+  const opts = factory === null ? { skip: fastWhy } : {};
+  const mk = (spec: InstrumentSpec = testSpec()): Driver => new Driver(factory!, spec);
+
+  describe(`protection price of conditional orders (${name})`, opts, () => {
+    test('trailing stop buy: the protection caps the activated market order (MarketProtection)', () => {
+      const d = mk();
+      // Last trade 10000; asks 10003 x2, 10006 x2.
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, S, 10003, 2), lim(1, S, 10006, 2)]);
+      const c = cond(3, B, OrderType.TrailingStop, 4, { trailOffset: 2, protectionPriceTicks: 10004 });
+      expectEvents(d.send(c), [accepted(5, c)], 'anchor 10000, X 10002: waits');
+      assert.equal(pendingProtection(d), 10004, 'dump field 15 holds the protection of a pending conditional');
+      const t = lim(2, B, 10003, 1, { tif: TimeInForce.IOC });
+      expectEvents(d.send(t), [
+        accepted(6, t), trade(2, 10003, 1, [3, 1], [6, 2], B, 1, 0), depth(S, 10003, 1, 1),
+        triggeredEv(5, 3, 10002, 10003, OrderType.Market, 0, 4),
+        trade(3, 10003, 1, [3, 1], [5, 3], B, 0, 3), depth(S, 10003, 0, 0),
+        expired(5, 3, 3, EndReason.MarketProtection, 1), tob(0, 0, 10006, 2),
+      ], 'bound min(10503, 10502, 10004) = 10004: the 10006 ask is not taken');
+    });
+
+    test('trailing stop-limit buy: the limit is capped and the remainder rests at the cap', () => {
+      const d = mk();
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, S, 10003, 1), lim(1, S, 10005, 2)]);
+      const c = cond(3, B, OrderType.TrailingStopLimit, 3, { tif: TimeInForce.GTC, trailOffset: 2, limitOffsetTicks: 5, protectionPriceTicks: 10004 });
+      expectEvents(d.send(c), [accepted(5, c)], 'X 10002, uncapped limit would be 10007');
+      const t = lim(2, B, 10003, 1, { tif: TimeInForce.IOC });
+      expectEvents(d.send(t), [
+        accepted(6, t), trade(2, 10003, 1, [3, 1], [6, 2], B, 0, 0), depth(S, 10003, 0, 0),
+        triggeredEv(5, 3, 10002, 10003, OrderType.Limit, 10004, 3),
+        depth(B, 10004, 3, 1), tob(10004, 3, 10005, 2),
+      ], 'Triggered carries the capped limit 10004; the 10005 ask is above it');
+      const bid = parseDump(d.book.stateDump()).bids[0]!;
+      assert.deepStrictEqual([bid.orderId, bid.priceTicks, bid.displayQtyLots, bid.visibleLots], [5, 10004, 0, 3], 'rests at the cap; the protection is used up');
+    });
+
+    test('trailing stop sell: the protection is a floor', () => {
+      const d = mk();
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, B, 9997, 1), lim(1, B, 9994, 2)]);
+      const c = cond(3, S, OrderType.TrailingStop, 3, { trailOffset: 2, protectionPriceTicks: 9996 });
+      expectEvents(d.send(c), [accepted(5, c)], 'anchor 10000, X 9998');
+      const t = lim(2, S, 9997, 1, { tif: TimeInForce.IOC });
+      expectEvents(d.send(t), [
+        accepted(6, t), trade(2, 9997, 1, [3, 1], [6, 2], S, 0, 0), depth(B, 9997, 0, 0),
+        triggeredEv(5, 3, 9998, 9997, OrderType.Market, 0, 3),
+        expired(5, 3, 3, EndReason.MarketProtection, 0), tob(9994, 2, 0, 0),
+      ], 'bound max(9498, 9499, 9996) = 9996: the 9994 bid is not hit');
+    });
+
+    test('stop-limit sell: the limit is raised to the floor; a looser protection changes nothing', () => {
+      const d = mk();
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, B, 9995, 5)]);
+      const c = cond(3, S, OrderType.StopLimit, 2, { tif: TimeInForce.GTC, stopPriceTicks: 9999, priceTicks: 9990, protectionPriceTicks: 9996 });
+      const c2 = cond(4, S, OrderType.StopLimit, 2, { tif: TimeInForce.GTC, stopPriceTicks: 9999, priceTicks: 9990, protectionPriceTicks: 9000 });
+      setup(d, [c, c2]);
+      const t = lim(2, S, 9999, 1, { tif: TimeInForce.IOC });
+      // The IOC sell at 9999 does not trade (best bid 9995): bring the last trade down with a trade at 9995.
+      const t2 = lim(2, S, 9995, 1, { tif: TimeInForce.IOC });
+      expectEvents(d.send(t), [accepted(6, t), expired(6, 2, 1, EndReason.ImmediateRemainder, 0)], 'no trade');
+      expectEvents(d.send(t2), [
+        accepted(7, t2), trade(2, 9995, 1, [3, 1], [7, 2], S, 4, 0), depth(B, 9995, 4, 1),
+        triggeredEv(4, 3, 9999, 9995, OrderType.Limit, 9996, 2), depth(S, 9996, 2, 1),
+        triggeredEv(5, 4, 9999, 9995, OrderType.Limit, 9990, 2),
+        trade(3, 9995, 2, [3, 1], [5, 4], S, 2, 0), depth(B, 9995, 2, 1),
+        tob(9995, 2, 9996, 2),
+      ], 'order 4 rests at its floor 9996 (above the bid); order 5 keeps its limit 9990 and trades');
+    });
+
+    test('TriggerImmediately: capped at entry; a later replace sets the price it names', () => {
+      const d = mk();
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC }), lim(1, S, 10002, 1)]);
+      const c = cond(3, B, OrderType.StopLimit, 2, {
+        tif: TimeInForce.GTC, flags: OrderFlags.TriggerImmediately, stopPriceTicks: 9999, priceTicks: 10010, protectionPriceTicks: 10001,
+      });
+      expectEvents(d.send(c), [
+        accepted(4, c), triggeredEv(4, 3, 9999, 10000, OrderType.Limit, 10001, 2), depth(B, 10001, 2, 1), tob(10001, 2, 10002, 1),
+      ], 'fires at once, rests at the cap');
+      expectEvents(d.send(replace(3, 4, 10002, 0)), [
+        replaced(4, 3, 10002, 2, 2, 0), depth(B, 10001, 0, 0),
+        trade(2, 10002, 1, [3, 1], [4, 3], B, 0, 1), depth(S, 10002, 0, 0), depth(B, 10002, 1, 1), tob(10002, 1, 0, 0),
+      ], 'the protection no longer applies');
+    });
+
+    test('validation: where a protection price is allowed, and its range', () => {
+      const d = mk(testSpec({ minPriceTicks: 100 }));
+      setup(d, [lim(1, S, 10000, 1), lim(2, B, 10000, 1, { tif: TimeInForce.IOC })]);
+      const stop = (extra: Cmd): Cmd => cond(3, B, OrderType.Stop, 1, { stopPriceTicks: 10100, ...extra });
+      expectEvents(d.send(lim(3, B, 9000, 1, { protectionPriceTicks: 9500 })), [rejected(3, 3, RejectReason.InvalidPrice)], 'not on Limit');
+      expectEvents(d.send(stop({ protectionPriceTicks: 99 })), [rejected(4, 3, RejectReason.InvalidPrice)], 'below minPriceTicks');
+      expectEvents(d.send(stop({ protectionPriceTicks: 1_000_001 })), [rejected(5, 3, RejectReason.InvalidPrice)], 'above maxPriceTicks');
+      expectEvents(d.send(stop({ protectionPriceTicks: 10_000.5 })), [rejected(6, 3, RejectReason.InvalidPrice)], 'not an integer');
+      expectEvents(d.send(stop({ protectionPriceTicks: -1 })), [rejected(7, 3, RejectReason.InvalidPrice)], 'negative');
+      expectEvents(d.send(stop({ protectionPriceTicks: -1, qtyLots: 0 })), [rejected(8, 3, RejectReason.InvalidQuantity)], 'after the quantity check');
+      expectEvents(d.send(stop({ protectionPriceTicks: -1, tif: TimeInForce.GTD, expireTsUs: 0 })), [rejected(9, 3, RejectReason.InvalidTimeInForce)],
+        'after the conditional field checks (market-type tif)');
+      const sl = cond(3, B, OrderType.StopLimit, 1, { tif: TimeInForce.GTD, expireTsUs: 0, stopPriceTicks: 10100, priceTicks: 10100, protectionPriceTicks: -1 });
+      expectEvents(d.send(sl), [rejected(10, 3, RejectReason.InvalidPrice)], 'before the GTD checks');
+      const okBelowBand = stop({ protectionPriceTicks: 100 });
+      expectEvents(d.send(okBelowBand), [accepted(11, okBelowBand)], 'minPriceTicks is allowed; no band check');
+      const okMarket = mkt(3, B, 1, { protectionPriceTicks: 2_000_000 });
+      expectEvents(d.send(okMarket), [accepted(12, okMarket), expired(12, 3, 1, EndReason.ImmediateRemainder, 0)], 'Market: any integer >= 0 (unchanged)');
+    });
+  });
+
+  describe(`account ids (${name})`, opts, () => {
+    test('ids of 2^16 and above (hashed, not direct-indexed) trade, cancel and are checked like small ones', () => {
+      const d = mk();
+      const big = 70_000, huge = 2 ** 40;
+      const c = lim(big, S, 10001, 2);
+      expectEvents(d.send(c), [accepted(1, c), depth(S, 10001, 2, 1), tob(0, 0, 10001, 2)], 'rests');
+      const t = lim(huge, B, 10001, 1);
+      expectEvents(d.send(t), [accepted(2, t), trade(1, 10001, 1, [1, big], [2, huge], B, 1, 0), depth(S, 10001, 1, 1), tob(0, 0, 10001, 1)], 'trades');
+      expectEvents(d.send(kill(big, 1)), [canceled(1, big, 1, EndReason.KillSwitch, 1), depth(S, 10001, 0, 0), adminDone(CommandType.SetKillSwitch, big, 1, 0, 1), tob(0, 0, 0, 0)], 'kill switch');
+      expectEvents(d.send(lim(big, S, 10001, 1)), [rejected(4, big, RejectReason.AccountKilled)], 'killed');
+    });
+  });
+}
+
 function RejectReasonName(code: number): string {
   const names: Record<number, string> = {
     2: 'InvalidSide', 3: 'InvalidOrderType', 4: 'InvalidTimeInForce', 5: 'InvalidPrice', 6: 'InvalidQuantity', 7: 'InvalidStpMode',

@@ -50,6 +50,10 @@ const F_PRICE = 3;
 const F_QTY = 4;
 const F_REM = 5;
 const F_VIS = 6;
+/**
+ * Limit orders: the iceberg display size. Conditional types (whose display size is always 0): the
+ * protection price while pending, cleared to 0 when the order activates (the cap is applied then).
+ */
 const F_DISPLAY = 7;
 const F_FILLED = 8;
 const F_EXPIRE = 9;
@@ -439,7 +443,13 @@ export class OrderBook {
     } else if (quote) {
       if (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) return RejectReason.InvalidQuantity;
     } else if (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0) return RejectReason.InvalidQuantity;
-    if (!isUint(cmd.protectionPriceTicks) || (cmd.protectionPriceTicks !== 0 && !isMarket)) return RejectReason.InvalidPrice;
+    const prot = cmd.protectionPriceTicks;
+    if (prot !== 0) {
+      // Market: any integer >= 0 (its bound is the tighter one). Conditional types: 0 or a price in range
+      // (a capped limit price rests at it). Limit orders: none.
+      if (isMarket) { if (!isUint(prot)) return RejectReason.InvalidPrice; }
+      else if (!cond || !Number.isSafeInteger(prot) || prot < spec.minPriceTicks || prot > spec.maxPriceTicks) return RejectReason.InvalidPrice;
+    }
     if (tif === TimeInForce.GTD) {
       if (!isId(cmd.expireTsUs)) return RejectReason.InvalidExpireTime;
       if (cmd.expireTsUs <= this.now) return RejectReason.GtdAlreadyExpired;
@@ -605,7 +615,8 @@ export class OrderBook {
     this.of[s * FW + F_QTY] = cmd.qtyLots;
     this.of[s * FW + F_REM] = cmd.qtyLots;
     this.of[s * FW + F_VIS] = 0;
-    this.of[s * FW + F_DISPLAY] = cmd.displayQtyLots;
+    // Conditional types share the display word with their protection price (their display size is 0).
+    this.of[s * FW + F_DISPLAY] = cmd.orderType >= OrderType.Stop ? cmd.protectionPriceTicks : cmd.displayQtyLots;
     this.of[s * FW + F_FILLED] = 0;
     this.of[s * FW + F_EXPIRE] = cmd.expireTsUs;
     this.of[s * FW + F_STP_GROUP] = cmd.stpGroup;
@@ -780,6 +791,9 @@ export class OrderBook {
     this.ob[s * BW + B_STATE] = FLIGHT;
     const type = this.ob[s * BW + B_TYPE]!, side = this.ob[s * BW + B_SIDE]!, x = this.of[s * FW + F_STOP]!;
     const market = isMarketLike(type);
+    // The protection price (0 = none) caps a buy and floors a sell; it is used up by the activation.
+    const prot = this.of[s * FW + F_DISPLAY]!;
+    this.of[s * FW + F_DISPLAY] = 0;
     let limit = 0;
     if (!market) {
       if (type === OrderType.TrailingStopLimit) {
@@ -787,18 +801,26 @@ export class OrderBook {
         if (limit < this.spec.minPriceTicks) limit = this.spec.minPriceTicks;
         if (limit > this.spec.maxPriceTicks) limit = this.spec.maxPriceTicks;
       } else limit = this.of[s * FW + F_PRICE]!;
+      if (prot > 0 && (side === Side.Buy ? limit > prot : limit < prot)) limit = prot;
     }
     this.ev.triggered(this.of[s * FW + F_ID]!, this.of[s * FW + F_ACCOUNT]!, x, sourcePx, market ? OrderType.Market : OrderType.Limit, limit, this.of[s * FW + F_REM]!);
     const p = this.oi[s * IW + I_LINK]!;
     if (p !== NIL) { this.oi[s * IW + I_LINK] = NIL; this.oi[p * IW + I_LINK] = NIL; this.cancelLinked(p); }
     this.of[s * FW + F_PRICE] = limit;
     this.of[s * FW + F_VIS] = this.of[s * FW + F_REM]!;
-    // Market-type: the bound from the reference price now, and never further than the band from X,
-    // so the worst price is known when the order is entered.
+    // Market-type: the bound from the reference price now, and never further than the band from X
+    // (so the worst price of a non-trailing stop is known when it is entered) nor than the protection.
     let tl = limit;
     if (market) {
-      if (side === Side.Buy) { const a = this.marketUpper(this.refPx), b = this.marketUpper(x); tl = a < b ? a : b; }
-      else { const a = this.marketLower(this.refPx), b = this.marketLower(x); tl = a > b ? a : b; }
+      if (side === Side.Buy) {
+        const a = this.marketUpper(this.refPx), b = this.marketUpper(x);
+        tl = a < b ? a : b;
+        if (prot > 0 && prot < tl) tl = prot;
+      } else {
+        const a = this.marketLower(this.refPx), b = this.marketLower(x);
+        tl = a > b ? a : b;
+        if (prot > tl) tl = prot;
+      }
     }
     this.takerStep(s, tl, market);
   }
@@ -1509,7 +1531,7 @@ export class OrderBook {
   /** Account index or NIL: a direct table for ids below 2^16 (engine ids are small and dense), else the hash map. */
   private acctLookup(account: number): number {
     if (account < ACCT_DIRECT) return this.acctDirect[account]!;
-    return this.acctLookup(account);
+    return this.acctMap.get(account);
   }
 
   private acctIndex(account: number): number {

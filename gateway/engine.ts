@@ -356,6 +356,7 @@ export class Engine {
     if (cmd.type === CommandType.NewOrder) {
       cmd.orderId = seq;
       if (cmd.orderType === OrderType.Market) this.setProtection(cmd, i);
+      else if (cmd.orderType === OrderType.TrailingStop || cmd.orderType === OrderType.TrailingStopLimit) this.setTrailingProtection(cmd, i);
     }
     let reason: number;
     if (cmd.type === CommandType.Replace) {
@@ -414,6 +415,12 @@ export class Engine {
     if (type === RuntimeCommandType.Deposit) return this.ledger.deposit(account, asset, units);
     if (type === RuntimeCommandType.Withdraw) return this.ledger.withdraw(account, asset, units);
     return this.ledger.adjust(account, asset, units);
+  }
+
+  /** A trailing buy carries a protection price the ledger holds for (docs/ledger.md, Trailing orders); a client's own is kept. */
+  private setTrailingProtection(cmd: Command, i: number): void {
+    if (cmd.side !== Side.Buy || cmd.protectionPriceTicks !== 0) return;
+    cmd.protectionPriceTicks = this.ledger.trailingProtectionTicks(i, cmd, this.refPx[i]!);
   }
 
   /** The book never trades a market order beyond the price the ledger holds for (the tighter bound). */

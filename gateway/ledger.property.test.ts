@@ -2,8 +2,9 @@
 // withdrawals and orders of every kind from a few accounts. After every command:
 //   (1) every asset is conserved: totals(asset) == deposits - withdrawals (fees included),
 //   (2) no available or locked balance is negative, and no hold was ever found short,
-//   (3) an order that ended holds nothing: the ledger's live orders are exactly the book's resting ones,
-//       each holding exactly what its remaining quantity can still cost,
+//   (3) an order that ended holds nothing: the ledger's live orders are exactly the book's open ones
+//       (resting, or conditionals waiting for their trigger), each holding exactly what its remaining
+//       quantity can still cost (a waiting conditional: at its worst price, see docs/ledger.md),
 //   (4) locked == the sum of the holds of the account's live orders, per asset;
 // and snapshot/restore gives the same hash and continues identically.
 
@@ -36,7 +37,10 @@ type Step =
   | { k: 'tick'; dt: number }
   | { k: 'mass'; account: number }
   | { k: 'kill'; account: number; on: boolean }
-  | { k: 'ref'; px: number };
+  | { k: 'ref'; px: number }
+  | { k: 'cond'; account: number; side: number; type: number; off: number; limVsStop: number; trail: number; bps: boolean;
+      limOff: number; prot: 'runtime' | 'client' | 'none'; protPx: number; tifPick: number; qty: number; mark: boolean;
+      immediate: boolean; ttl: number };
 
 const account = fc.constantFrom(...ACCOUNTS);
 const px = fc.integer({ min: 95, max: 105 });
@@ -57,6 +61,13 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('mass' as const), account }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('kill' as const), account, on: fc.integer({ min: 0, max: 3 }).map((v) => v === 0) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('ref' as const), px }) },
+  { weight: 4, arbitrary: fc.record({
+    k: fc.constant('cond' as const), account, side: fc.integer({ min: 0, max: 1 }), type: fc.constantFrom(2, 3, 4, 5, 6, 7, 4, 5),
+    off: fc.integer({ min: -1, max: 5 }), limVsStop: fc.integer({ min: -2, max: 4 }), trail: fc.integer({ min: 1, max: 4 }), bps: fc.boolean(),
+    limOff: fc.integer({ min: 0, max: 3 }), prot: fc.constantFrom('runtime' as const, 'runtime' as const, 'client' as const, 'none' as const),
+    protPx: px, tifPick: fc.integer({ min: 0, max: 3 }), qty: fc.integer({ min: 1, max: 6 }), mark: fc.integer({ min: 0, max: 3 }).map((v) => v === 0),
+    immediate: fc.integer({ min: 0, max: 3 }).map((v) => v === 0), ttl: fc.integer({ min: 1, max: 8 }),
+  }) },
 );
 
 /** Opening deposits: every account gets some of both assets. */
@@ -84,6 +95,11 @@ class World {
   holdRejects = 0;
   trades = 0;
   restores = 0;
+  triggered = 0;
+  /** The runtime's late view of the reference price: the book's as of two commands ago. */
+  private views: number[] = [];
+  /** Waiting conditionals: the price and fee rate their hold was computed for, by this test's own rules. */
+  readonly condHold = new Map<number, { px: number; ppm: number }>();
 
   constructor(readonly spec: InstrumentSpec) {
     this.book = new OrderBook(spec, this.ev);
@@ -141,7 +157,13 @@ class World {
       case 'mass': c.type = CommandType.MassCancel; c.account = step.account; break;
       case 'kill': c.type = CommandType.SetKillSwitch; c.account = step.account; c.value = step.on ? 1 : 0; break;
       case 'ref': c.type = CommandType.SetReferencePrice; c.value = step.px; break;
+      case 'cond': this.buildConditional(step, c); break;
     }
+    const view = this.views.length >= 2 ? this.views[this.views.length - 2]! : this.book.referencePriceTicks;
+    this.views.push(this.book.referencePriceTicks);
+    if (this.views.length > 2) this.views.shift();
+    if (step.k === 'cond' && step.prot === 'runtime') c.protectionPriceTicks = L.trailingProtectionTicks(0, c, view);
+    if (c.type === CommandType.NewOrder && c.orderType >= OrderType.Stop) this.condHold.set(c.orderId, this.expectedCondHold(c));
     const before = L.stateHash();
     const code = L.hold(c, 0, this.book.referencePriceTicks);
     if (code !== RejectReason.None) {
@@ -151,8 +173,51 @@ class World {
     }
     this.ev.clear();
     this.book.execute(c);
-    for (let i = 0; i < this.ev.count; i++) if (this.ev.words[i * 16] === 3) this.trades++;
+    for (let i = 0; i < this.ev.count; i++) {
+      if (this.ev.words[i * 16] === 3) this.trades++;
+      if (this.ev.words[i * 16] === 11) this.triggered++;
+    }
     L.apply(this.ev, 0);
+  }
+
+  /** A conditional order around the current source price (trailing ones without a stop price). */
+  private buildConditional(step: Extract<Step, { k: 'cond' }>, c: Command): void {
+    const type = step.type;
+    const trailing = type === OrderType.TrailingStop || type === OrderType.TrailingStopLimit;
+    const marketType = type === OrderType.Stop || type === OrderType.TrailingStop || type === OrderType.MarketIfTouched;
+    c.type = CommandType.NewOrder; c.orderId = c.seq; c.account = step.account; c.side = step.side; c.orderType = type;
+    c.qtyLots = step.qty;
+    c.flags = (step.mark ? OrderFlags.TriggerMark : 0) | (step.immediate ? OrderFlags.TriggerImmediately : 0);
+    const src = step.mark ? this.book.referencePriceTicks : this.book.lastTradePriceTicks;
+    const base = src > 0 ? src : 100;
+    if (trailing) {
+      if (step.bps) { c.flags |= OrderFlags.TrailBps; c.trailOffset = step.trail * 100; } else c.trailOffset = step.trail;
+      if (type === OrderType.TrailingStopLimit) c.limitOffsetTicks = step.limOff;
+    } else {
+      const up = (type === OrderType.MarketIfTouched || type === OrderType.LimitIfTouched) ? step.side === Side.Sell : step.side === Side.Buy;
+      c.stopPriceTicks = Math.max(1, up ? base + step.off : base - step.off);
+      if (!marketType) c.priceTicks = Math.max(1, step.side === Side.Buy ? c.stopPriceTicks + step.limVsStop : c.stopPriceTicks - step.limVsStop);
+    }
+    c.tif = marketType ? (step.tifPick === 2 ? TimeInForce.FOK : TimeInForce.IOC) : step.tifPick;
+    if (c.tif === TimeInForce.GTD) c.expireTsUs = this.tsUs + step.ttl;
+    if (step.prot === 'client') c.protectionPriceTicks = step.protPx;
+  }
+
+  /** The hold price of a conditional by docs/ledger.md (computed here independently of the ledger). */
+  private expectedCondHold(c: Command): { px: number; ppm: number } {
+    const spec = this.spec, prot = c.protectionPriceTicks;
+    const limitPpm = Math.max(0, spec.makerFeePpm, spec.takerFeePpm), takerPpm = Math.max(0, spec.takerFeePpm);
+    const cap = (p: number): number => (prot !== 0 && prot < p ? prot : p);
+    switch (c.orderType) {
+      case OrderType.Stop:
+      case OrderType.MarketIfTouched:
+        return { px: cap(Math.floor((c.stopPriceTicks * (10_000 + spec.marketBandBps)) / 10_000)), ppm: takerPpm };
+      case OrderType.StopLimit:
+      case OrderType.LimitIfTouched:
+        return { px: cap(c.priceTicks), ppm: limitPpm };
+      case OrderType.TrailingStop: return { px: prot, ppm: takerPpm };
+      default: return { px: prot, ppm: limitPpm };
+    }
   }
 
   private cidOf(orderId: number): number {
@@ -160,15 +225,15 @@ class World {
     return 0;
   }
 
-  /** The book's resting orders, from its canonical dump. */
-  restingOrders(): { orderId: number; account: number; cid: number; side: number; px: number; rem: number }[] {
+  /** The book's open orders (resting, then pending), from its canonical dump. */
+  restingOrders(): { orderId: number; account: number; cid: number; side: number; px: number; rem: number; pending: boolean }[] {
     const d = this.book.stateDump();
-    const out: { orderId: number; account: number; cid: number; side: number; px: number; rem: number }[] = [];
+    const out: { orderId: number; account: number; cid: number; side: number; px: number; rem: number; pending: boolean }[] = [];
     let p = 5;
-    for (let side = 0; side < 2; side++) {
+    for (let part = 0; part < 3; part++) {
       const n = d[p++]!;
       for (let j = 0; j < n; j++, p += BOOK_ORDER_FIELDS) {
-        out.push({ orderId: d[p]!, account: d[p + 1]!, cid: d[p + 2]!, side: d[p + 3]!, px: d[p + 5]!, rem: d[p + 7]! });
+        out.push({ orderId: d[p]!, account: d[p + 1]!, cid: d[p + 2]!, side: d[p + 3]!, px: d[p + 5]!, rem: d[p + 7]!, pending: part === 2 });
       }
     }
     return out;
@@ -196,8 +261,10 @@ class World {
     for (let j = 0; j < live.length; j++) {
       const o = live[j]!, b = resting[j]!;
       assert.equal(o.remainingLots, b.rem);
-      const want = b.side === Side.Buy ? buyRequiredUnits(b.rem, b.px, spec.notionalUnitsPerTickLot, ppm) : b.rem * spec.baseUnitsPerLot;
-      assert.equal(o.holdUnits, want, `hold of order ${o.orderId}`);
+      // A waiting conditional is held at its worst price; once it rests, at its (capped) limit price.
+      const h = b.pending ? this.condHold.get(b.orderId)! : { px: b.px, ppm };
+      const want = b.side === Side.Buy ? buyRequiredUnits(b.rem, h.px, spec.notionalUnitsPerTickLot, h.ppm) : b.rem * spec.baseUnitsPerLot;
+      assert.equal(o.holdUnits, want, `hold of order ${o.orderId}${b.pending ? ' (waiting)' : ''}`);
     }
     // (4) locked == sum of holds.
     for (const acc of [...ACCOUNTS, FEE]) {
@@ -220,7 +287,7 @@ class World {
 describe('ledger properties with a real OrderBook', () => {
   for (let si = 0; si < SPECS.length; si++) {
     it(`conserves assets, never goes negative, releases ended holds (spec ${si})`, () => {
-      let trades = 0, holdRejects = 0, commands = 0;
+      let trades = 0, holdRejects = 0, commands = 0, triggered = 0;
       fc.assert(
         fc.property(funding, fc.array(stepArb, { minLength: 20, maxLength: 120, size: 'max' }), (fund, steps) => {
           const w = new World(SPECS[si]!);
@@ -231,13 +298,14 @@ describe('ledger properties with a real OrderBook', () => {
             if (i % 17 === 16) { w.restoreRoundTrip(); w.check(); }
           }
           w.restoreRoundTrip();
-          trades += w.trades; holdRejects += w.holdRejects; commands += steps.length;
+          trades += w.trades; holdRejects += w.holdRejects; commands += steps.length; triggered += w.triggered;
         }),
         { numRuns: 300, seed: 20_240_601 + si },
       );
       // The generator must actually exercise trading and rejects.
       assert.ok(trades > 500, `trades ${trades}`);
       assert.ok(holdRejects > 50, `hold rejects ${holdRejects}`);
+      assert.ok(triggered > 100, `conditional activations ${triggered}`);
       assert.ok(commands > 0);
     });
   }

@@ -538,17 +538,192 @@ describe('conditional orders', () => {
     assert.equal(r.av(A, r.base), 10 * r.spec.baseUnitsPerLot);
   });
 
-  it('rejects what it cannot hold yet: trailing orders and bracket children, short balances', () => {
+  it('rejects what it cannot hold: a trailing buy without a protection price, bracket children, short balances', () => {
     const r = new Rig();
     r.fund(A, 0, 1_000);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
-      trailOffset: 10, qtyLots: 1 }), RejectReason.InvalidOrderType);
-    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.TrailingStopLimit, tif: TimeInForce.GTC,
-      trailOffset: 10, limitOffsetTicks: 1, qtyLots: 1 }), RejectReason.InvalidOrderType);
+      trailOffset: 10, qtyLots: 1 }), RejectReason.NoReferencePrice, 'no worst price to hold for');
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.TrailingStopLimit, tif: TimeInForce.GTC,
+      trailOffset: 10, limitOffsetTicks: 1, qtyLots: 1 }), RejectReason.NoReferencePrice);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.GTC,
       priceTicks: 10_000, qtyLots: 0, flags: OrderFlags.Child, linkId: 1 }), RejectReason.InvalidOrderType);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,
       stopPriceTicks: 10_100, qtyLots: 5 }), RejectReason.InsufficientBalance);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
+      trailOffset: 10, qtyLots: 5, protectionPriceTicks: 10_010 }), RejectReason.InsufficientBalance);
     assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.ledger.openOrderCount, 0);
+  });
+
+  it('validates a protection price as the book does: conditional types only, a price in range', () => {
+    const r = new Rig({ minPriceTicks: 100 });
+    r.fund(A, 10 * r.spec.baseUnitsPerLot, 10_000_000_000);
+    const before = r.ledger.stateHash();
+    const stop = (protectionPriceTicks: number): Partial<Command> => ({ type: CommandType.NewOrder, account: A, side: Side.Buy,
+      orderType: OrderType.Stop, tif: TimeInForce.IOC, stopPriceTicks: 10_100, qtyLots: 1, protectionPriceTicks });
+    for (const bad of [99, 1_000_001, 10_000.5, -1, NaN]) assert.equal(r.send(stop(bad)), RejectReason.InvalidPrice, `protection ${bad}`);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 1, { protectionPriceTicks: 10_000 }), RejectReason.InvalidPrice, 'not on Limit');
+    assert.equal(r.ledger.stateHash(), before, 'rejects change nothing');
+    assert.equal(r.send(stop(100)), RejectReason.None, 'minPriceTicks is a valid cap');
+  });
+});
+
+/** The ledger's price of a live order, from its canonical dump (14 fields per order, price at 5). */
+function ledgerPx(L: Ledger, orderId: number): number {
+  const d = L.stateDump();
+  const k = d[1]!;
+  let p = 3 + k;
+  const na = d[p++]!;
+  p += na * (1 + 2 * k);
+  const no = d[p++]!;
+  for (let j = 0; j < no; j++, p += 14) if (d[p] === orderId) return d[p + 5]!;
+  return -1;
+}
+
+describe('protection prices: trailing buys and trailing stop-limits', () => {
+  const N = 10, TAKER = 200, LIMIT = 200; // testSpec: taker 200 ppm, limit orders max(maker 100, taker 200)
+  /** Last trade at `px`: account 7 sells one lot to B. */
+  function lastTrade(r: Rig, px: number): void {
+    assert.equal(r.limit(7, Side.Sell, px, 1), RejectReason.None);
+    assert.equal(r.limit(B, Side.Buy, px, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+  }
+  function rig(): Rig {
+    const r = new Rig();
+    r.fund(A, 10 * r.spec.baseUnitsPerLot, 10_000_000_000);
+    r.fund(B, 10 * r.spec.baseUnitsPerLot, 10_000_000_000);
+    r.fund(7, 100 * r.spec.baseUnitsPerLot, 10_000_000_000);
+    lastTrade(r, 10_000);
+    return r;
+  }
+  const trailing = (side: number, orderType: number, more: Partial<Command>): Partial<Command> => ({
+    type: CommandType.NewOrder, account: A, side, orderType, tif: orderType === OrderType.TrailingStop ? TimeInForce.IOC : TimeInForce.GTC,
+    trailOffset: 20, qtyLots: 3, ...more,
+  });
+
+  it('trailingProtectionTicks: the book\'s bound relative to X = ref + d (+ limit offset), clamped; 0 where it does not apply', () => {
+    const r = new Rig();
+    const c = new Command();
+    Object.assign(c, trailing(Side.Buy, OrderType.TrailingStop, {}));
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 10_000), Math.floor((10_020 * 10_500) / 10_000));
+    c.flags = OrderFlags.TrailBps; c.trailOffset = 25; // d = floor(10000 * 25 / 10000) = 25
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 10_000), Math.floor((10_025 * 10_500) / 10_000));
+    c.flags = 0; c.trailOffset = 20; c.orderType = OrderType.TrailingStopLimit; c.limitOffsetTicks = 7;
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 10_000), Math.floor((10_027 * 10_500) / 10_000));
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 999_990), r.spec.maxPriceTicks, 'clamped to maxPriceTicks');
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 0), 0, 'no reference price');
+    c.side = Side.Sell;
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 10_000), 0, 'sells hold base: no protection needed');
+    c.side = Side.Buy; c.orderType = OrderType.Stop;
+    assert.equal(r.ledger.trailingProtectionTicks(0, c, 10_000), 0, 'not trailing');
+  });
+
+  it('trailing stop buy: held at its protection; fires, trades up to it, the rest expires and releases', () => {
+    const r = rig();
+    const quote0 = r.av(A, r.quote);
+    assert.equal(r.send(trailing(Side.Buy, OrderType.TrailingStop, { protectionPriceTicks: 10_030 })), RejectReason.None);
+    const id = r.seq;
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(3, 10_030, N, TAKER), 'held for 3 lots at the protection price, taker fee');
+    assert.equal(r.limit(7, Side.Sell, 10_025, 1), RejectReason.None);
+    assert.equal(r.limit(7, Side.Sell, 10_040, 5), RejectReason.None);
+    lastTrade(r, 10_020); // X = 10020: fires; bound min(10521, 10521, 10030) = 10030
+    const types = r.eventTypes();
+    assert.ok(types.includes(EventType.Triggered) && types.includes(EventType.Expired), `events ${types}`);
+    assert.equal(r.ledger.orderHold(id), -1, 'ended');
+    assert.equal(r.lk(A, r.quote), 0, 'nothing left locked');
+    assert.equal(r.av(A, r.quote), quote0 - 100_250 - Math.ceil((100_250 * TAKER) / 1e6), 'paid one lot at 10025 plus its taker fee');
+    assert.equal(r.av(A, r.base), 11 * r.spec.baseUnitsPerLot);
+  });
+
+  it('trailing stop buy: a cancel while pending releases the whole hold', () => {
+    const r = rig();
+    const quote0 = r.av(A, r.quote);
+    assert.equal(r.send(trailing(Side.Buy, OrderType.TrailingStop, { protectionPriceTicks: 10_500 })), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(3, 10_500, N, TAKER));
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: r.seq }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), quote0);
+  });
+
+  it('trailing stop-limit buy: held at the cap; Triggered brings the hold to the resting price; fills and cancel settle', () => {
+    const r = rig();
+    const quote0 = r.av(A, r.quote);
+    assert.equal(r.send(trailing(Side.Buy, OrderType.TrailingStopLimit, { limitOffsetTicks: 5, protectionPriceTicks: 10_030 })), RejectReason.None);
+    const id = r.seq;
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(3, 10_030, N, LIMIT), 'held at the cap with the limit-order fee rate');
+    assert.equal(ledgerPx(r.ledger, id), 10_030);
+    assert.equal(r.limit(7, Side.Sell, 10_023, 1), RejectReason.None);
+    lastTrade(r, 10_020); // X 10020, limit min(10025, 10030) = 10025: buys 1 at 10023, rests 2 at 10025
+    const trig = r.lastEvents.find((e) => e[0] === EventType.Triggered)!;
+    assert.equal(trig[8], 10_025, 'Triggered carries the limit');
+    assert.equal(ledgerPx(r.ledger, id), 10_025, 'the ledger learned the resting price');
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(2, 10_025, N, LIMIT), 'hold of the 2 resting lots at 10025');
+    assert.equal(r.book.bestBidTicks(), 10_025);
+    // A seller takes one more lot at the resting price (A is the maker now).
+    assert.equal(r.limit(B, Side.Sell, 10_025, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(1, 10_025, N, LIMIT));
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: id }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 0);
+    const paid = 100_230 + Math.ceil((100_230 * 200) / 1e6) + 100_250 + Math.ceil((100_250 * 100) / 1e6);
+    assert.equal(r.av(A, r.quote), quote0 - paid, 'one lot at 10023 as taker, one at 10025 as maker');
+    assert.equal(r.av(A, r.base), 12 * r.spec.baseUnitsPerLot);
+  });
+
+  it('trailing stop-limit buy: when the cap binds it rests at the cap, hold unchanged', () => {
+    const r = rig();
+    assert.equal(r.send(trailing(Side.Buy, OrderType.TrailingStopLimit, { limitOffsetTicks: 5, protectionPriceTicks: 10_022 })), RejectReason.None);
+    const id = r.seq;
+    const held = r.lk(A, r.quote);
+    assert.equal(held, buyRequiredUnits(3, 10_022, N, LIMIT));
+    assert.equal(r.limit(7, Side.Sell, 10_023, 1), RejectReason.None);
+    lastTrade(r, 10_020);
+    assert.equal(r.book.bestBidTicks(), 10_022, 'rests at the cap, below the 10023 ask');
+    assert.equal(ledgerPx(r.ledger, id), 10_022);
+    assert.equal(r.lk(A, r.quote), held);
+  });
+
+  it('trailing stop-limit sell: holds base; its resting price is learned from Triggered', () => {
+    const r = rig();
+    assert.equal(r.send(trailing(Side.Sell, OrderType.TrailingStopLimit, { limitOffsetTicks: 5 })), RejectReason.None);
+    const id = r.seq;
+    assert.equal(r.lk(A, r.base), 3 * r.spec.baseUnitsPerLot);
+    assert.equal(ledgerPx(r.ledger, id), r.spec.minPriceTicks, 'a placeholder until it fires (a sell hold does not depend on it)');
+    // Last trade 9980 <= X = 9980: fires with limit 9975; no bid left: it rests at 9975.
+    assert.equal(r.limit(7, Side.Buy, 9_980, 1), RejectReason.None);
+    assert.equal(r.limit(B, Side.Sell, 9_980, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.ok(r.eventTypes().includes(EventType.Triggered));
+    assert.equal(r.book.bestAskTicks(), 9_975);
+    assert.equal(ledgerPx(r.ledger, id), 9_975);
+    assert.equal(r.lk(A, r.base), 3 * r.spec.baseUnitsPerLot);
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: id }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.base), 10 * r.spec.baseUnitsPerLot);
+  });
+
+  it('trailing stop-limit sell: the STP decrement of a quote-sized buy is priced at the learned resting price', () => {
+    const r = rig();
+    assert.equal(r.send(trailing(Side.Sell, OrderType.TrailingStopLimit, { limitOffsetTicks: 5, qtyLots: 1 })), RejectReason.None);
+    assert.equal(r.limit(7, Side.Buy, 9_980, 1), RejectReason.None);
+    assert.equal(r.limit(B, Side.Sell, 9_980, 1, { tif: TimeInForce.IOC }), RejectReason.None); // fires: A's 1 lot rests at 9975
+    assert.equal(r.limit(7, Side.Sell, 9_976, 1), RejectReason.None);
+    // A buys by quote for exactly two lots: 1 decremented against its own 9975 ask, then 1 bought at 9976.
+    const quote0 = r.av(A, r.quote);
+    assert.equal(r.marketQuote(A, Side.Buy, (9_975 + 9_976) * N, { stpMode: StpMode.Decrement }), RejectReason.None);
+    assert.equal(r.ledger.openOrderCount, 0, 'the taker spent its quote exactly and the ledger knows it (no order left)');
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), quote0 - 99_760 - Math.ceil((99_760 * TAKER) / 1e6));
+  });
+
+  it('stop and stop-limit buys with a protection price are held at the tighter price', () => {
+    const r = rig();
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,
+      stopPriceTicks: 10_100, qtyLots: 3, protectionPriceTicks: 10_150 }), RejectReason.None);
+    assert.equal(r.ledger.orderHold(r.seq), buyRequiredUnits(3, 10_150, N, TAKER), 'min(floor(10100 * 1.05), 10150)');
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.StopLimit, tif: TimeInForce.GTC,
+      stopPriceTicks: 10_100, priceTicks: 10_200, qtyLots: 3, protectionPriceTicks: 10_150 }), RejectReason.None);
+    const sl = r.seq;
+    assert.equal(r.ledger.orderHold(sl), buyRequiredUnits(3, 10_150, N, LIMIT), 'min(limit 10200, 10150)');
+    lastTrade(r, 10_100); // both fire; the stop-limit rests at 10150
+    assert.equal(ledgerPx(r.ledger, sl), 10_150);
+    assert.equal(r.ledger.orderHold(sl), buyRequiredUnits(3, 10_150, N, LIMIT));
   });
 });

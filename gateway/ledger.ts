@@ -352,11 +352,11 @@ export class Ledger {
    */
   hold(cmd: Command, instrumentIndex: number, refPriceTicks: number): number {
     if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);
-    // Conditional types with a fixed trigger price (Stop, StopLimit, MarketIfTouched, LimitIfTouched) are
-    // held for their worst price, known at entry: the limit price, or for market-type ones the book's
-    // bound relative to the stop price X. Trailing types (their X follows the book's last trade price,
-    // which this thread sees late) and bracket children (sized later by fills) are not held yet:
-    // rejected with InvalidOrderType (see docs/ledger.md).
+    // Conditional orders are held for their worst price: the limit price (capped by the protection
+    // price, if any), or for market-type ones the book's bound relative to the stop price X (likewise).
+    // A trailing buy's X follows the book's last trade price, which this thread sees late: it is held
+    // at its protection price, which it must carry (the book never goes beyond it). Sells hold base.
+    // Bracket children (sized later by fills) are not held yet: InvalidOrderType (docs/ledger.md).
     if (cmd.type !== CommandType.NewOrder) return RejectReason.None;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const i = instrumentIndex;
@@ -364,37 +364,53 @@ export class Ledger {
     if (!isId(cmd.orderId) || this.ids.get(cmd.orderId) !== NIL) return RejectReason.InvalidValue;
     const side = cmd.side, type = cmd.orderType;
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
-    // A trailing stop sell holds base only (its price never matters for the hold; it never rests).
-    // Trailing buys need a worst price that follows the book's last trade, which this thread sees late,
-    // and a trailing stop-limit may rest at a price the ledger would not know: not held yet.
-    const trailingSell = side === Side.Sell && type === OrderType.TrailingStop;
-    const stopMarket = type === OrderType.Stop || type === OrderType.MarketIfTouched || trailingSell;
-    const stopLimit = type === OrderType.StopLimit || type === OrderType.LimitIfTouched;
+    const trailing = type === OrderType.TrailingStop || type === OrderType.TrailingStopLimit;
+    const stopMarket = type === OrderType.Stop || type === OrderType.MarketIfTouched || type === OrderType.TrailingStop;
+    const stopLimit = type === OrderType.StopLimit || type === OrderType.LimitIfTouched || type === OrderType.TrailingStopLimit;
     if (type !== OrderType.Limit && type !== OrderType.Market && !stopMarket && !stopLimit) return RejectReason.InvalidOrderType;
     if (!Number.isInteger(cmd.flags) || cmd.flags < 0) return RejectReason.InvalidFlags;
     if ((cmd.flags & OrderFlags.Child) !== 0) return RejectReason.InvalidOrderType;
-    if ((stopMarket || stopLimit) && !trailingSell && (!Number.isSafeInteger(cmd.stopPriceTicks) || cmd.stopPriceTicks < this.iMinPx[i]! ||
-      cmd.stopPriceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidStopPrice;
+    if ((stopMarket || stopLimit) && !trailing && !this.inRange(i, cmd.stopPriceTicks)) return RejectReason.InvalidStopPrice;
     const quote = (cmd.flags & OrderFlags.QuoteQty) !== 0;
     const market = type === OrderType.Market || stopMarket;
-    if (quote && !market) return RejectReason.InvalidFlags;
-    if (!market && (!Number.isSafeInteger(cmd.priceTicks) || cmd.priceTicks < this.iMinPx[i]! || cmd.priceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
+    if (quote && type !== OrderType.Market) return RejectReason.InvalidFlags;
+    const limitPx = type === OrderType.Limit || type === OrderType.StopLimit || type === OrderType.LimitIfTouched;
+    if (limitPx && !this.inRange(i, cmd.priceTicks)) return RejectReason.InvalidPrice;
     if (quote ? (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) : (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0)) return RejectReason.InvalidQuantity;
-    if (type === OrderType.Market && !isId(refPriceTicks) && cmd.protectionPriceTicks === 0) return RejectReason.NoReferencePrice;
-    if (market && cmd.protectionPriceTicks !== 0 && (!Number.isSafeInteger(cmd.protectionPriceTicks) ||
-      cmd.protectionPriceTicks < 1 || cmd.protectionPriceTicks > this.iMaxPx[i]!)) return RejectReason.InvalidPrice;
+    const prot = cmd.protectionPriceTicks;
+    if (type === OrderType.Market && !isId(refPriceTicks) && prot === 0) return RejectReason.NoReferencePrice;
+    if (prot !== 0) {
+      // As the book: Market any price >= 1 (the tighter bound wins); conditional types a price in range.
+      if (type === OrderType.Market) { if (!isId(prot) || prot > this.iMaxPx[i]!) return RejectReason.InvalidPrice; }
+      else if (type === OrderType.Limit || !this.inRange(i, prot)) return RejectReason.InvalidPrice;
+    }
+    const buy = side === Side.Buy;
+    // As the book: a trailing order needs a trail offset (>= 1; in bps at most 9999). Checked before the
+    // protection so a malformed order gets the book's reason, not NoReferencePrice.
+    if (trailing && (!isId(cmd.trailOffset) || ((cmd.flags & OrderFlags.TrailBps) !== 0 && cmd.trailOffset > 9999))) return RejectReason.InvalidTrailOffset;
+    // A trailing buy has no worst price but its protection (the runtime sets one: trailingProtectionTicks).
+    if (trailing && buy && prot === 0) return RejectReason.NoReferencePrice;
     if (!Number.isSafeInteger(cmd.clientOrderId) || cmd.clientOrderId < 0) return RejectReason.InvalidClientOrderId;
 
     const npt = this.iNpt[i]!, bpl = this.iBpl[i]!;
-    const buy = side === Side.Buy;
     let kind: number, px: number, ppm: number, units: number;
     if (!market) {
-      kind = HoldKind.Limit; px = cmd.priceTicks; ppm = this.iLimitPpm[i]!;
+      // Limit, StopLimit, LIT: the limit price, capped (buy) / floored (sell) by the protection as the book
+      // does at activation. TrailingStopLimit: a buy's protection; a sell's limit is unknown until its
+      // Triggered event (its hold is base and does not depend on it): the floor, or minPriceTicks meanwhile.
+      kind = HoldKind.Limit; ppm = this.iLimitPpm[i]!;
+      if (type === OrderType.TrailingStopLimit) px = prot !== 0 ? prot : this.iMinPx[i]!;
+      else px = prot === 0 ? cmd.priceTicks : buy ? Math.min(cmd.priceTicks, prot) : Math.max(cmd.priceTicks, prot);
       units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
     } else if (stopMarket) {
-      // Activated, it trades no further than marketBandBps from X (docs/matching-semantics.md).
+      // Activated, it trades no further than marketBandBps from X, nor beyond its protection
+      // (docs/matching-semantics.md). A trailing one's X is not known here: its protection is the bound.
       kind = HoldKind.MarketQty; ppm = this.iMarketPpm[i]!;
-      px = this.marketBoundTicks(i, side, cmd.stopPriceTicks);
+      if (trailing) px = prot;
+      else {
+        px = this.marketBoundTicks(i, side, cmd.stopPriceTicks);
+        if (prot !== 0) px = buy ? Math.min(px, prot) : Math.max(px, prot);
+      }
       units = buy ? buyRequiredUnits(cmd.qtyLots, px, npt, ppm) : cmd.qtyLots * bpl;
     } else if (!quote) {
       kind = HoldKind.MarketQty; ppm = this.iMarketPpm[i]!;
@@ -526,6 +542,35 @@ export class Ledger {
     return v < 1 ? 1 : v;
   }
 
+  /**
+   * The protection price the runtime puts on a trailing buy (TrailingStop, TrailingStopLimit) that
+   * carries none, from its view of the source price `refPriceTicks`: with the trail distance d (ticks,
+   * or TrailBps of the reference, at least 1) and the limit offset L (TrailingStopLimit, else 0),
+   * `floor((ref + d + L) * (10000 + band) / 10000)`, clamped to [minPriceTicks, maxPriceTicks]: the
+   * book's own market bound relative to X = ref + d, so the order behaves as without a protection unless
+   * the price has moved up by more than the band since the view was taken. The ledger then holds for it
+   * and the book never goes beyond it. 0 when it does not apply (not a trailing buy, no reference price,
+   * or fields the book will reject anyway).
+   */
+  trailingProtectionTicks(instrumentIndex: number, cmd: Command, refPriceTicks: number): number {
+    const type = cmd.orderType;
+    if (type !== OrderType.TrailingStop && type !== OrderType.TrailingStopLimit) return 0;
+    if (cmd.side !== Side.Buy || !isId(refPriceTicks) || !isId(cmd.trailOffset)) return 0;
+    if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return 0;
+    const i = instrumentIndex;
+    const d = Number.isInteger(cmd.flags) && (cmd.flags & OrderFlags.TrailBps) !== 0
+      ? Math.max(1, Math.floor((refPriceTicks * cmd.trailOffset) / 10000)) : cmd.trailOffset;
+    const lo = type === OrderType.TrailingStopLimit ? cmd.limitOffsetTicks : 0;
+    if (!Number.isSafeInteger(lo) || lo < 0) return 0;
+    const p = this.marketUpper(i, refPriceTicks + d + lo);
+    if (!Number.isSafeInteger(p)) return 0;
+    return p < this.iMinPx[i]! ? this.iMinPx[i]! : p > this.iMaxPx[i]! ? this.iMaxPx[i]! : p;
+  }
+
+  private inRange(i: number, px: number): boolean {
+    return Number.isSafeInteger(px) && px >= this.iMinPx[i]! && px <= this.iMaxPx[i]!;
+  }
+
   /** Fees of a buy spending up to q quote units: at most ceil(q*r) + (trades - 1), trades <= q/(minPx*N). */
   private quoteFeeBound(i: number, q: number, ppm: number): number {
     if (ppm <= 0) return 0;
@@ -560,6 +605,7 @@ export class Ledger {
       case EventType.Replaced: this.onReplaced(w, o); break;
       case EventType.Decremented: this.onDecremented(w, o); break;
       case EventType.Rejected: this.onRejected(w, o); break;
+      case EventType.Triggered: this.onTriggered(w, o); break;
       default: break;
     }
   }
@@ -632,6 +678,19 @@ export class Ledger {
     }
     if (this.oKind[s] === HoldKind.Limit) this.stpPxTicks[this.oInstr[s]!] = this.oPx[s]!;
     this.oRem[s] = w[o + 6]!;
+    this.retarget(s);
+  }
+
+  /**
+   * A conditional fired. Limit-type: the event carries the price it rests at (the book's limit after
+   * its protection cap): it becomes the order's price, and the hold is brought to it (a buy's cap or
+   * limit is never above the price it was held for, so this only releases). Market-type: nothing.
+   */
+  private onTriggered(w: Float64Array, o: number): void {
+    if (w[o + 7] !== OrderType.Limit) return;
+    const s = this.ids.get(w[o + 3]!);
+    if (s === NIL || this.oKind[s] !== HoldKind.Limit) return;
+    this.oPx[s] = w[o + 8]!;
     this.retarget(s);
   }
 

@@ -149,11 +149,6 @@ async function refused(url: string, headers: Record<string, string>): Promise<{ 
 
 const byType = (c: Conn, name: string): Report[] => c.reports.filter((r) => r.name === name);
 
-/** The runtime's ledger (gateway/ledger.ts) holds only Limit and Market orders so far: conditionals are refused before sequencing. */
-function conditionalRefusedByLedger(r: Report, orderType: number): boolean {
-  return orderType >= OrderType.Stop && r.name === 'ExecRejected' && r.fields.reason === RejectReason.InvalidOrderType && r.fields.seq === 0;
-}
-
 before(async () => {
   dataDir = tempDataDir('gateway');
   ({ engine } = await startEngine({ instruments: INSTRUMENTS, shards: 1, durability: 'normal', dataDir }));
@@ -308,12 +303,9 @@ describe('gateway: order entry', () => {
   ];
   for (const row of rows) {
     it(`${row.name}: place, replace, cancel, reject`, async (t) => {
-      const side = row.name === 'TrailingStop' || row.name === 'TrailingStopLimit' ? Side.Sell : Side.Buy;
+      // Buys: the ledger must hold every conditional type, trailing buys through their protection price.
+      const side = Side.Buy;
       const placed = await a.client.newOrder({ instrumentId: BBB, side, ...row.ok });
-      if (!placed.ok && conditionalRefusedByLedger(placed.report, row.ok.orderType!)) {
-        t.skip('the runtime\'s ledger does not hold conditional orders yet (gateway reject InvalidOrderType, seq 0)');
-        return;
-      }
       assert.ok(placed.ok, `${row.name} rejected: ${placed.reason}`);
       assert.equal(placed.report.fields.orderType, row.ok.orderType);
       const id = placed.report.fields.orderId!;
@@ -343,10 +335,7 @@ describe('gateway: order entry', () => {
 
   it('fills for market, stop and stop-limit orders (stops triggered by a trade)', async (t) => {
     const stop = await a.client.newOrder({ instrumentId: CCC, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC, stopPriceTicks: 10_000, qtyLots: 1 });
-    if (!stop.ok && conditionalRefusedByLedger(stop.report, OrderType.Stop)) {
-      t.skip('the runtime\'s ledger does not hold conditional orders yet');
-      return;
-    }
+    assert.ok(stop.ok, `stop rejected: ${stop.reason}`);
     await b.client.newOrder({ instrumentId: CCC, side: Side.Sell, orderType: OrderType.Limit, priceTicks: 10_000, qtyLots: 1 });
     await b.client.newOrder({ instrumentId: CCC, side: Side.Sell, orderType: OrderType.Limit, priceTicks: 10_010, qtyLots: 5 });
     const stopLimit = await a.client.newOrder({ instrumentId: CCC, side: Side.Buy, orderType: OrderType.StopLimit, tif: TimeInForce.GTC, stopPriceTicks: 10_000, priceTicks: 10_010, qtyLots: 2 });

@@ -8,8 +8,9 @@
 // Issue 3: a share of the steps (ADV_SHARE percent, default 25) are advanced: stops, stop-limits,
 // trailing (ticks and bps), if-touched, mark-price triggers with SetReferencePrice moves, immediate
 // triggers, icebergs, OCO links (valid and not), bracket children (valid and not), protected market
-// orders, marketable sweeps, invalid values of the new fields, and cascades (several stops at nearby
-// prices, depth, then a sweep through them). specArb adds small maxTriggersPerCommand values.
+// orders, protection prices on conditional orders (caps and floors), marketable sweeps, invalid values
+// of the new fields, and cascades (several stops at nearby prices, depth, then a sweep through them).
+// specArb adds small maxTriggersPerCommand values.
 
 import fc from 'fast-check';
 import type { InstrumentSpec } from '../core/instrument.js';
@@ -62,7 +63,9 @@ const BAD_ADVANCED: BadAdvanced[] = [
   { base: 'cond', type: 7, apply: (c) => { c.trailOffset = 3; } },
   { base: 'cond', type: 2, apply: (c) => { c.displayQtyLots = 2; } },
   { base: 'cond', type: 6, apply: (c) => { c.flags |= 32; c.qtyLots = 0; c.linkId = 1; } },
-  { base: 'cond', type: 3, apply: (c, mid) => { c.protectionPriceTicks = mid; } },
+  { base: 'cond', type: 3, apply: (c) => { c.protectionPriceTicks = 1_000_001; } },
+  { base: 'cond', type: 4, apply: (c) => { c.protectionPriceTicks = -1; } },
+  { base: 'cond', type: 5, apply: (c) => { c.protectionPriceTicks = 0.5; } },
   { base: 'cond', type: 2, apply: (c) => { c.qtyLots = 0; } },
   { base: 'cond', type: 7, apply: (c) => { c.tif = 3; c.expireTsUs = 0; } },
 ];
@@ -556,6 +559,7 @@ export class StreamBuilder {
     switch (s.flavor) {
       case 'cond':
         this.fillConditional(s, state, mid, cmd, s.condType);
+        if (s.badPick % 3 === 0) this.protect(s, state, mid, cmd);
         if (s.target % 3 === 0 && s.linkMode !== 'none') cmd.linkId = this.ocoTarget(s, open, cmd);
         break;
       case 'iceberg':
@@ -635,6 +639,26 @@ export class StreamBuilder {
     if (cmd.tif === 3) cmd.expireTsUs = this.tsUs + s.expireInUs;
   }
 
+  /**
+   * A protection price on a conditional (a buy's cap, a sell's floor) around the price it would
+   * otherwise reach: from a few ticks inside it (the cap binds) to well beyond it (it does not), and
+   * now and then an invalid value (s.protTicks not an integer in [-3, 30]).
+   */
+  private protect(s: AdvStep, state: ParsedDump, mid: number, cmd: Command): void {
+    if (!Number.isInteger(s.protTicks) || Math.abs(s.protTicks) > 30) { cmd.protectionPriceTicks = s.protTicks; return; }
+    let est: number;
+    if (cmd.orderType === 4 || cmd.orderType === 5) {
+      const src = s.mark ? state.referencePriceTicks : state.lastTradePriceTicks;
+      const a = src > 0 ? src : mid;
+      const d = s.bps ? Math.max(1, Math.floor((a * s.trailBps) / 10000)) : s.trailTicks;
+      est = s.side === 0 ? a + d + cmd.limitOffsetTicks : a - d - cmd.limitOffsetTicks;
+    } else {
+      est = cmd.priceTicks !== 0 ? cmd.priceTicks : cmd.stopPriceTicks;
+    }
+    const p = s.side === 0 ? est + s.protTicks - 4 : est - s.protTicks + 4;
+    cmd.protectionPriceTicks = Math.min(1_000_000, Math.max(1, p));
+  }
+
   /** An OCO partner: a valid one when there is one (linkMode 'valid'), else some other id. */
   private ocoTarget(s: AdvStep, open: DumpOrder[], cmd: Command): number {
     if (s.linkMode === 'valid') {
@@ -667,6 +691,7 @@ export class StreamBuilder {
     if (s.childType === 0) this.fillLimit(cs, mid, cmd, s.tifPick === 1 ? 3 : 0);
     else this.fillConditional(cs, state, mid, cmd, s.childType);
     cmd.side = side;
+    if (s.childType !== 0 && s.badPick % 3 === 0) this.protect({ ...cs, side }, state, mid, cmd);
     cmd.flags |= 32;
     cmd.qtyLots = 0;
     cmd.linkId = entry !== null ? entry.orderId : s.target + 1;

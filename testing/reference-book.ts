@@ -49,6 +49,8 @@ export interface RefOrder {
   linkId: number;
   /** Bracket entry id for children, 0 once the entry is gone. */
   parentId: number;
+  /** Conditional types: the protection price (buy: cap, sell: floor), 0 = none; set to 0 by the activation. */
+  protectionPriceTicks: number;
   /** On the book (resting) or pending (waiting for a trigger, or a child of size 0). */
   onBook: boolean;
   /** Time priority: a counter taken each time the order (re)enters a level. */
@@ -579,7 +581,14 @@ export class ReferenceBook {
     } else if (!isIntIn(cmd.qtyLots, 1, MAX_ID) || cmd.quoteQtyUnits !== 0) {
       return RejectReason.InvalidQuantity;
     }
-    if (!isIntIn(cmd.protectionPriceTicks, 0, MAX_ID) || (cmd.protectionPriceTicks !== 0 && !isMarket)) return RejectReason.InvalidPrice;
+    // protectionPriceTicks: Market any integer >= 0; conditional types 0 or a price in range; others 0.
+    if (isMarket) {
+      if (!isIntIn(cmd.protectionPriceTicks, 0, MAX_ID)) return RejectReason.InvalidPrice;
+    } else if (cond) {
+      if (cmd.protectionPriceTicks !== 0 && !isIntIn(cmd.protectionPriceTicks, s.minPriceTicks, s.maxPriceTicks)) return RejectReason.InvalidPrice;
+    } else if (cmd.protectionPriceTicks !== 0) {
+      return RejectReason.InvalidPrice;
+    }
     if (cmd.tif === TimeInForce.GTD) {
       if (!isIntIn(cmd.expireTsUs, 1, MAX_ID)) return RejectReason.InvalidExpireTime;
       if (cmd.expireTsUs <= this.nowUs) return RejectReason.GtdAlreadyExpired;
@@ -667,6 +676,7 @@ export class ReferenceBook {
       flags: cmd.flags, stpMode: cmd.stpMode, stpGroup: cmd.stpGroup, expireTsUs: cmd.expireTsUs,
       stopPriceTicks: cmd.stopPriceTicks, displayQtyLots: cmd.displayQtyLots, visibleLots: 0, trailOffset: cmd.trailOffset,
       limitOffsetTicks: cmd.limitOffsetTicks, anchorTicks: 0, linkId: 0, parentId: 0, onBook: false, entry: 0,
+      protectionPriceTicks: isConditionalType(cmd.orderType) ? cmd.protectionPriceTicks : 0,
     };
   }
 
@@ -938,6 +948,10 @@ export class ReferenceBook {
     } else if (!market) {
       limit = o.priceTicks;
     }
+    // Protection: a buy's cap, a sell's floor (0 = none), used up here.
+    const prot = o.protectionPriceTicks;
+    o.protectionPriceTicks = 0;
+    if (!market && prot !== 0) limit = o.side === Side.Buy ? Math.min(limit, prot) : Math.max(limit, prot);
     this.events.triggered(o.orderId, o.account, x, p, market ? OrderType.Market : OrderType.Limit, limit, o.remainingLots);
     this.cancelPartner(o);
     o.priceTicks = limit;
@@ -946,6 +960,7 @@ export class ReferenceBook {
       const r = this.referencePriceTicks;
       bound = o.side === Side.Buy ? Math.min(this.upperBoundFrom(r), this.upperBoundFrom(x))
         : Math.max(this.lowerBoundFrom(r), this.lowerBoundFrom(x));
+      if (prot !== 0) bound = o.side === Side.Buy ? Math.min(bound, prot) : Math.max(bound, prot);
     }
     o.onBook = false;
     const taker: Taker = { o, isMarket: market, byQuote: false, limitPriceTicks: limit, boundPriceTicks: bound, quoteLeftUnits: 0 };
@@ -1208,7 +1223,8 @@ export class ReferenceBook {
 
   private static dumpOrder(out: number[], o: RefOrder): void {
     out.push(o.orderId, o.account, o.clientOrderId, o.side, o.orderType, o.priceTicks, o.qtyLots, o.remainingLots, o.filledLots,
-      o.tif, o.flags, o.stpMode, o.stpGroup, o.expireTsUs, o.stopPriceTicks, o.displayQtyLots, o.onBook ? o.visibleLots : 0,
+      o.tif, o.flags, o.stpMode, o.stpGroup, o.expireTsUs, o.stopPriceTicks,
+      isConditionalType(o.orderType) ? o.protectionPriceTicks : o.displayQtyLots, o.onBook ? o.visibleLots : 0,
       o.trailOffset, o.limitOffsetTicks, o.anchorTicks, o.linkId, o.parentId);
   }
 
@@ -1252,12 +1268,17 @@ export class ReferenceBook {
       return snap[i++]!;
     };
     b.nowUs = next(); b.referencePriceTicks = next(); b.lastTradePriceTicks = next(); b.nextTradeId = next(); b.status = next();
-    const readOrder = (onBook: boolean): RefOrder => ({
-      orderId: next(), account: next(), clientOrderId: next(), side: next(), orderType: next(), priceTicks: next(),
-      qtyLots: next(), remainingLots: next(), filledLots: next(), tif: next(), flags: next(), stpMode: next(), stpGroup: next(),
-      expireTsUs: next(), stopPriceTicks: next(), displayQtyLots: next(), visibleLots: next(), trailOffset: next(),
-      limitOffsetTicks: next(), anchorTicks: next(), linkId: next(), parentId: next(), onBook, entry: 0,
-    });
+    const readOrder = (onBook: boolean): RefOrder => {
+      const o: RefOrder = {
+        orderId: next(), account: next(), clientOrderId: next(), side: next(), orderType: next(), priceTicks: next(),
+        qtyLots: next(), remainingLots: next(), filledLots: next(), tif: next(), flags: next(), stpMode: next(), stpGroup: next(),
+        expireTsUs: next(), stopPriceTicks: next(), displayQtyLots: next(), visibleLots: next(), trailOffset: next(),
+        limitOffsetTicks: next(), anchorTicks: next(), linkId: next(), parentId: next(), onBook, entry: 0, protectionPriceTicks: 0,
+      };
+      // Dump field 15 of a conditional type is its protection price (its display size is 0).
+      if (isConditionalType(o.orderType)) { o.protectionPriceTicks = o.displayQtyLots; o.displayQtyLots = 0; }
+      return o;
+    };
     for (let side = 0; side < 2; side++) {
       const count = next();
       for (let k = 0; k < count; k++) {

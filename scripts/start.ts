@@ -126,8 +126,7 @@ async function main(): Promise<void> {
   }
   log.info('serving the binary WebSocket /ws/orders, JSON streams on /ws/stream and the REST shim /api/v1 ' +
     '(/openapi.json; docs/gateway.md, docs/rest.md); users, accounts and API keys are created with scripts/admin.ts');
-  log.warn('not available yet: strategies (REST answers 501), trailing buys, trailing stop-limits and bracket children ' +
-    '(the ledger refuses them)');
+  log.warn('not available yet: strategies (REST answers 501), bracket children (the ledger refuses them)');
   log.info({ durability: config.durability, journal: engine.journalPath, shards: config.shards },
     'engine threads running: SQLite journal thread, one worker thread per shard, ledger and sequencer on the main thread');
   if (config.databaseUrl === null) log.info('DATABASE_URL not set: no PostgreSQL replication (the SQLite journal in the data dir is the only copy)');

@@ -152,6 +152,8 @@ export class Engine {
   onAck: ((ack: Ack) => void) | null;
 
   private readonly shards: ShardHandle[];
+  /** 1 while an async wait on shard k's event ring is pending (at most one each). */
+  private readonly evWaitArmed = new Uint8Array(64);
   private readonly idToIndex = new Int32Array(65536).fill(-1);
   private readonly shardOfIndex: Int32Array;
   private readonly refPx: Float64Array;
@@ -567,19 +569,34 @@ export class Engine {
   private readonly pumpTask = (): void => {
     this.scheduled = false;
     if (this.failure !== null) return;
+    let drained: number;
     try {
-      this.poll();
+      drained = this.poll();
     } catch (e) {
       this.fail(e as Error);
       return;
     }
     if (this.snapshotRequested && !this.replaying) { this.schedule(); return; }
     if (this.ackSeq === this.nextSeq) return;
-    // Busy: keep polling while commands are executing. Waiting only for the watermark: the journal's
-    // durable listener (Atomics.waitAsync) calls schedule() when it advances.
-    if (!this.ackWaitsForDurability || !this.allExecuted() || this.replaying) this.schedule();
-    else if (this.journal.durableSeq() >= this.ackSeq) this.schedule();
+    // Busy: keep polling while events keep coming. When a poll finds nothing, sleep on the event
+    // rings (Atomics.waitAsync: a shard's publish wakes us) instead of spinning through setImmediate:
+    // on 2 cores a busy-polling main thread starves the shard and journal threads (docs/runtime.md).
+    // Waiting only for the watermark: the journal's durable listener calls schedule() when it advances.
+    if (this.replaying || drained > 0) { this.schedule(); return; }
+    if (!this.allExecuted()) { this.sleepOnEventRings(); return; }
+    if (!this.ackWaitsForDurability || this.journal.durableSeq() >= this.ackSeq) this.schedule();
   };
+
+  /** Arms one async wait per event ring that has none pending; any wake-up (or a 10 ms timeout) polls again. */
+  private sleepOnEventRings(): void {
+    for (let k = 0; k < this.shards.length; k++) {
+      if (this.evWaitArmed[k] === 1) continue;
+      const p = this.shards[k]!.evRing.waitForDataAsync(10);
+      if (p === null) { this.schedule(); return; }
+      this.evWaitArmed[k] = 1;
+      p.then(() => { this.evWaitArmed[k] = 0; this.schedule(); }, () => { this.evWaitArmed[k] = 0; this.schedule(); });
+    }
+  }
 
   /** Resolves once every command sequenced so far is acked. */
   async drain(): Promise<void> {

@@ -10,6 +10,9 @@
 // offset, reads in place and releases. Head and tail are free-running 32-bit counters (the slot is
 // `counter & mask`), so `(tail - head) | 0` is the fill level even across the 2^32 wrap.
 
+type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
 export const RING_MAGIC = 0x52494e47; // "RING"
 export const RING_LAYOUT_VERSION = 1;
 
@@ -264,6 +267,26 @@ export class Ring {
     Atomics.wait(i32, I_SLEEP, 1, timeoutMs);
     Atomics.store(i32, I_SLEEP, 0);
     return this.available();
+  }
+
+  /**
+   * For a consumer thread with an event loop (the gateway's main thread): announces that it sleeps
+   * and returns a promise that settles when the producer publishes (its publish sees the flag and
+   * notifies) or after `timeoutMs`; returns null when data is already there. The event loop stays
+   * free meanwhile. The caller must not arm a second wait while one is pending.
+   */
+  waitForDataAsync(timeoutMs: number): Promise<string> | null {
+    if (this.available() > 0) return null;
+    const i32 = this.i32;
+    Atomics.store(i32, I_SLEEP, 1);
+    if (this.available() > 0) {
+      Atomics.store(i32, I_SLEEP, 0);
+      return null;
+    }
+    this.waitCount++;
+    const r = waitAsync(i32, I_SLEEP, 1, timeoutMs);
+    if (!r.async) return null; // the producer already cleared the flag: data is there
+    return r.value as Promise<string>;
   }
 
   /** True while the consumer has announced that it sleeps (tests, diagnostics). */

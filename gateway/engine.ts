@@ -51,7 +51,7 @@ export interface EngineOptions {
   journalRingCapacity?: number;
   /** Max sequenced commands not yet acked (power of two); beyond it submit answers Busy. Default 65536. */
   maxInFlight?: number;
-  /** Shard spin before Atomics.wait. Default 20000 with one shard, 0 with more (2 cores). */
+  /** Shard spin before Atomics.wait. Default 2000 with one shard (measured: 20000 cost ack p50 ~25% at 10k orders/s on 2 cores), 0 with more. */
   shardSpinIterations?: number;
   /** Take a snapshot every this many ms (0 = only on demand and at close). Default 0. */
   snapshotIntervalMs?: number;
@@ -268,7 +268,7 @@ export class Engine {
       if (!Number.isInteger(k) || k < 0 || k >= o.shards) throw new EngineError(`${s.symbol}: shard ${k} does not exist`);
       shardOfIndex[i] = k;
     });
-    const spin = o.shardSpinIterations ?? (o.shards === 1 ? 20000 : 0);
+    const spin = o.shardSpinIterations ?? (o.shards === 1 ? 2000 : 0);
     const shards: ShardHandle[] = [];
     const readies: Promise<void>[] = [];
     try {

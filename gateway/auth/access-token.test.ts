@@ -151,3 +151,24 @@ describe('access tokens (JWT)', () => {
     assert.equal(bearerToken(undefined), undefined);
   });
 });
+
+describe('access tokens: verified-token cache', () => {
+  it('trusts only the exact token string, and still applies revocation and expiry on every use', async () => {
+    const denylist = new TokenDenylist();
+    const ts = new AccessTokens({ key: HS, denylist });
+    const t = await ts.issue(SUBJECT, T0_MS);
+    assert.ok((await ts.verify(t.token, T0_MS + 1000)).ok, 'first use: full verification');
+    assert.ok((await ts.verify(t.token, T0_MS + 2000)).ok, 'second use: from the cache');
+    // One changed character in the signature is another string: full verification, refused.
+    const last = t.token.slice(-1);
+    const tampered = t.token.slice(0, -1) + (last === 'A' ? 'B' : 'A');
+    assert.equal((await ts.verify(tampered, T0_MS + 2000)).ok, false);
+    ts.revoke(t.jti, t.expiresAtMs);
+    const r = await ts.verify(t.token, T0_MS + 3000);
+    assert.equal(!r.ok && r.code, 'token_revoked', 'revocation applies to a cached token');
+    const t2 = await ts.issue(SUBJECT, T0_MS);
+    assert.ok((await ts.verify(t2.token, T0_MS + 1000)).ok);
+    const e = await ts.verify(t2.token, t2.expiresAtMs + 6000);
+    assert.equal(!e.ok && e.code, 'token_expired', 'expiry applies to a cached token');
+  });
+});

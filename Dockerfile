@@ -29,13 +29,14 @@ COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/config/default.json ./config/default.json
+# SQL migrations, read from disk by persistence/pg/migrate.ts when DATABASE_URL is set.
+COPY --from=build /app/persistence/pg/schema ./persistence/pg/schema
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 VOLUME ["/app/data"]
 EXPOSE 8080
-# Enable once the gateway serves GET /health:
-# HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-#   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 # node directly, not `npm start` (which would rebuild and needs the dev dependencies); the script
 # handles SIGTERM/SIGINT itself, so it stops cleanly as PID 1.

@@ -160,8 +160,17 @@ describe('access tokens: verified-token cache', () => {
     assert.ok((await ts.verify(t.token, T0_MS + 1000)).ok, 'first use: full verification');
     assert.ok((await ts.verify(t.token, T0_MS + 2000)).ok, 'second use: from the cache');
     // One changed character in the signature is another string: full verification, refused.
-    const last = t.token.slice(-1);
-    const tampered = t.token.slice(0, -1) + (last === 'A' ? 'B' : 'A');
+    // Change the signature's FIRST character: its 6 bits are all significant, whereas the last
+    // character of a 43-character base64url signature carries 2 padding bits that decoders
+    // ignore ('A' -> 'B' there decodes to the same bytes and would verify).
+    const sigAt = t.token.lastIndexOf('.') + 1;
+    const first = t.token[sigAt];
+    const tampered = t.token.slice(0, sigAt) + (first === 'A' ? 'g' : 'A') + t.token.slice(sigAt + 1);
+    assert.notEqual(
+      Buffer.from(tampered.slice(sigAt), 'base64url').toString('hex'),
+      Buffer.from(t.token.slice(sigAt), 'base64url').toString('hex'),
+      'the tampered signature decodes to different bytes',
+    );
     assert.equal((await ts.verify(tampered, T0_MS + 2000)).ok, false);
     ts.revoke(t.jti, t.expiresAtMs);
     const r = await ts.verify(t.token, T0_MS + 3000);

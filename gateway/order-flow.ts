@@ -4,18 +4,14 @@
 // seed. Not part of the engine.
 
 import type { InstrumentSpec } from '../core/instrument.js';
+import { mulberry32 } from '../testing/prng.js';
 import { Command, CommandType, OrderFlags, OrderType, Side, TimeInForce } from '../core/types.js';
 
-/** mulberry32: small, fast, seeded. */
+/** mulberry32 (testing/prng.ts), with an integer range helper. */
 export class Prng {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+  private readonly r: () => number;
+  constructor(seed: number) { this.r = mulberry32(seed); }
+  next(): number { return this.r(); }
   int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
 }
 

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { mulberry32 } from '../testing/prng.js';
 import {
   CommandDecoder, HEADER_BYTES, MESSAGE_SPECS, MsgType, ProtoError, decodeFrame, decodedFields, encodeFrame, messageSpec,
   toHex, type DecodedFrame, type Fields, type MessageSpec,
@@ -16,17 +17,7 @@ import {
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed1234);
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 120_000);
 
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 class Gen {
   readonly rnd: () => number;

@@ -127,6 +127,8 @@ describe('admin CLI', () => {
       const cases: [string[], RegExp, string?][] = [
         [[], /no command/],
         [['frobnicate'], /unknown command/],
+        [['constructor'], /unknown command/], // an Object.prototype name is not a command
+        [['toString'], /unknown command/],
         [['create-user', '--bogus'], /Unknown option/],
         [['create-user', '--email', 'v@example.com'], /--password-stdin or --password-env/],
         [['create-user', '--email', 'v@example.com', '--password-stdin'], /at least 10 characters/, 'short'],

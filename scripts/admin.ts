@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCommandLine, type CliValues } from './cli.js';
 import { loadEngineConfig } from '../config/engine.js';
 import type { AuditHead } from '../gateway/auth/audit.js';
 import { AuthError } from '../gateway/auth/errors.js';
@@ -28,9 +28,7 @@ import { openIdentity, type Identity } from '../gateway/auth/identity.js';
 import { isApiKeyScope, isRole, type ApiKeyScope, type Role } from '../gateway/auth/permissions.js';
 import { ACCOUNT_TYPES, type AccountType, type UserRecord } from '../gateway/auth/users.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './cli.js';
 
 export interface AdminIo {
   readonly out: (line: string) => void;
@@ -76,7 +74,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = CliValues<typeof OPTIONS>;
 
 interface Ctx {
   readonly id: Identity;
@@ -100,24 +98,9 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<Result> | Result> = {
 };
 
 export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    io.err(`admin: ${(e as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
-    io.out(USAGE);
-    return EXIT_OK;
-  }
-  const name = positionals[0];
-  const command = name === undefined ? undefined : COMMANDS[name];
-  if (!command || positionals.length > 1) {
-    io.err(name === undefined ? `admin: no command\n${USAGE}` : `admin: unknown command or extra argument: ${positionals.join(' ')}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
+  const cl = parseCommandLine('admin', argv, OPTIONS, USAGE, COMMANDS, io);
+  if ('exit' in cl) return cl.exit;
+  const { name, command, values: v } = cl;
   let identity: Identity | undefined;
   try {
     const dataDir = v['data-dir'] !== undefined ? resolve(v['data-dir']) : loadEngineConfig({ env: io.env as NodeJS.ProcessEnv }).dataDir;

@@ -1,0 +1,15 @@
+// mulberry32: a small, fast, seeded PRNG (32-bit state) for tests, benches and synthetic flows. The
+// same seed gives the same sequence everywhere it is used. Not for anything that needs to be
+// unpredictable.
+
+/** Returns a generator of floats in [0, 1) (each is a 32-bit integer divided by 2^32, exactly). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

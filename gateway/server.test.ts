@@ -364,6 +364,36 @@ describe('gateway: order entry', () => {
     assert.deepEqual(bf.map((f) => [f.fields.cumQtyLots, f.fields.leavesQtyLots]), [[1, 4], [3, 2], [5, 0]]);
   });
 
+  it('bracket: children held through the ledger, sized by the entry\'s fills; the TP fills and cancels the SL', async () => {
+    const L = engine.ledger, baseA = L.assetId('AAA'), BPL = INSTRUMENTS[0]!.baseUnitsPerLot;
+    const lockedBefore = L.locked(1, baseA), availBefore = L.available(1, baseA);
+    const entry = await a.client.newOrder({ instrumentId: AAA, side: Side.Buy, orderType: OrderType.Limit, priceTicks: 10_000, qtyLots: 2 });
+    assert.ok(entry.ok);
+    const entryId = entry.report.fields.orderId!;
+    const tp = await a.client.newOrder({ instrumentId: AAA, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.GTC,
+      priceTicks: 10_100, qtyLots: 0, flags: OrderFlags.Child, linkId: entryId });
+    const sl = await a.client.newOrder({ instrumentId: AAA, side: Side.Sell, orderType: OrderType.Stop, tif: TimeInForce.IOC,
+      stopPriceTicks: 9_900, qtyLots: 0, flags: OrderFlags.Child, linkId: entryId });
+    assert.ok(tp.ok && sl.ok, `children rejected: ${tp.reason} ${sl.reason}`);
+    const tpId = tp.report.fields.orderId!, slId = sl.report.fields.orderId!;
+    assert.equal(L.orderHold(tpId), 0);
+    assert.equal(L.orderHold(slId), 0);
+    // The entry fills: both children grow to 2 lots, and ONE 2-lot base hold covers the pair.
+    assert.ok((await b.client.newOrder({ instrumentId: AAA, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.IOC, priceTicks: 10_000, qtyLots: 2 })).ok);
+    await until('children activated', () => byType(a, 'ExecActivated').filter((r) => r.fields.orderId === tpId || r.fields.orderId === slId).length === 2);
+    await until('shared hold', () => L.orderHold(tpId) + L.orderHold(slId) === 2 * BPL);
+    assert.equal(L.locked(1, baseA), lockedBefore + 2 * BPL);
+    assert.equal(L.available(1, baseA), availBefore);
+    // The TP trades: the SL is canceled (LinkedOrder) and the shared hold is spent, nothing left locked.
+    assert.ok((await b.client.newOrder({ instrumentId: AAA, side: Side.Buy, orderType: OrderType.Limit, tif: TimeInForce.IOC, priceTicks: 10_100, qtyLots: 2 })).ok);
+    await until('SL canceled', () => byType(a, 'ExecCanceled').some((r) => r.fields.orderId === slId));
+    assert.equal(byType(a, 'ExecCanceled').find((r) => r.fields.orderId === slId)!.fields.reason, EndReason.LinkedOrder);
+    await until('TP filled', () => L.orderHold(tpId) === -1);
+    assert.equal(L.locked(1, baseA), lockedBefore);
+    assert.equal(L.available(1, baseA), availBefore);
+    assert.equal(engine.stats().ledgerShortfalls, 0);
+  });
+
   it('mass cancel of every instrument: one ExecCanceled per order, then one MassCancelDone', async () => {
     const o1 = await b.client.newOrder({ instrumentId: AAA, side: Side.Buy, orderType: OrderType.Limit, priceTicks: 9_500, qtyLots: 1 });
     const o2 = await b.client.newOrder({ instrumentId: BBB, side: Side.Buy, orderType: OrderType.Limit, priceTicks: 19_500, qtyLots: 1 });

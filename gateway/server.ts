@@ -14,6 +14,7 @@
 //
 // See docs/gateway.md for the connection options, close codes and stream messages.
 
+import { accessSync, constants as fsConstants } from 'node:fs';
 import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import { OrderBook } from '../core/book.js';
@@ -22,6 +23,7 @@ import { EventBuffer } from '../core/events.js';
 import { CommandType, OrderFlags, RejectReason } from '../core/types.js';
 import { latestSnapshot } from '../persistence/journal.js';
 import { decodeSnapshot } from '../persistence/snapshot-blob.js';
+import type { RedisBus } from '../persistence/redis.js';
 import { SubmitStatus, type Ack, type Engine } from './engine.js';
 import { CommandDecoder, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, MsgType, ProtoError, ReportEncoder } from './protocol.js';
 import { ReportRouter, type ReportSink } from './reports.js';
@@ -156,8 +158,7 @@ export class GatewayServer implements ReportSink {
     this.mountHook = options.mount ?? null;
     this.decoder = new CommandDecoder({ maxFrameBytes: this.o.maxFrameBytes, maxMessagesPerFrame: this.o.maxMessagesPerFrame });
     this.instrumentIds = engine.instruments.map((s) => s.id);
-    const tls = this.o.tls;
-    this.app = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) }) : uWS.App();
+    this.app = createApp(this.o.tls ?? null);
     this.streams = new Streams(engine.instruments, engine.ledger, this.app,
       (s) => (s.closed || s.ws === null ? null : s.ws as unknown as StreamSocket), { maxBufferedBytes: this.o.streamMaxBufferedBytes });
     this.router = new ReportRouter(this, engine.stats().ackedSeq, this.streams);
@@ -185,7 +186,9 @@ export class GatewayServer implements ReportSink {
       g.heartbeatTimer = setInterval(() => g.heartbeats(), Math.max(50, g.o.heartbeatIntervalMs / 2));
       g.heartbeatTimer.unref();
     }
-    g.log({ host: g.o.host, port: g.port, tls: g.o.tls !== null }, 'gateway listening');
+    const native = uwsNative();
+    g.log({ host: g.o.host, port: g.port, tls: g.o.tls !== null, uwsNative: native }, 'gateway listening');
+    if (!native) g.log({ nodeVersion: process.version }, 'WARNING: uWebSockets.js runs its slower JavaScript fallback (its native binary did not load for this Node.js build, or UWS_USE_FALLBACK is set)');
     return g;
   }
 
@@ -655,6 +658,36 @@ export class GatewayServer implements ReportSink {
   }
 }
 
+/** False when the uWS package fell back to its JavaScript build (that build has no SSLApp). */
+export function uwsNative(): boolean {
+  return typeof (uWS as { SSLApp?: unknown }).SSLApp === 'function';
+}
+
+/**
+ * uWS.App, or uWS.SSLApp when TLS is configured. uWS's own failure is a bare "App construction
+ * failed" that names neither the file nor the cause, and the JavaScript fallback this uWS package
+ * switches to when its native binary does not load (or with UWS_USE_FALLBACK) has no SSLApp at all:
+ * both become a GatewayError that says what to fix, so a TLS configuration never starts half-done.
+ */
+function createApp(tls: TlsOptions | null): TemplatedApp {
+  if (tls === null) return uWS.App();
+  for (const [what, file] of [['certificate', tls.certFile], ['key', tls.keyFile]] as const) {
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch (e) {
+      throw new GatewayError(`TLS ${what} file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  if (!uwsNative()) {
+    throw new GatewayError('TLS needs the native uWebSockets.js binary; the JavaScript fallback in use (unsupported Node.js build or UWS_USE_FALLBACK) has no SSLApp');
+  }
+  try {
+    return uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) });
+  } catch (e) {
+    throw new GatewayError(`TLS setup failed with certificate ${tls.certFile} and key ${tls.keyFile}: not PEM, the key does not match the certificate, or a wrong or missing passphrase (uWS: ${(e as Error).message})`);
+  }
+}
+
 const NO_SESSIONS: readonly Session[] = Object.freeze([]) as readonly Session[];
 const BUSY = Object.freeze({ status: SubmitStatus.Busy, seq: 0, reason: RejectReason.Busy });
 
@@ -692,6 +725,8 @@ export interface GatewayDeps {
   authenticator?: Authenticator;
   log?: (fields: Record<string, unknown>, msg: string) => void;
   options?: Partial<GatewayOptions>;
+  /** REDIS_URL's bus: the REST shim's shared rate limits and market-data cache (gateway/rest/mount.ts). */
+  redis?: RedisBus;
 }
 
 /**
@@ -717,7 +752,7 @@ export async function startGateway(engine: Engine, config: GatewayConfig, deps: 
     closeIdentity = () => identity.close();
     const { mountRest } = await import('./rest/mount.js');
     let rest: { close(): void } | null = null;
-    deps = { ...deps, options: { mount: (g) => { rest = mountRest(g, { identity, ...(deps.log ? { log: deps.log } : {}) }); }, ...deps.options } };
+    deps = { ...deps, options: { mount: (g) => { rest = mountRest(g, { identity, dataDir: config.dataDir, ...(deps.log ? { log: deps.log } : {}), ...(deps.redis ? { redis: deps.redis } : {}) }); }, ...deps.options } };
     const closeId = closeIdentity;
     closeIdentity = () => { rest?.close(); closeId(); };
   }

@@ -2,13 +2,15 @@
 // has no global WebSocket and the project declares no client package). Enough for the tests: the
 // opening handshake with custom headers, a refused upgrade reported with its status and body,
 // masked binary and text frames out, unfragmented and fragmented frames in, ping -> pong, close
-// handshake, and pause()/resume() of reading to play a slow consumer. No TLS, no extensions.
+// handshake, and pause()/resume() of reading to play a slow consumer. wss: over node:tls with the
+// caller's TLS options (a test CA: Node 20 reads NODE_EXTRA_CA_CERTS only at start). No extensions.
 //
 // It satisfies gateway/client.ts's Transport (send + assignable onmessage), so a TradingClient runs
 // over it unchanged.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -44,20 +46,28 @@ export class RawWebSocket {
     if (leftover.length > 0) this.onData(leftover);
   }
 
-  /** Opens ws://host:port/path?query with extra request headers. Rejects with UpgradeRefusedError. */
-  static connect(url: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<RawWebSocket> {
+  /**
+   * Opens ws:// or wss://host:port/path?query with extra request headers; `tls` (e.g. `{ ca }`) is
+   * used for wss: only. Rejects with UpgradeRefusedError.
+   */
+  static connect(url: string, headers: Record<string, string> = {}, timeoutMs = 5000, tls: ConnectionOptions = {}): Promise<RawWebSocket> {
     const u = new URL(url);
-    if (u.protocol !== 'ws:') return Promise.reject(new Error(`only ws: URLs, got ${u.protocol}`));
+    const secure = u.protocol === 'wss:';
+    if (!secure && u.protocol !== 'ws:') return Promise.reject(new Error(`only ws: and wss: URLs, got ${u.protocol}`));
     const key = randomBytes(16).toString('base64');
     const expectAccept = createHash('sha1').update(key + GUID).digest('base64');
     return new Promise<RawWebSocket>((resolve, reject) => {
-      const socket = connect({ host: u.hostname, port: Number(u.port || 80) });
+      // Node sets SNI and checks the certificate against the host (IP SANs for an IP) itself.
+      const socket = secure
+        ? tlsConnect({ ...tls, host: u.hostname, port: Number(u.port || 443) })
+        : connect({ host: u.hostname, port: Number(u.port || 80) });
       socket.setNoDelay(true);
       let head = Buffer.alloc(0);
       const timer = setTimeout(() => { socket.destroy(); reject(new Error('handshake timeout')); }, timeoutMs);
       const fail = (e: Error): void => { clearTimeout(timer); socket.destroy(); reject(e); };
       socket.once('error', fail);
-      socket.on('connect', () => {
+      // Over TLS the request waits for the handshake (and its certificate check) to finish.
+      socket.on(secure ? 'secureConnect' : 'connect', () => {
         const lines = [
           `GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
           `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13',

@@ -28,6 +28,8 @@ class Rig {
   readonly base: number;
   readonly quote: number;
   lastEvents: number[][] = [];
+  /** Off: a test that provokes a shortfall on purpose checks balances itself. */
+  strict = true;
 
   constructor(over: Partial<InstrumentSpec> = {}) {
     this.spec = testSpec({ priceBandBps: 0, ...over });
@@ -79,11 +81,12 @@ class Rig {
   checkConservation(): void {
     for (const asset of [this.base, this.quote]) {
       assert.equal(this.ledger.totals(asset), this.ledger.externalUnits(asset), `asset ${asset} conserved`);
+      if (!this.strict) continue;
       for (const acc of [A, B, 3, FEE]) {
         assert.ok(this.av(acc, asset) >= 0 && this.lk(acc, asset) >= 0, `non-negative balance of ${acc}/${asset}`);
       }
     }
-    assert.equal(this.ledger.shortfallCount, 0);
+    if (this.strict) assert.equal(this.ledger.shortfallCount, 0);
   }
 }
 
@@ -546,7 +549,7 @@ describe('conditional orders', () => {
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.TrailingStopLimit, tif: TimeInForce.GTC,
       trailOffset: 10, limitOffsetTicks: 1, qtyLots: 1 }), RejectReason.NoReferencePrice);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.GTC,
-      priceTicks: 10_000, qtyLots: 0, flags: OrderFlags.Child, linkId: 1 }), RejectReason.InvalidOrderType);
+      priceTicks: 10_000, qtyLots: 1, flags: OrderFlags.Child, linkId: 1 }), RejectReason.InvalidQuantity, 'a child starts at size 0');
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,
       stopPriceTicks: 10_100, qtyLots: 5 }), RejectReason.InsufficientBalance);
     assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.TrailingStop, tif: TimeInForce.IOC,
@@ -725,5 +728,176 @@ describe('protection prices: trailing buys and trailing stop-limits', () => {
     lastTrade(r, 10_100); // both fire; the stop-limit rests at 10150
     assert.equal(ledgerPx(r.ledger, sl), 10_150);
     assert.equal(r.ledger.orderHold(sl), buyRequiredUnits(3, 10_150, N, LIMIT));
+  });
+});
+
+describe('OCO and brackets: linked legs share one hold', () => {
+  const child = (account: number, side: number, linkId: number, more: Partial<Command>): Partial<Command> => ({
+    type: CommandType.NewOrder, account, side, flags: OrderFlags.Child, linkId, qtyLots: 0, ...more,
+  });
+  const tp = (account: number, side: number, linkId: number, priceTicks: number): Partial<Command> =>
+    child(account, side, linkId, { orderType: OrderType.Limit, tif: TimeInForce.GTC, priceTicks });
+  const sl = (account: number, side: number, linkId: number, stopPriceTicks: number): Partial<Command> =>
+    child(account, side, linkId, { orderType: OrderType.Stop, tif: TimeInForce.IOC, stopPriceTicks });
+  const pairHold = (r: Rig, a: number, b: number): number => Math.max(0, r.ledger.orderHold(a)) + Math.max(0, r.ledger.orderHold(b));
+
+  it('bracket on a buy entry: children hold 0, grow with the fills to one shared base hold, TP trades -> SL canceled', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 0, 400_000);
+    r.fund(B, 3 * BPL, 1_000_000);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 3), RejectReason.None); // id 1
+    assert.equal(r.lk(A, r.quote), 300_060);
+    assert.equal(r.send(tp(A, Side.Sell, 1, 10_500)), RejectReason.None); // id 2
+    assert.equal(r.send(sl(A, Side.Sell, 1, 9_500)), RejectReason.None); // id 3, OCO with 2
+    assert.equal(r.ledger.orderHold(2), 0);
+    assert.equal(r.ledger.orderHold(3), 0);
+    assert.equal(r.lk(A, r.base), 0);
+    // Entry partially filled: 1 lot delivered, both children grow to 1 lot: ONE lot of base held.
+    assert.equal(r.limit(B, Side.Sell, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.eventTypes().filter((t) => t === EventType.Activated).length, 2);
+    assert.equal(r.lk(A, r.base), BPL);
+    assert.equal(r.av(A, r.base), 0);
+    assert.equal(pairHold(r, 2, 3), BPL);
+    assert.equal(r.lk(A, r.quote), 200_040);
+    // The state (links included) survives snapshot/restore.
+    const restored = Ledger.restore([r.spec], { feeAccount: FEE, maxOrders: 256, maxPendingReplaces: 16 }, r.ledger.snapshot());
+    assert.equal(restored.stateHash(), r.ledger.stateHash());
+    // Entry filled: 3 lots delivered and held once for the pair; the entry's quote hold is gone.
+    assert.equal(r.limit(B, Side.Sell, 10_000, 2, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 3 * BPL);
+    assert.equal(r.av(A, r.base), 0);
+    assert.equal(pairHold(r, 2, 3), 3 * BPL);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 400_000 - 300_000 - 30); // maker fee 100 ppm
+    // TP trades 2 of 3 lots: SL is canceled (LinkedOrder); the TP keeps what its last lot needs.
+    assert.equal(r.limit(B, Side.Buy, 10_500, 2, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.ok(r.eventTypes().includes(EventType.Canceled));
+    assert.equal(r.ledger.orderHold(3), -1);
+    assert.equal(r.ledger.orderHold(2), BPL);
+    assert.equal(r.lk(A, r.base), BPL);
+    assert.equal(r.av(A, r.base), 0);
+    assert.equal(r.av(A, r.quote), 400_000 - 300_030 + 210_000 - 21);
+    assert.equal(r.limit(B, Side.Buy, 10_500, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.ledger.openOrderCount, 0);
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.base), 0);
+  });
+
+  it('bracket on a sell entry: quote hold = max(TP limit, SL stop at its band bound) for the filled size', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot, N = r.spec.notionalUnitsPerTickLot;
+    r.fund(A, 3 * BPL, 40_000);
+    r.fund(B, 3 * BPL, 2_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None); // id 1
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None); // id 2
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None); // id 3
+    assert.equal(r.lk(A, r.quote), 0);
+    const slPx = Math.floor((10_500 * 10_500) / 10_000); // 11_025: the book's bound relative to X
+    const need = (lots: number): number => Math.max(buyRequiredUnits(lots, 9_500, N, 200), buyRequiredUnits(lots, slPx, N, 200));
+    assert.equal(need(1), 110_273);
+    assert.equal(r.limit(B, Side.Buy, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), need(1));
+    assert.equal(pairHold(r, 2, 3), need(1));
+    assert.equal(r.av(A, r.quote), 40_000 + 100_000 - 10 - need(1));
+    assert.equal(r.limit(B, Side.Buy, 10_000, 2, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), need(3));
+    assert.equal(need(3), 330_819);
+    assert.equal(r.av(A, r.quote), 40_000 + 300_000 - 30 - 330_819);
+    assert.equal(r.lk(A, r.base), 0);
+    // TP (buy limit 9_500) trades 2 lots as maker: SL canceled, hold = the TP's last lot.
+    assert.equal(r.limit(B, Side.Sell, 9_500, 2, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.ledger.orderHold(3), -1);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(1, 9_500, N, 200));
+    assert.equal(r.av(A, r.quote), 40_000 + 300_000 - 30 - 190_000 - 19 - 95_019);
+    assert.equal(r.av(A, r.base), 2 * BPL);
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 2 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.ledger.openOrderCount, 0);
+  });
+
+  it('a sell entry whose proceeds do not cover the SL child: the hold is taken anyway, a counted debt', () => {
+    const r = new Rig();
+    r.strict = false;
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, BPL, 0); // no quote besides the entry's proceeds
+    r.fund(B, 0, 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 1), RejectReason.None);
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None);
+    assert.equal(r.limit(B, Side.Buy, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    // Proceeds 99_990 < 110_273 (1 lot at 11_025 + fee): available goes negative by the difference.
+    assert.equal(r.lk(A, r.quote), 110_273);
+    assert.equal(r.av(A, r.quote), 99_990 - 110_273);
+    assert.equal(r.ledger.shortfallCount, 1);
+    // Nothing more can be held on that asset until the debt is repaid.
+    assert.equal(r.limit(A, Side.Buy, 9_000, 1), RejectReason.InsufficientBalance);
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 2 }), RejectReason.None);
+    assert.equal(r.av(A, r.quote), 99_990);
+    assert.equal(r.lk(A, r.quote), 0);
+  });
+
+  it('a child sent after its entry filled is refused when the account cannot cover the filled size; accepted and sized when it can', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 0, 400_000);
+    r.fund(B, 3 * BPL, 0);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 3), RejectReason.None); // id 1
+    assert.equal(r.limit(B, Side.Sell, 10_000, 2, { tif: TimeInForce.IOC }), RejectReason.None); // entry fills 2 of 3 lots
+    assert.equal(r.av(A, r.base), 2 * BPL);
+    assert.equal(r.ledger.withdraw(A, r.base, BPL), RejectReason.None); // spends one of the two lots
+    const before = r.ledger.stateHash();
+    assert.equal(r.send(tp(A, Side.Sell, 1, 10_500)), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.stateHash(), before, 'a refused child changes nothing');
+    assert.equal(r.ledger.deposit(A, r.base, BPL), RejectReason.None);
+    assert.equal(r.send(tp(A, Side.Sell, 1, 10_500)), RejectReason.None); // sized 2 at once
+    assert.equal(r.lk(A, r.base), 2 * BPL);
+    assert.equal(r.av(A, r.base), 0);
+    assert.equal(r.ledger.shortfallCount, 0);
+  });
+
+  it('plain OCO: two buys share max(their holds); the first that trades cancels the other and the pair releases', () => {
+    const r = new Rig();
+    const N = r.spec.notionalUnitsPerTickLot;
+    const limitNeed = buyRequiredUnits(2, 9_900, N, 200);
+    const stopNeed = buyRequiredUnits(2, Math.floor((10_200 * 10_500) / 10_000), N, 200);
+    assert.equal(stopNeed, 214_244);
+    r.fund(A, 0, stopNeed); // enough for the larger leg only
+    r.fund(B, 1_000_000, 0);
+    assert.equal(r.limit(A, Side.Buy, 9_900, 2), RejectReason.None); // id 1
+    assert.equal(r.lk(A, r.quote), limitNeed);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Buy, orderType: OrderType.Stop, tif: TimeInForce.IOC,
+      stopPriceTicks: 10_200, qtyLots: 2, linkId: 1 }), RejectReason.None); // id 2
+    assert.equal(r.lk(A, r.quote), stopNeed);
+    assert.equal(r.av(A, r.quote), 0);
+    assert.equal(pairHold(r, 1, 2), stopNeed);
+    // A replace of the limit leg above the stop's need locks only the difference to the larger need.
+    const upNeed = buyRequiredUnits(2, 10_800, N, 200);
+    r.fund(A, 0, upNeed - stopNeed);
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, priceTicks: 10_800, qtyLots: 2 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), upNeed);
+    assert.equal(r.av(A, r.quote), 0);
+    // The limit leg trades 1 lot as maker: the stop is canceled; the rest holds what one lot needs.
+    assert.equal(r.limit(B, Side.Sell, 10_800, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.ledger.orderHold(2), -1);
+    assert.equal(r.lk(A, r.quote), buyRequiredUnits(1, 10_800, N, 200));
+    assert.equal(r.av(A, r.quote), upNeed - 108_000 - 11 - buyRequiredUnits(1, 10_800, N, 200));
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 1 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), upNeed - 108_011);
+  });
+
+  it('plain OCO of two sells shares the base; a cancel of one leg takes both and releases all', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, 0);
+    assert.equal(r.limit(A, Side.Sell, 10_500, 3), RejectReason.None);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.Stop, tif: TimeInForce.IOC,
+      stopPriceTicks: 9_500, qtyLots: 2, linkId: 1 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 3 * BPL);
+    assert.equal(pairHold(r, 1, 2), 3 * BPL);
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 2 }), RejectReason.None);
+    assert.equal(r.ledger.openOrderCount, 0);
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.base), 3 * BPL);
   });
 });

@@ -21,7 +21,7 @@ import {
 
 const NIL = -1;
 const MAX_PPM = 1_000_000;
-const DUMP_VERSION = 2;
+const DUMP_VERSION = 3;
 
 /** How an order's hold is computed (see docs/ledger.md). */
 export const enum HoldKind {
@@ -137,6 +137,15 @@ export class Ledger {
   private readonly oCidNext: Int32Array;
   private readonly oNext: Int32Array;
   private readonly oUsed: Uint8Array;
+  /** OCO partner slot (plain OCO pair or the two children of a bracket) sharing one hold, or NIL. */
+  private readonly oLink: Int32Array;
+  /** Bracket child: 1. */
+  private readonly oChild: Uint8Array;
+  /** Child: its entry's slot (NIL once the entry ended). Entry: its first live child's slot (NIL if none). */
+  private readonly oParent: Int32Array;
+  private readonly oKid: Int32Array;
+  /** Child: the other live child of its entry (the book links a new child to the first one left), or NIL. */
+  private readonly oSib: Int32Array;
   private freeOrder = 0;
   private liveOrders = 0;
 
@@ -205,7 +214,7 @@ export class Ledger {
     this.lockd = new Float64Array(aCap * this.assetCount);
     this.external = new Float64Array(this.assetCount);
 
-    this.ids = new IntMap(maxOrders, false, true);
+    this.ids = new IntMap(maxOrders);
     this.cids = new PairMap(maxOrders);
     this.oId = new Float64Array(maxOrders);
     this.oAccount = new Float64Array(maxOrders);
@@ -225,9 +234,14 @@ export class Ledger {
     this.oCidNext = new Int32Array(maxOrders);
     this.oNext = new Int32Array(maxOrders);
     this.oUsed = new Uint8Array(maxOrders);
+    this.oLink = new Int32Array(maxOrders).fill(NIL);
+    this.oChild = new Uint8Array(maxOrders);
+    this.oParent = new Int32Array(maxOrders).fill(NIL);
+    this.oKid = new Int32Array(maxOrders).fill(NIL);
+    this.oSib = new Int32Array(maxOrders).fill(NIL);
     for (let i = 0; i < maxOrders; i++) this.oNext[i] = i + 1 < maxOrders ? i + 1 : NIL;
 
-    this.pendMap = new IntMap(maxPend, false, true);
+    this.pendMap = new IntMap(maxPend);
     this.pSeq = new Float64Array(maxPend);
     this.pOrderId = new Float64Array(maxPend);
     this.pExtra = new Float64Array(maxPend);
@@ -356,7 +370,8 @@ export class Ledger {
     // price, if any), or for market-type ones the book's bound relative to the stop price X (likewise).
     // A trailing buy's X follows the book's last trade price, which this thread sees late: it is held
     // at its protection price, which it must carry (the book never goes beyond it). Sells hold base.
-    // Bracket children (sized later by fills) are not held yet: InvalidOrderType (docs/ledger.md).
+    // Bracket children start at size 0 (hold 0) and grow on Activated; OCO-linked legs on the same side
+    // share one hold, the larger of their needs (docs/ledger.md "OCO and brackets").
     if (cmd.type !== CommandType.NewOrder) return RejectReason.None;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const i = instrumentIndex;
@@ -369,14 +384,17 @@ export class Ledger {
     const stopLimit = type === OrderType.StopLimit || type === OrderType.LimitIfTouched || type === OrderType.TrailingStopLimit;
     if (type !== OrderType.Limit && type !== OrderType.Market && !stopMarket && !stopLimit) return RejectReason.InvalidOrderType;
     if (!Number.isInteger(cmd.flags) || cmd.flags < 0) return RejectReason.InvalidFlags;
-    if ((cmd.flags & OrderFlags.Child) !== 0) return RejectReason.InvalidOrderType;
+    const child = (cmd.flags & OrderFlags.Child) !== 0;
+    if (child && type !== OrderType.Limit && type !== OrderType.Stop && type !== OrderType.StopLimit) return RejectReason.InvalidLink;
     if ((stopMarket || stopLimit) && !trailing && !this.inRange(i, cmd.stopPriceTicks)) return RejectReason.InvalidStopPrice;
     const quote = (cmd.flags & OrderFlags.QuoteQty) !== 0;
     const market = type === OrderType.Market || stopMarket;
     if (quote && type !== OrderType.Market) return RejectReason.InvalidFlags;
     const limitPx = type === OrderType.Limit || type === OrderType.StopLimit || type === OrderType.LimitIfTouched;
     if (limitPx && !this.inRange(i, cmd.priceTicks)) return RejectReason.InvalidPrice;
-    if (quote ? (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) : (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0)) return RejectReason.InvalidQuantity;
+    if (child ? (quote || cmd.qtyLots !== 0 || cmd.quoteQtyUnits !== 0)
+      : quote ? (!isId(cmd.quoteQtyUnits) || cmd.qtyLots !== 0) : (!isId(cmd.qtyLots) || cmd.quoteQtyUnits !== 0)) return RejectReason.InvalidQuantity;
+    if (cmd.linkId !== 0 && !isId(cmd.linkId)) return RejectReason.InvalidLink;
     const prot = cmd.protectionPriceTicks;
     if (type === OrderType.Market && !isId(refPriceTicks) && prot === 0) return RejectReason.NoReferencePrice;
     if (prot !== 0) {
@@ -428,9 +446,35 @@ export class Ledger {
       }
     }
     if (!Number.isSafeInteger(units)) return RejectReason.ArithmeticOverflow;
+    // OCO partner sharing the hold (as the book links it; a link the book refuses ends in Rejected).
+    let partner = NIL, entry = NIL;
+    if (child) {
+      entry = this.ids.get(cmd.linkId);
+      if (entry !== NIL && (this.oAccount[entry] !== cmd.account || this.oInstr[entry] !== i || this.oSide[entry] === side || this.oChild[entry] === 1)) entry = NIL;
+      if (entry !== NIL && this.oKid[entry] !== NIL) {
+        partner = this.oKid[entry]!;
+        if (this.oSib[partner] !== NIL) { partner = NIL; entry = NIL; } // a third child: the book rejects it
+      }
+    } else if (cmd.linkId !== 0 && kind !== HoldKind.MarketQuote) {
+      partner = this.ids.get(cmd.linkId);
+      if (partner !== NIL && (this.oAccount[partner] !== cmd.account || this.oInstr[partner] !== i || this.oSide[partner] !== side
+        || this.oLink[partner] !== NIL || this.oChild[partner] === 1 || this.oFilled[partner] !== 0 || this.oKind[partner] === HoldKind.MarketQuote)) partner = NIL;
+    }
+    // Shared: the pair holds max(units, what the partner needs); the partner holds that already.
+    if (partner !== NIL) units = Math.max(0, units - this.oHold[partner]!);
     const asset = buy ? this.iQuote[i]! : this.iBase[i]!;
     const a = this.acctMap.get(cmd.account);
-    if ((a === NIL ? 0 : this.avail[a * this.assetCount + asset]!) < units) return RejectReason.InsufficientBalance;
+    const avail = a === NIL ? 0 : this.avail[a * this.assetCount + asset]!;
+    if (avail < units) return RejectReason.InsufficientBalance;
+    // A child of an entry that has already filled (as far as this thread knows) is sized at once by
+    // the book (Activated right after Accepted): refuse it now if the account cannot cover that size,
+    // rather than let the Activated put the account into debt. Held 0 here; Activated takes it.
+    if (child && entry !== NIL && this.oFilled[entry]! > 0) {
+      const q = this.oFilled[entry]!;
+      const need = buy ? buyRequiredUnits(q, px, npt, ppm) : q * bpl;
+      if (!Number.isSafeInteger(need)) return RejectReason.ArithmeticOverflow;
+      if (avail < (partner !== NIL ? Math.max(0, need - this.oHold[partner]!) : need)) return RejectReason.InsufficientBalance;
+    }
     if (this.freeOrder === NIL) return RejectReason.Busy;
 
     const ai = this.acctIndex(cmd.account, true);
@@ -454,6 +498,14 @@ export class Ledger {
     this.oPend[s] = 0;
     this.oCid[s] = cmd.clientOrderId;
     this.oCidNext[s] = NIL;
+    this.oChild[s] = child ? 1 : 0;
+    this.oParent[s] = entry;
+    this.oKid[s] = NIL;
+    this.oSib[s] = child ? partner : NIL;
+    if (child && partner !== NIL) this.oSib[partner] = s;
+    this.oLink[s] = partner;
+    if (partner !== NIL) this.oLink[partner] = s;
+    if (entry !== NIL && this.oKid[entry] === NIL) this.oKid[entry] = s;
     this.ids.set(cmd.orderId, s);
     if (cmd.clientOrderId !== 0) this.cidLink(s);
     const bi = ai * this.assetCount + asset;
@@ -489,19 +541,21 @@ export class Ledger {
     // whole new need as if the current hold were 0: whatever the order holds when the book gets the
     // replace, hold + extra >= what (newQty - filled at that time) can cost (filled only grows).
     // A replay passes the extra that was journaled (forcedExtraUnits >= 0): the same amount is held.
-    const extra = forcedExtraUnits >= 0 ? forcedExtraUnits : inFlight ? need : need - this.oHold[s]!;
+    const p = this.oLink[s]!;
+    const extra = forcedExtraUnits >= 0 ? forcedExtraUnits : inFlight ? need
+      : p === NIL ? need - this.oHold[s]! : Math.max(need, this.needUnits(p)) - this.oHold[s]! - this.oHold[p]!;
     if (extra <= 0) return RejectReason.None;
     if (!isId(cmd.seq) || this.pendMap.get(cmd.seq) !== NIL) return RejectReason.InvalidValue;
     const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
     if (this.avail[bi]! < extra) return RejectReason.InsufficientBalance;
     if (this.freePend === NIL) return RejectReason.Busy;
-    const p = this.freePend;
-    this.freePend = this.pNext[p]!;
-    this.pUsed[p] = 1;
-    this.pSeq[p] = cmd.seq;
-    this.pOrderId[p] = this.oId[s]!;
-    this.pExtra[p] = extra;
-    this.pendMap.set(cmd.seq, p);
+    const q = this.freePend;
+    this.freePend = this.pNext[q]!;
+    this.pUsed[q] = 1;
+    this.pSeq[q] = cmd.seq;
+    this.pOrderId[q] = this.oId[s]!;
+    this.pExtra[q] = extra;
+    this.pendMap.set(cmd.seq, q);
     this.oPend[s] = this.oPend[s]! + extra;
     this.avail[bi] = this.avail[bi]! - extra;
     this.lockd[bi] = this.lockd[bi]! + extra;
@@ -606,6 +660,7 @@ export class Ledger {
       case EventType.Decremented: this.onDecremented(w, o); break;
       case EventType.Rejected: this.onRejected(w, o); break;
       case EventType.Triggered: this.onTriggered(w, o); break;
+      case EventType.Activated: this.onActivated(w, o); break;
       default: break;
     }
   }
@@ -621,6 +676,8 @@ export class Ledger {
     const i = this.oInstr[bs]!, k = this.assetCount;
     const qa = this.iQuote[i]!, ba = this.iBase[i]!;
     const baseUnits = q * this.iBpl[i]!;
+    // A linked leg trades with the pair's whole hold; its partner is canceled right after (holding 0).
+    this.detach(bs); this.detach(ss);
     // Buyer: pays notional + its fee out of its hold, receives the base.
     this.debitHold(bs, notional + buyerFee);
     const bAcct = this.oAcct[bs]!, sAcct = this.oAcct[ss]!;
@@ -632,6 +689,11 @@ export class Ledger {
     const f = this.acctIndex(this.feeAccount, true) * k + qa;
     this.avail[f] = this.avail[f]! + buyerFee + sellerFee;
 
+    // A bracket entry's fill grows its children by q (the book's Activated events follow and confirm
+    // the sizes): their hold is taken now, in the same record that delivered the base or quote, so no
+    // other hold can use it first, however the runtime interleaves holds with settlement.
+    // (After both orders' remainders are updated: an entry may trade with its own child.)
+    const mKid = this.oKid[ms] === NIL ? 0 : this.oId[this.oKid[ms]!]!, tKid = this.oKid[ts] === NIL ? 0 : this.oId[this.oKid[ts]!]!;
     // Maker: remaining from the event; leaves the book at 0.
     this.oFilled[ms] = this.oFilled[ms]! + q;
     this.oRem[ms] = w[o + 13]!;
@@ -645,6 +707,8 @@ export class Ledger {
       this.oRem[ts] = w[o + 14]!;
       if (w[o + 14] === 0) this.endOrder(ts); else this.retarget(ts);
     }
+    if (mKid !== 0) this.growChildren(mKid, q);
+    if (tKid !== 0) this.growChildren(tKid, q);
   }
 
   private onEnd(w: Float64Array, o: number): void {
@@ -687,11 +751,39 @@ export class Ledger {
    * limit is never above the price it was held for, so this only releases). Market-type: nothing.
    */
   private onTriggered(w: Float64Array, o: number): void {
-    if (w[o + 7] !== OrderType.Limit) return;
     const s = this.ids.get(w[o + 3]!);
+    // An OCO leg that fires cancels its partner right after: it keeps only what it needs itself.
+    if (s !== NIL && this.oLink[s] !== NIL) { this.detach(s); this.retarget(s); }
+    if (w[o + 7] !== OrderType.Limit) return;
     if (s === NIL || this.oKind[s] !== HoldKind.Limit) return;
     this.oPx[s] = w[o + 8]!;
     this.retarget(s);
+  }
+
+  /** An entry filled q lots: each of its live children (the first one: kidId) grows by q (docs/ledger.md). */
+  private growChildren(kidId: number, q: number): void {
+    const k = this.ids.get(kidId);
+    if (k === NIL) return; // it ended in this trade (it traded with its entry)
+    const sib = this.oSib[k]!;
+    this.oQty[k] = this.oQty[k]! + q; this.oRem[k] = this.oRem[k]! + q;
+    if (sib !== NIL) { this.oQty[sib] = this.oQty[sib]! + q; this.oRem[sib] = this.oRem[sib]! + q; }
+    this.retarget(k, true);
+    if (sib !== NIL) this.retarget(sib, true);
+  }
+
+  /**
+   * A bracket child grew with its entry's fills: the (shared) hold grows to what it now needs. The
+   * entry's fill has just delivered the base (buy entry) or the quote (sell entry); if the account
+   * still cannot cover it, the hold is taken anyway and `available` goes negative (a debt, counted in
+   * shortfallCount; docs/ledger.md).
+   */
+  private onActivated(w: Float64Array, o: number): void {
+    const s = this.ids.get(w[o + 3]!);
+    if (s === NIL || this.oAccount[s] !== w[o + 4]) return;
+    this.oQty[s] = w[o + 5]!;
+    this.oRem[s] = w[o + 6]!;
+    this.oFilled[s] = w[o + 5]! - w[o + 6]!;
+    this.retarget(s, true);
   }
 
   private onRejected(w: Float64Array, o: number): void {
@@ -749,13 +841,48 @@ export class Ledger {
     }
   }
 
-  /** Brings a live quantity-based order's hold to exactly what its remaining quantity can still cost. */
-  private retarget(s: number): void {
-    if (this.oKind[s] === HoldKind.MarketQuote) return;
+  /** What a live quantity-based order's remaining quantity can still cost (units of its hold asset). */
+  private needUnits(s: number): number {
     const i = this.oInstr[s]!;
-    const target = this.oSide[s] === Side.Buy
+    return this.oSide[s] === Side.Buy
       ? buyRequiredUnits(this.oRem[s]!, this.oPx[s]!, this.iNpt[i]!, this.oPpm[s]!)
       : this.oRem[s]! * this.iBpl[i]!;
+  }
+
+  /** Moves the OCO partner's part of a shared hold onto s (same account and asset: no balance moves). */
+  private consolidate(s: number): void {
+    const p = this.oLink[s]!;
+    if (p === NIL) return;
+    this.oHold[s] = this.oHold[s]! + this.oHold[p]!;
+    this.oHold[p] = 0;
+  }
+
+  /**
+   * An OCO leg that trades or fires: the pair's hold moves onto it and the link ends (the book cancels
+   * the partner right after, with LinkedOrder; it then holds 0 and releases nothing).
+   */
+  private detach(s: number): void {
+    const p = this.oLink[s]!;
+    if (p === NIL) return;
+    this.consolidate(s);
+    this.oLink[s] = NIL;
+    this.oLink[p] = NIL;
+  }
+
+  /**
+   * Brings a live quantity-based order's hold (an OCO pair's shared hold: the larger of the two needs,
+   * kept on s) to exactly what it can still cost. `grow` (Activated): an increase is expected and
+   * counts as a shortfall only when `available` cannot cover it; otherwise any increase is one.
+   */
+  private retarget(s: number, grow = false): void {
+    if (this.oKind[s] === HoldKind.MarketQuote) return;
+    const p = this.oLink[s]!;
+    let target = this.needUnits(s);
+    if (p !== NIL) {
+      const tp = this.needUnits(p);
+      if (tp > target) target = tp;
+      this.consolidate(s);
+    }
     const h = this.oHold[s]!;
     if (h === target) return;
     if (h > target) {
@@ -764,14 +891,33 @@ export class Ledger {
     } else {
       const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
       this.oHold[s] = target;
+      if (!grow || this.avail[bi]! < target - h) this.shortfallCount++;
       this.avail[bi] = this.avail[bi]! - (target - h);
       this.lockd[bi] = this.lockd[bi]! + (target - h);
-      this.shortfallCount++;
     }
   }
 
-  /** The order is over: release all it still holds and free its slot. */
+  /** The order is over: release all it still holds (a shared hold passes to its partner) and free its slot. */
   private endOrder(s: number): void {
+    const p = this.oLink[s]!;
+    if (p !== NIL) {
+      this.consolidate(p);
+      this.oLink[p] = NIL;
+      this.oLink[s] = NIL;
+    }
+    const e = this.oParent[s]!, sib = this.oSib[s]!;
+    if (e !== NIL && this.oKid[e] === s) this.oKid[e] = sib;
+    if (sib !== NIL) this.oSib[sib] = NIL;
+    const k = this.oKid[s]!;
+    if (k !== NIL) {
+      this.oParent[k] = NIL;
+      if (this.oSib[k] !== NIL) { this.oParent[this.oSib[k]!] = NIL; this.oSib[this.oSib[k]!] = NIL; }
+      this.oSib[k] = NIL;
+    }
+    this.oParent[s] = NIL;
+    this.oSib[s] = NIL;
+    this.oKid[s] = NIL;
+    this.oChild[s] = 0;
     this.release(s, this.oHold[s]! + this.oPend[s]!);
     this.oHold[s] = 0;
     this.oPend[s] = 0;
@@ -781,6 +927,7 @@ export class Ledger {
     this.oNext[s] = this.freeOrder;
     this.freeOrder = s;
     this.liveOrders--;
+    if (p !== NIL) this.retarget(p); // the survivor keeps only what it needs itself
   }
 
   private holdAsset(s: number): number {
@@ -861,6 +1008,7 @@ export class Ledger {
    *   accountCount, per account with a non-zero balance in ascending id: account, (available, locked) per asset,
    *   orderCount, per live order in ascending id: orderId, account, instrumentIndex, side, kind, priceTicks,
    *     feePpm, qtyLots, remainingLots, filledLots, quoteLeftUnits, holdUnits, pendingExtraUnits, clientOrderId,
+   *     child (0/1), linkOrderId (OCO partner sharing the hold, 0 if none), parentOrderId (a child's live entry, 0 if none),
    *   pendingCount, per replace in flight in ascending seq: seq, orderId, extraUnits,
    *   instrumentCount, stpPxTicks per instrument, shortfallCount.
    */
@@ -884,7 +1032,8 @@ export class Ledger {
     out.push(slots.length);
     for (const s of slots) {
       out.push(this.oId[s]!, this.oAccount[s]!, this.oInstr[s]!, this.oSide[s]!, this.oKind[s]!, this.oPx[s]!, this.oPpm[s]!,
-        this.oQty[s]!, this.oRem[s]!, this.oFilled[s]!, this.oQuoteLeft[s]!, this.oHold[s]!, this.oPend[s]!, this.oCid[s]!);
+        this.oQty[s]!, this.oRem[s]!, this.oFilled[s]!, this.oQuoteLeft[s]!, this.oHold[s]!, this.oPend[s]!, this.oCid[s]!,
+        this.oChild[s]!, this.oLink[s] === NIL ? 0 : this.oId[this.oLink[s]!]!, this.oParent[s] === NIL ? 0 : this.oId[this.oParent[s]!]!);
     }
     const pend: number[] = [];
     for (let p = 0; p < this.maxPendingReplaces; p++) if (this.pUsed[p] === 1) pend.push(p);
@@ -926,6 +1075,7 @@ export class Ledger {
       for (let x = 0; x < k; x++) { L.avail[ai * k + x] = next(); L.lockd[ai * k + x] = next(); }
     }
     const no = next();
+    const linkIds: number[] = []; // (slot, partner id, parent id) triples, resolved once all orders exist
     if (no > L.maxOrders) throw new LedgerError('ledger snapshot: more orders than maxOrders');
     for (let j = 0; j < no; j++) {
       const s = L.freeOrder;
@@ -935,11 +1085,23 @@ export class Ledger {
       L.oId[s] = next(); L.oAccount[s] = next(); L.oInstr[s] = next(); L.oSide[s] = next(); L.oKind[s] = next();
       L.oPx[s] = next(); L.oPpm[s] = next(); L.oQty[s] = next(); L.oRem[s] = next(); L.oFilled[s] = next();
       L.oQuoteLeft[s] = next(); L.oHold[s] = next(); L.oPend[s] = next(); L.oCid[s] = next();
+      L.oChild[s] = next(); linkIds.push(s, next(), next());
       if (L.oInstr[s]! < 0 || L.oInstr[s]! >= instruments.length) throw new LedgerError('ledger snapshot: unknown instrument');
       L.oAcct[s] = L.acctIndex(L.oAccount[s]!, true);
       L.oCidNext[s] = NIL;
       L.ids.set(L.oId[s]!, s);
       if (L.oCid[s] !== 0) L.cidLink(s);
+    }
+    for (let j = 0; j < linkIds.length; j += 3) {
+      const s = linkIds[j]!;
+      const p = linkIds[j + 1]! === 0 ? NIL : L.ids.get(linkIds[j + 1]!);
+      const e = linkIds[j + 2]! === 0 ? NIL : L.ids.get(linkIds[j + 2]!);
+      if ((linkIds[j + 1]! !== 0 && p === NIL) || (linkIds[j + 2]! !== 0 && e === NIL)) throw new LedgerError('ledger snapshot: unknown linked order');
+      L.oLink[s] = p;
+      L.oParent[s] = e;
+      if (e === NIL) continue;
+      if (L.oKid[e] === NIL) L.oKid[e] = s; // ascending id: the first child
+      else { L.oSib[s] = L.oKid[e]!; L.oSib[L.oKid[e]!] = s; }
     }
     const np = next();
     if (np > L.maxPendingReplaces) throw new LedgerError('ledger snapshot: more pending replaces than maxPendingReplaces');

@@ -6,8 +6,18 @@
 // plus the bare ring round trip (main -> echo worker -> main, both spinning) measured in the same run,
 // and the recovery replay rate (the 'normal' journal replayed from empty through the engine).
 // Prints one JSON object as its LAST stdout line. BENCH_QUICK=1: short phases.
+//
+// The open-loop driver sleeps (Atomics.wait, until the next intended send time, at most 1 ms) when
+// nothing is due and no events came back, as a gateway fed by the network idles between packets. A
+// driver that busy-spins takes a whole core of the two, leaving the shard and journal threads one
+// core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
+// Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
+// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_LINGER (journal linger, us), BENCH_CKPT_MS (WAL
+// checkpoint period).
+// Per mode it also reports the CPU time of the process and of the main thread during the open loop
+// (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine).
 
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Durability } from '../persistence/journal.js';
 import { Command, CommandType } from '../core/types.js';
@@ -22,6 +32,19 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const PHASE_MS = QUICK ? 700 : 4000;
 const OFFERED_PER_SEC = Number(process.env['BENCH_RATE'] ?? 200_000);
 const SAMPLE_CAP = 1 << 22;
+const SPIN_DRIVER = process.env['BENCH_SPIN_DRIVER'] === '1';
+const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+
+/** CPU ms (user + system) of this thread (Linux /proc; -1 elsewhere). */
+function mainThreadCpuMs(): number {
+  try {
+    const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / 100); // clock ticks (USER_HZ = 100)
+  } catch {
+    return -1;
+  }
+}
 
 function pct(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
@@ -65,7 +88,11 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
       if (t > 0 && nSamples < SAMPLE_CAP) samples[nSamples++] = (performance.now() - t) * 1000;
     }
   };
-  const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false, maxInFlight: 1 << 16 });
+  const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false, maxInFlight: 1 << 16,
+    ...(process.env['BENCH_SHARD_SPIN'] ? { shardSpinIterations: Number(process.env['BENCH_SHARD_SPIN']) } : {}),
+    ...(process.env['BENCH_CKPT_MS'] ? { journalCheckpointIntervalMs: Number(process.env['BENCH_CKPT_MS']) } : {}),
+    ...(process.env['BENCH_LINGER'] ? { journalLingerUs: Number(process.env['BENCH_LINGER']) } : {}),
+    ...(process.env['BENCH_JOURNAL_SPIN'] ? { journalSpinIterations: Number(process.env['BENCH_JOURNAL_SPIN']) } : {}) });
   await fundAccounts(engine);
   await engine.drain();
   const d = new Driver(engine, 99);
@@ -92,6 +119,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   end = t0 + PHASE_MS;
   let k = 0;
   let lastYield = t0;
+  const ru0 = process.resourceUsage(), main0 = mainThreadCpuMs();
   for (;;) {
     const now = performance.now();
     if (now >= end) break;
@@ -102,9 +130,14 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
       if (s === 0) { busy++; break; }
       k++;
     }
-    engine.poll();
+    const drained = engine.poll();
+    if (!SPIN_DRIVER && drained === 0) {
+      const w = t0 + k * intervalMs - performance.now();
+      if (w > 0.002) Atomics.wait(sleepWord, 0, 0, Math.min(w, 1));
+    }
     if (now - lastYield > 5) { lastYield = now; await yieldLoop(); }
   }
+  const ru1 = process.resourceUsage(), main1 = mainThreadCpuMs();
   await engine.drain();
   measuring = false;
   const lat = samples.slice(0, nSamples).sort();
@@ -120,6 +153,8 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
       ackP99Us: Math.round(pct(lat, 0.99) * 10) / 10,
       ackP999Us: Math.round(pct(lat, 0.999) * 10) / 10,
       ackSamples: nSamples,
+      cpuMs: Math.round((ru1.userCPUTime + ru1.systemCPUTime - ru0.userCPUTime - ru0.systemCPUTime) / 1000),
+      mainCpuMs: main0 < 0 ? -1 : Math.round(main1 - main0),
       busyAnswers: busy,
       ledgerRejects: stats.rejectedByLedger,
       busyLedger: stats.busyLedger,
@@ -168,7 +203,8 @@ async function recoveryRate(dir: string): Promise<number> {
 async function main(): Promise<void> {
   const modes: Record<string, Record<string, number>> = {};
   let normalDir = '';
-  for (const mode of ['none', 'normal', 'full'] as const) {
+  const only = (process.env['BENCH_MODES'] ?? 'none,normal,full').split(',');
+  for (const mode of (['none', 'normal', 'full'] as const).filter((m) => only.includes(m) || m === 'normal')) {
     const { result, dir } = await runMode(mode);
     modes[mode] = result;
     process.stderr.write(`${mode}: ${JSON.stringify(result)}\n`);
@@ -179,7 +215,7 @@ async function main(): Promise<void> {
   rmSync(normalDir, { recursive: true, force: true });
   process.stdout.write(`${JSON.stringify({
     modes, ringRoundTripP50Ns: ring.p50Ns, ringRoundTripP99Ns: ring.p99Ns, recoveryEventsPerSec,
-    phaseMs: PHASE_MS, shards: 1, quick: QUICK,
+    phaseMs: PHASE_MS, shards: 1, quick: QUICK, driver: SPIN_DRIVER ? 'spin' : 'sleep',
   })}\n`);
 }
 

@@ -10,6 +10,7 @@
 // register it in STREAMS at the bottom of this file; the core bench picks up every entry.
 
 import { Command, CommandType, OrderFlags, OrderType, Side, StpMode, TimeInForce } from '../core/types.js';
+import { mulberry32 } from '../testing/prng.js';
 
 /** Engine time of seq 0; every command gets tsUs = BASE_TS_US + seq (1 us apart). */
 export const BASE_TS_US = 1_700_000_000_000_000;
@@ -23,19 +24,15 @@ const SIM_HALF_RANGE_TICKS = 40_000;
 // ------------------------------------------------------------------------------------------------
 
 export class Prng {
-  private state: number;
+  private readonly r: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.r = mulberry32(seed);
   }
   nextU32(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    return this.r() * 4294967296; // exact: the float is a 32-bit integer / 2^32
   }
   next(): number {
-    return this.nextU32() / 4294967296;
+    return this.r();
   }
   /** Integer in [0, n). */
   int(n: number): number {

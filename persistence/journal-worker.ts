@@ -7,6 +7,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { Ring } from '../gateway/ring.js';
 import {
+  BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE,
   CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_VERSION, JOURNAL_CHUNK_RECORDS,
   JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, openJournalDb,
   type JournalErrorCode, type JournalStats, type JournalWorkerData,
@@ -112,6 +113,7 @@ function run(d: JournalWorkerData): void {
     chunkN = 0;
   };
   const samples = new Samples();
+  const live = new Float64Array(d.statsSab);
   const maxBatchMs = d.maxBatchUs / 1000;
   const lingerMs = d.lingerUs / 1000;
   const { seqWord, kindWord, maxBatchRecords } = d;
@@ -164,6 +166,8 @@ function run(d: JournalWorkerData): void {
       mark.commits++;
       mark.records += n;
       samples.add((t1 - tc) * 1000, (t1 - t0) * 1000, n);
+      observeInto(live, STATS_COMMIT_BASE, COMMIT_SECONDS_BUCKETS, (t1 - tc) / 1000);
+      observeInto(live, STATS_BATCH_BASE, BATCH_RECORDS_BUCKETS, n);
     } catch (e) {
       chunkN = 0;
       if (db.inTransaction) rollback.run();

@@ -92,6 +92,40 @@ export interface JournalWorkerData {
   seqWord: number;
   kindWord: number;
   checkpoint: 'thread' | 'inline';
+  /** Live histograms (JOURNAL_STATS_* layout), written by the journal thread after each commit. */
+  statsSab: SharedArrayBuffer;
+}
+
+/**
+ * Live histograms of the journal thread, for /metrics: upper bounds of the commit-latency buckets
+ * (seconds, COMMIT alone) and of the batch-size buckets (records per transaction). The last bucket
+ * of each is +Inf.
+ */
+export const COMMIT_SECONDS_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+export const BATCH_RECORDS_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+/** Float64 layout of statsSab: per histogram, one count per bucket (+Inf last), then sum, then count. */
+export const STATS_COMMIT_BASE = 0;
+export const STATS_BATCH_BASE = COMMIT_SECONDS_BUCKETS.length + 3;
+export const STATS_WORDS = STATS_BATCH_BASE + BATCH_RECORDS_BUCKETS.length + 3;
+
+/** Cumulative histogram as Prometheus wants it: counts[i] = observations <= bounds[i]; +Inf = count. */
+export interface LiveHistogram { bounds: readonly number[]; cumulative: number[]; sum: number; count: number }
+
+/** Journal thread side: records one observation into the histogram at `base`. */
+export function observeInto(f: Float64Array, base: number, bounds: readonly number[], v: number): void {
+  let i = 0;
+  while (i < bounds.length && v > bounds[i]!) i++;
+  f[base + i] = f[base + i]! + 1;
+  f[base + bounds.length + 1] = f[base + bounds.length + 1]! + v;
+  f[base + bounds.length + 2] = f[base + bounds.length + 2]! + 1;
+}
+
+function readHistogram(f: Float64Array, base: number, bounds: readonly number[]): LiveHistogram {
+  const cumulative: number[] = [];
+  let acc = 0;
+  for (let i = 0; i <= bounds.length; i++) { acc += f[base + i]!; cumulative.push(acc); }
+  // The thread may be mid-update: count is taken as the +Inf bucket so the exposition stays consistent.
+  return { bounds, cumulative, sum: f[base + bounds.length + 1]!, count: acc };
 }
 
 // Control block shared by both threads (Int32 indices / Float64 indices into one 128-byte SAB).
@@ -137,6 +171,7 @@ export class Journal {
   checkpointError: Error | null = null;
   private readonly ctrl: Int32Array;
   private readonly ctrlF64: Float64Array;
+  private readonly statsF64: Float64Array;
   private waiters: Waiter[] = [];
   private listener: ((durableSeq: number) => void) | null = null;
   private lastNotifiedSeq = 0;
@@ -148,6 +183,7 @@ export class Journal {
 
   private constructor(data: JournalWorkerData, ring: Ring, durability: Durability) {
     this.ring = ring;
+    this.statsF64 = new Float64Array(data.statsSab);
     this.ctrl = new Int32Array(data.ctrlSab);
     this.ctrlF64 = new Float64Array(data.ctrlSab);
     this.durability = durability;
@@ -178,6 +214,7 @@ export class Journal {
       seqWord: wordIndex(options.seqWord ?? 1, ring.recordWords, 'seqWord'),
       kindWord: wordIndex(options.kindWord ?? 0, ring.recordWords, 'kindWord'),
       checkpoint: options.checkpoint ?? 'thread',
+      statsSab: new SharedArrayBuffer(STATS_WORDS * 8),
     };
     if (data.checkpoint !== 'thread' && data.checkpoint !== 'inline') throw new JournalError('bad-options', `unknown checkpoint mode '${String(data.checkpoint)}'`);
     const j = new Journal(data, ring, durability);
@@ -234,6 +271,14 @@ export class Journal {
       const s = this.ctrlF64[CTRL_DURABLE_F64]!;
       if (Atomics.load(c, CTRL_VERSION) === v) return s;
     }
+  }
+
+  /** Live commit-latency and batch-size histograms (since open), for /metrics. */
+  liveHistograms(): { commitSeconds: LiveHistogram; batchRecords: LiveHistogram } {
+    return {
+      commitSeconds: readHistogram(this.statsF64, STATS_COMMIT_BASE, COMMIT_SECONDS_BUCKETS),
+      batchRecords: readHistogram(this.statsF64, STATS_BATCH_BASE, BATCH_RECORDS_BUCKETS),
+    };
   }
 
   /** Resolves once `seq` is durable; rejects if the journal fails or closes first. */

@@ -5,14 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisBus, redisReachable } from './redis.js';
+import { RedisBus, redisSkipReason, redisTestUrl } from './redis.js';
 import { TcpProxy } from './pg/tcp-proxy.js';
 
-const URL_ = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const reachable = await redisReachable(URL_);
-if (!reachable && process.env.REDIS_TESTS_REQUIRED === '1') throw new Error(`Redis not reachable at ${URL_}`);
-const skip = reachable ? undefined : `Redis not reachable at ${URL_} (1.5 s timeout): test skipped`;
-if (skip !== undefined) process.stderr.write(`# ${skip}\n`);
+const URL_ = redisTestUrl();
+const skip = await redisSkipReason(URL_);
 const prefix = `test:${randomBytes(4).toString('hex')}:`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

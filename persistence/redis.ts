@@ -5,8 +5,9 @@
 // Degrades, never blocks, never crashes: the offline queue is off, so a command while Redis is down
 // fails at once instead of queueing; every command has a timeout (commandTimeoutMs); publishes are
 // fire-and-forget and counted as dropped when Redis is not ready; reads answer null; the rate
-// limiter falls back to an in-process token bucket with the same parameters. Errors are logged at
-// most once per logIntervalMs. ioredis reconnects by itself (backoff up to 2 s) and resubscribes.
+// limiter falls back to an in-process token bucket with the same parameters (at most 100,000 of
+// them, least recently used dropped first). Errors are logged at most once per logIntervalMs.
+// ioredis reconnects by itself (backoff up to 2 s) and resubscribes.
 
 import { Redis } from 'ioredis';
 
@@ -41,6 +42,20 @@ export interface RateLimitResult {
   source: 'redis' | 'local';
 }
 
+/** One call on the shared bucket (see RedisBus.sharedBucket). */
+export interface SharedBucketResult {
+  allowed: boolean;
+  /** Tokens left after this call, exactly as stored in Redis (fractional). */
+  tokens: number;
+  retryAfterMs: number;
+}
+
+/** A ticker as cached: the REST ticker's JSON (decimal strings, null for an empty side). */
+export type CachedTicker = Record<string, string | number | null>;
+
+/** Most fallback buckets kept in memory; the least recently used goes first (it comes back full). */
+const MAX_LOCAL_BUCKETS = 100_000;
+
 export interface RedisBusStats {
   ready: boolean;
   published: number;
@@ -49,13 +64,21 @@ export interface RedisBusStats {
   localRateLimits: number;
 }
 
-// KEYS[1] bucket; ARGV capacity, refill tokens per second, cost. Returns {allowed, tokens, retryMs}.
+// KEYS[1] bucket; ARGV capacity, refill tokens per second, cost, and the time in ms ('' = Redis's
+// own clock, TIME). Returns {allowed, tokens, retryMs}. The same rule as gateway/auth/rate-limit.ts's
+// tokenBucketStep: a new bucket starts full; a clock that goes back adds no tokens; a refused call
+// spends nothing. Tokens are stored and returned with '%.17g' (Lua's tostring keeps only 14 digits,
+// which would round a bucket a hair below `cost` up to `cost` and let a request through that the
+// reference refuses). The key expires once the bucket would be full again (then it is as new).
 const TOKEN_BUCKET_LUA = `
 local cap = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[4])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(b[1])
 local ts = tonumber(b[2])
@@ -69,12 +92,13 @@ if tokens >= cost then
 else
   retry = math.ceil((cost - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)))
+local exact = string.format('%.17g', tokens)
+redis.call('HSET', KEYS[1], 'tokens', exact, 'ts', string.format('%.17g', math.max(now, ts)))
 redis.call('PEXPIRE', KEYS[1], math.ceil(cap * 1000 / rate) + 1000)
-return {allowed, tostring(tokens), retry}
+return {allowed, exact, retry}
 `;
 
-type BucketRedis = Redis & { tokenBucket(key: string, cap: number, rate: number, cost: number): Promise<[number, string, number]> };
+type BucketRedis = Redis & { tokenBucket(key: string, cap: number, rate: number, cost: number, nowMs: number | ''): Promise<[number, string, number]> };
 
 interface LocalBucket { tokens: number; tsMs: number }
 
@@ -176,9 +200,9 @@ export class RedisBus {
     set.add(handler);
   }
 
-  private setJson(key: string, value: object): boolean {
+  private setJson(key: string, value: object, ttlMs?: number): boolean {
     if (this.closed || !this.ready) { this.stats.dropped++; return false; }
-    const ttl = this.o.cacheTtlMs ?? 0;
+    const ttl = ttlMs ?? this.o.cacheTtlMs ?? 0;
     const p = ttl > 0 ? this.client.set(key, JSON.stringify(value), 'PX', ttl) : this.client.set(key, JSON.stringify(value));
     p.catch((e: unknown) => { this.stats.dropped++; this.failed(e, 'set'); });
     return true;
@@ -195,19 +219,20 @@ export class RedisBus {
     }
   }
 
-  setTopOfBook(symbol: string, tob: TopOfBook): boolean {
-    return this.setJson(`${this.prefix}tob:${symbol}`, tob);
+  /** `ttlMs` overrides the bus's cacheTtlMs for this write. */
+  setTopOfBook(symbol: string, tob: TopOfBook, ttlMs?: number): boolean {
+    return this.setJson(`${this.prefix}tob:${symbol}`, tob, ttlMs);
   }
 
   getTopOfBook(symbol: string): Promise<TopOfBook | null> {
     return this.getJson<TopOfBook>(`${this.prefix}tob:${symbol}`);
   }
 
-  setTicker(symbol: string, ticker: Record<string, string | number>): boolean {
-    return this.setJson(`${this.prefix}ticker:${symbol}`, ticker);
+  setTicker(symbol: string, ticker: CachedTicker, ttlMs?: number): boolean {
+    return this.setJson(`${this.prefix}ticker:${symbol}`, ticker, ttlMs);
   }
 
-  getTicker(symbol: string): Promise<Record<string, string | number> | null> {
+  getTicker(symbol: string): Promise<CachedTicker | null> {
     return this.getJson(`${this.prefix}ticker:${symbol}`);
   }
 
@@ -216,23 +241,41 @@ export class RedisBus {
    * enough. Shared by every instance through Redis; this process's own bucket when Redis is not usable.
    */
   async rateLimit(key: string, capacity: number, refillPerSec: number, cost = 1): Promise<RateLimitResult> {
-    if (!(capacity > 0) || !(refillPerSec > 0) || !(cost >= 0)) throw new RangeError('rateLimit: capacity and refillPerSec must be > 0, cost >= 0');
-    if (!this.closed && this.ready) {
-      try {
-        const [allowed, tokens, retry] = await this.client.tokenBucket(`${this.prefix}rl:${key}`, capacity, refillPerSec, cost);
-        return { allowed: allowed === 1, remaining: Number(tokens), retryAfterMs: retry, source: 'redis' };
-      } catch (e) {
-        this.failed(e, 'rateLimit');
-      }
-    }
+    const shared = await this.sharedBucket(key, capacity, refillPerSec, cost);
+    if (shared !== null) return { allowed: shared.allowed, remaining: shared.tokens, retryAfterMs: shared.retryAfterMs, source: 'redis' };
     return this.localBucket(key, capacity, refillPerSec, cost);
+  }
+
+  /**
+   * The shared token bucket `${prefix}rl:${key}` only: null when Redis is not usable (not connected,
+   * closed, or the call failed or timed out after commandTimeoutMs; failures are logged at most once
+   * per logIntervalMs), so the caller picks its own fallback. `nowMs` replaces Redis's clock (tests
+   * that inject time); leave it out in production, where instances' clocks may disagree.
+   */
+  async sharedBucket(key: string, capacity: number, refillPerSec: number, cost = 1, nowMs?: number): Promise<SharedBucketResult | null> {
+    if (!(capacity > 0) || !(refillPerSec > 0) || !(cost >= 0)) throw new RangeError('rateLimit: capacity and refillPerSec must be > 0, cost >= 0');
+    if (nowMs !== undefined && !Number.isFinite(nowMs)) throw new RangeError(`rateLimit: nowMs must be finite, got ${nowMs}`);
+    if (this.closed || !this.ready) return null;
+    try {
+      const [allowed, tokens, retry] = await this.client.tokenBucket(`${this.prefix}rl:${key}`, capacity, refillPerSec, cost, nowMs ?? '');
+      return { allowed: allowed === 1, tokens: Number(tokens), retryAfterMs: retry };
+    } catch (e) {
+      this.failed(e, 'rateLimit');
+      return null;
+    }
   }
 
   private localBucket(key: string, capacity: number, rate: number, cost: number): RateLimitResult {
     this.stats.localRateLimits++;
     const now = Date.now();
     let b = this.local.get(key);
-    if (b === undefined) { b = { tokens: capacity, tsMs: now }; this.local.set(key, b); }
+    if (b !== undefined) {
+      this.local.delete(key); // re-inserted below: Map order = recency
+    } else {
+      b = { tokens: capacity, tsMs: now };
+      if (this.local.size >= MAX_LOCAL_BUCKETS) this.local.delete(this.local.keys().next().value!);
+    }
+    this.local.set(key, b);
     if (now > b.tsMs) { b.tokens = Math.min(capacity, b.tokens + ((now - b.tsMs) * rate) / 1000); b.tsMs = now; }
     if (b.tokens >= cost) { b.tokens -= cost; return { allowed: true, remaining: b.tokens, retryAfterMs: 0, source: 'local' }; }
     return { allowed: false, remaining: b.tokens, retryAfterMs: Math.ceil(((cost - b.tokens) * 1000) / rate), source: 'local' };
@@ -253,6 +296,23 @@ function encode(m: string | Buffer | object): string | Buffer {
 }
 
 /** True when Redis answers PING within timeoutMs. Never throws. */
+/** For tests: the Redis to use (TEST_REDIS_URL, REDIS_URL, else the local one). */
+export function redisTestUrl(): string {
+  return process.env['TEST_REDIS_URL'] ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+}
+
+/**
+ * For tests: undefined when Redis answers, else the reason to skip (printed). CI=true or
+ * REDIS_TESTS_REQUIRED=1 turn "unreachable" into a failure instead of a skip.
+ */
+export async function redisSkipReason(url = redisTestUrl()): Promise<string | undefined> {
+  if (await redisReachable(url)) return undefined;
+  const msg = `Redis not reachable at ${url} (1.5 s timeout): test skipped`;
+  if (process.env['REDIS_TESTS_REQUIRED'] === '1' || process.env['CI'] === 'true') throw new Error(msg.replace('test skipped', 'required (CI=true or REDIS_TESTS_REQUIRED=1)'));
+  process.stderr.write(`# ${msg}\n`);
+  return msg;
+}
+
 export async function redisReachable(url: string, timeoutMs = 1500): Promise<boolean> {
   const c = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
   c.on('error', () => {});

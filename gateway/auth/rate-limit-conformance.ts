@@ -1,6 +1,6 @@
 // The behaviour every RateLimiter must show, as a reusable check: the memory implementation runs
-// it in rate-limit.test.ts; the Redis implementation (persistence/redis.ts) should run it too, e.g.
-//   await rateLimiterConformance(() => new RedisRateLimiter(redis, `test:${randomUUID()}:`));
+// it in rate-limit.test.ts; RedisRateLimiter (redis-rate-limit.ts) in redis-rate-limit.test.ts, with
+// clock: 'caller' so that the injected times below reach the Lua script.
 // Bucket keys are 'k' and 'other'; time starts at 0 ms.
 
 import assert from 'node:assert/strict';

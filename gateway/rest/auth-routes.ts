@@ -3,7 +3,7 @@
 // gateway/auth's SessionService does the work and writes the audit rows; logins have their own tight
 // bucket per client IP (argon2 costs ~16 ms of a pool thread).
 
-import { MemoryRateLimiter, type RateLimitPolicy } from '../auth/rate-limit.js';
+import { MemoryRateLimiter, type RateLimiter, type RateLimitPolicy } from '../auth/rate-limit.js';
 import type { RequestContext, SessionResult } from '../auth/sessions.js';
 import { problem } from './problem.js';
 import type { Route, RouteContext } from './router.js';
@@ -16,8 +16,12 @@ export interface SessionsLike {
   logout(refreshToken: string, ctx: RequestContext, access?: { jti: string; expiresAtMs: number }): boolean;
 }
 
-export function authRoutes(sessions: SessionsLike | undefined, loginPolicy: RateLimitPolicy = { burst: 10, ratePerSecond: 0.2 }): Route[] {
-  const limiter = new MemoryRateLimiter(10_000);
+/**
+ * `limiter`: where the per-IP login buckets live; the REST shim passes its shared one (Redis) when it
+ * has one, so a client cannot multiply its login attempts by the number of gateways.
+ */
+export function authRoutes(sessions: SessionsLike | undefined, loginPolicy: RateLimitPolicy = { burst: 10, ratePerSecond: 0.2 },
+  limiter: RateLimiter = new MemoryRateLimiter(10_000)): Route[] {
   const rctx = (ctx: RouteContext): RequestContext => ({ nowMs: ctx.nowMs, remoteAddr: ctx.raw.remoteAddr, requestId: ctx.requestId });
   const need = (): SessionsLike => {
     if (sessions === undefined) throw problem(501, 'not_yet_available', 'sessions are not configured on this gateway');
@@ -36,7 +40,7 @@ export function authRoutes(sessions: SessionsLike | undefined, loginPolicy: Rate
     {
       method: 'post', path: '/api/v1/auth/login', permission: 'public', tag: 'auth', summary: 'Log in', body: LoginBody, response: TokenPair, audit: null,
       handler: async (ctx) => {
-        const d = limiter.consumeSync(`login:${ctx.raw.remoteAddr}`, loginPolicy, ctx.nowMs);
+        const d = await limiter.consume(`login:${ctx.raw.remoteAddr}`, loginPolicy, ctx.nowMs);
         if (!d.allowed) throw problem(429, 'rate_limited', `too many logins; retry after ${d.retryAfterSeconds} s`, { retry_after_seconds: d.retryAfterSeconds }, { 'retry-after': String(d.retryAfterSeconds) });
         const b = ctx.body as z.infer<typeof LoginBody>;
         return pair(await need().login(b.email, b.password, rctx(ctx)));

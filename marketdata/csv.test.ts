@@ -13,6 +13,16 @@ test('times: epoch s / ms / us by digit count, ISO 8601 with a zone', () => {
   assert.equal(parseTimeUs('2023-11-14T23:13:20+01:00'), 1_700_000_000_000_000);
 });
 
+test('a first data row with a malformed time is rejected with its line, not taken for a header', () => {
+  const r = importCandlesCsv(['bad-time,100.00,101.00,99.00,100.50,3', '1700000040000,100.00,101.00,99.00,100.50,3'].join('\n'), INST, '1m');
+  assert.equal(r.lines, 2);
+  assert.equal(r.rows.length, 1);
+  assert.deepEqual(r.rejected.map((x) => x.line), [1]);
+  const h = importCandlesCsv(['open_time;open;high;low;close;volume', '1700000040000;100.00;101.00;99.00;100.50;3'].join('\n'), INST, '1m');
+  assert.equal(h.lines, 1, 'a header of names only is still a header');
+  assert.equal(h.rows.length, 1);
+});
+
 test('candle import: Binance kline layout, header optional, rejected rows reported by line and reason', () => {
   const csv = [
     'open_time,open,high,low,close,volume,close_time,quote_asset_volume,number_of_trades,taker_buy_base,taker_buy_quote,ignore',

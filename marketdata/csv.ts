@@ -5,8 +5,8 @@
 //
 // Candles: open_time, open, high, low, close, volume[, close_time, quote_volume, count, ...ignored]
 // Trades:  id, price, qty[, quote_qty], time, is_buyer_maker[, ...ignored]
-// (the trade layout without quote_qty has 5 columns). A header line is optional (detected when its
-// first field is not a number). Times: integer seconds (<= 11 digits), milliseconds (<= 14 digits)
+// (the trade layout without quote_qty has 5 columns). A header line is optional (the first line
+// is one when none of its fields is a number). Times: integer seconds (<= 11 digits), milliseconds (<= 14 digits)
 // or microseconds since the epoch, or an ISO 8601 date-time with a zone ("2024-01-02T03:04:05Z").
 // Separators: ',' (or ';' / tab, detected from the first line). Blank lines are skipped.
 
@@ -102,7 +102,9 @@ function* dataLines(text: string): Generator<{ line: number; fields: string[] }>
     const fields = raw.split(sep).map((f) => f.trim().replace(/^"(.*)"$/, '$1'));
     if (first) {
       first = false;
-      if (!/^[\d-]/.test(fields[0] ?? '')) continue; // header
+      // A header has no numeric field at all; a first data row with a bad time still has its prices,
+      // so it is reported as rejected rather than dropped as a header.
+      if (fields.every((f) => !/^[-+]?\.?\d/.test(f))) continue;
     }
     yield { line: i + 1, fields };
   }

@@ -12,7 +12,8 @@
 // DATABASE_URL: migrations, then the engine is replicated to PostgreSQL (persistence/pg/read-side.ts);
 // REPLICATION_MAX_LAG_SECONDS (default 30) is the lag above which /ready answers 503; PGSCHEMA (as
 // for `npm run migrate`) puts the tables in that schema.
-// REDIS_URL: market data and account updates are also published to Redis (cross-gateway fan-out).
+// REDIS_URL: market data and account updates are also published to Redis (cross-gateway fan-out);
+// the REST shim's rate limits and its ticker/top-of-book cache go through it too (docs/rest.md).
 // Exit codes: 0 clean stop, 2 invalid configuration, 1 anything else.
 
 import { EngineConfigError, describeConfig, loadEngineConfig, type EngineConfig } from '../config/engine.js';
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
 
   let gateway: GatewayServer;
   try {
-    gateway = await startGateway(engine, config, { log: (f, m) => log.info(f, m) });
+    gateway = await startGateway(engine, config, { log: (f, m) => log.info(f, m), ...(readSide?.redis ? { redis: readSide.redis } : {}) });
   } catch (err) {
     log.fatal({ err }, 'gateway failed to start');
     await engine.close().catch(() => undefined);
@@ -126,11 +127,11 @@ async function main(): Promise<void> {
   }
   log.info('serving the binary WebSocket /ws/orders, JSON streams on /ws/stream and the REST shim /api/v1 ' +
     '(/openapi.json; docs/gateway.md, docs/rest.md); users, accounts and API keys are created with scripts/admin.ts');
-  log.warn('not available yet: strategies (REST answers 501), bracket children (the ledger refuses them)');
+  log.warn('not available yet: strategies (REST answers 501)');
   log.info({ durability: config.durability, journal: engine.journalPath, shards: config.shards },
     'engine threads running: SQLite journal thread, one worker thread per shard, ledger and sequencer on the main thread');
   if (config.databaseUrl === null) log.info('DATABASE_URL not set: no PostgreSQL replication (the SQLite journal in the data dir is the only copy)');
-  if (config.redisUrl === null) log.info('REDIS_URL not set: no Redis fan-out');
+  if (config.redisUrl === null) log.info('REDIS_URL not set: no Redis fan-out; REST rate limits per instance');
 
   const cmd = new Command();
   let ticks = 0;

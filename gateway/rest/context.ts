@@ -8,6 +8,7 @@ import type { Command } from '../../core/types.js';
 import { authorize, type Permission } from '../auth/permissions.js';
 import { SubmitStatus, type Engine } from '../engine.js';
 import { problem, rejectProblem, type ProblemError } from './problem.js';
+import type { PgHistory } from './history.js';
 import type { AckOutcome, ReadModel } from './read-model.js';
 import type { RouteContext } from './router.js';
 
@@ -27,6 +28,12 @@ export class RestContext {
   readonly assetDecimals = new Map<string, number>();
   /** Time the read model starts from (ISO), for answers that say what they do not include. */
   readonly sinceIso: string;
+  /** Start of the read model in microseconds (candles from then on are complete in memory). */
+  readonly sinceUs: number;
+  /** PostgreSQL history (DATABASE_URL), or null: then history is what the read model saw since start. */
+  history: PgHistory | null = null;
+  /** Where history failures are logged. */
+  log: (fields: Record<string, unknown>, msg: string) => void = () => {};
 
   constructor(
     readonly engine: Engine,
@@ -43,6 +50,7 @@ export class RestContext {
       this.assetDecimals.set(spec.quoteAsset, spec.quoteDecimals);
     }
     this.sinceIso = new Date(nowMs).toISOString();
+    this.sinceUs = nowMs * 1000;
   }
 
   instrument(symbol: string): InstrumentInfo {

@@ -1,14 +1,35 @@
 // GET /metrics (Prometheus text format, prom-client, a registry of its own per gateway): REST
 // orders by final status, REST order latency (request to durable-ack answer), HTTP requests by
 // route and status, engine depths (commands in flight, sequenced vs acked vs durable), sessions.
-// The journal's batch size and commit latency are not exposed by the engine while it runs (only in
-// its close stats), so they are not here. PostgreSQL replication lag and the Redis fan-out come from
+// The journal thread's commit latency and batch size come from its live histograms (shared memory,
+// persistence/journal.ts liveHistograms), exposed as Prometheus histograms. PostgreSQL replication lag and the Redis fan-out come from
 // the read side registered for the engine (persistence/pg/read-status.ts); absent = not exported.
 
 import client from 'prom-client';
 import { readSideOf } from '../../persistence/pg/read-status.js';
+import type { LiveHistogram } from '../../persistence/journal.js';
 import type { Engine } from '../engine.js';
 import type { Route } from './router.js';
+
+/**
+ * A Prometheus histogram whose buckets are counted by another thread (prom-client's Histogram only
+ * counts its own observe() calls): exposes the cumulative counts it reads at scrape time.
+ */
+class SharedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(readonly name: string, readonly help: string, private readonly read: () => LiveHistogram) {}
+  get(): { name: string; help: string; type: string; aggregator: string; values: { metricName: string; labels: Record<string, string | number>; value: number }[] } {
+    const h = this.read();
+    type V = { metricName: string; labels: Record<string, string | number>; value: number };
+    const values: V[] = h.bounds.map((b, i) => ({ metricName: `${this.name}_bucket`, labels: { le: b }, value: h.cumulative[i]! }));
+    values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: h.count });
+    values.push({ metricName: `${this.name}_sum`, labels: {}, value: h.sum });
+    values.push({ metricName: `${this.name}_count`, labels: {}, value: h.count });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+  reset(): void { /* counted by the journal thread since it opened */ }
+}
 
 export interface SessionCounts { orderSessions: number; streamSessions: number }
 
@@ -50,6 +71,9 @@ export class RestMetrics {
       if (x === null) return;
       this.set({ what: 'ready' }, x.ready ? 1 : 0); this.set({ what: 'published' }, x.published); this.set({ what: 'dropped' }, x.dropped); this.set({ what: 'errors' }, x.errors);
     } });
+    const hist = () => engine.journal.liveHistograms();
+    r.registerMetric(new SharedHistogram('journal_commit_seconds', 'Journal thread: duration of each SQLite COMMIT (group commit of one batch)', () => hist().commitSeconds) as unknown as client.Metric);
+    r.registerMetric(new SharedHistogram('journal_batch_records', 'Journal thread: commands per transaction (group commit batch size)', () => hist().batchRecords) as unknown as client.Metric);
     new client.Gauge({ name: 'active_sessions', help: 'Open WebSocket sessions', labelNames: ['kind'], registers: [r], collect() {
       const s = sessions(); this.set({ kind: 'orders' }, s.orderSessions); this.set({ kind: 'stream' }, s.streamSessions);
     } });

@@ -6,10 +6,11 @@ import { authorizeObject, type Permission } from '../auth/permissions.js';
 import { Command, CommandType } from '../../core/types.js';
 import { engineClientOrderId, type InstrumentInfo, type RestContext } from './context.js';
 import { problem, rejectProblem, REJECT_SLUGS } from './problem.js';
+import { TERMINATED_STATUSES } from './history.js';
 import { LIVE_STATUSES, type OrderRecord, type OrderStatus } from './read-model.js';
 import type { Route, RouteContext } from './router.js';
 import {
-  isoOfUs, Order, OrderCreate, OrderIdParams, OrderListQuery, OrderReplace, ORDER_TYPES, Page, SIDES, STP_MODES, TIFS, toUs,
+  isoOfUs, Order, OrderCreate, HistoryPage, OrderIdParams, OrderListQuery, OrderReplace, ORDER_TYPES, SIDES, STP_MODES, TIFS, toUs,
 } from './schemas.js';
 
 const END_REASONS: Record<number, string> = {
@@ -54,11 +55,11 @@ export class OrderResource {
       },
       {
         method: 'get', path: '/api/v1/orders', permission: 'account.read', tag: 'orders', summary: 'List orders (newest first)',
-        query: OrderListQuery, response: Page(Order), handler: (ctx) => this.list(ctx),
+        query: OrderListQuery, response: HistoryPage(Order), handler: (ctx) => this.list(ctx),
       },
       {
         method: 'get', path: '/api/v1/orders/{order_id}', permission: 'account.read', tag: 'orders', summary: 'Get an order',
-        params: OrderIdParams, response: Order, handler: (ctx) => ({ body: orderJson(c, this.owned(ctx, 'account.read')) }),
+        params: OrderIdParams, response: Order, handler: (ctx) => this.one(ctx),
       },
       {
         method: 'put', path: '/api/v1/orders/{order_id}', permission: 'order.place', tag: 'orders', summary: 'Replace an order (price and/or total quantity)',
@@ -173,7 +174,24 @@ export class OrderResource {
     return cmd;
   }
 
-  private list(ctx: RouteContext): { body: unknown } {
+  /** GET one order: the read model, else (terminated orders it no longer has) PostgreSQL. */
+  private async one(ctx: RouteContext): Promise<{ body: unknown }> {
+    const c = this.c;
+    const id = Number((ctx.params as { order_id: string }).order_id);
+    if (c.history === null || c.model.orders.has(id)) return { body: orderJson(c, this.owned(ctx, 'account.read')) };
+    let rec: OrderRecord | null;
+    try {
+      rec = await c.history.order(id);
+    } catch (e) {
+      c.log({ err: (e as Error).message }, 'rest: order history query failed');
+      throw problem(503, 'history_unavailable', 'order history (PostgreSQL) is unavailable; retry shortly', {}, { 'retry-after': '1' });
+    }
+    const d = authorizeObject(ctx.principal!, 'account.read', rec?.account);
+    if (!d.ok || rec === null || !c.byId.has(rec.instrumentId)) throw d.ok || d.httpStatus === 404 ? problem(404, 'order_not_found', 'order not found') : problem(d.httpStatus, d.code, d.message);
+    return { body: orderJson(c, rec) };
+  }
+
+  private async list(ctx: RouteContext): Promise<{ body: unknown }> {
     const c = this.c;
     const q = ctx.query as ReturnType<typeof OrderListQuery.parse>;
     const accounts = c.accounts(ctx, 'account.read', q.account_id);
@@ -196,10 +214,24 @@ export class OrderResource {
         if (++n >= q.limit) break;
       }
     }
+    let source: 'memory' | 'postgresql' = 'memory';
+    if (c.history !== null) {
+      // Terminated orders from PostgreSQL; any order the read model holds is answered from it (fresher).
+      const pgStatuses = TERMINATED_STATUSES.filter((s) => statuses === null || statuses.has(s));
+      try {
+        const rows = await c.history.orders({
+          accounts, statuses: pgStatuses, instrumentId, side, fromUs: toUs(q.start_time), toUs: toUs(q.end_time), beforeId: before, limit: q.limit,
+        });
+        for (const r of rows) if (!c.model.orders.has(r.id) && c.byId.has(r.instrumentId)) hits.push(r);
+        source = 'postgresql';
+      } catch (e) {
+        c.log({ err: (e as Error).message }, 'rest: order history query failed; answering from memory');
+      }
+    }
     hits.sort((x, y) => y.id - x.id);
     const page = hits.slice(0, q.limit);
     const next = page.length === q.limit ? String(page[page.length - 1]!.id) : null;
-    return { body: { data: page.map((r) => orderJson(c, r)), next_cursor: next } };
+    return { body: { data: page.map((r) => orderJson(c, r)), next_cursor: next, history_source: source } };
   }
 
   private async replace(ctx: RouteContext): Promise<{ body: unknown }> {

@@ -36,6 +36,28 @@ describe('rest: health, metrics, OpenAPI', () => {
     for (const name of ['orders_total', 'order_latency_seconds', 'engine_in_flight_commands', 'engine_durable_seq', 'active_sessions']) assert.ok(String(m.body).includes(name), name);
   });
 
+  it('/metrics has the journal thread\'s commit latency and batch size histograms, counting live commits', async () => {
+    const scrape = async (): Promise<Map<string, number>> => {
+      const out = new Map<string, number>();
+      for (const line of String((await req('GET', '/metrics')).body).split('\n')) {
+        const m = /^(journal_(?:commit_seconds|batch_records)_(?:bucket|sum|count))(\{le="([^"]+)"\})? (\S+)$/.exec(line);
+        if (m) out.set(m[3] !== undefined ? `${m[1]}:${m[3]}` : m[1]!, Number(m[4]));
+      }
+      return out;
+    };
+    const before = await scrape();
+    assert.equal((await req('POST', '/api/v1/orders', { token: tok('trader'), body: limitBuy({ price: '97.00' }) })).status, 201);
+    const after = await scrape();
+    for (const h of ['journal_commit_seconds', 'journal_batch_records']) {
+      const count = after.get(`${h}_count`)!;
+      assert.ok(count > (before.get(`${h}_count`) ?? 0), `${h}: the order's commit was counted`);
+      assert.equal(after.get(`${h}_bucket:+Inf`), count, `${h}: +Inf bucket = count`);
+      const buckets = [...after].filter(([key]) => key.startsWith(`${h}_bucket:`)).map(([, v]) => v);
+      assert.ok(buckets.length >= 10 && buckets.every((v, i) => i === 0 || v >= buckets[i - 1]!), `${h}: cumulative buckets`);
+      assert.ok(after.get(`${h}_sum`)! > 0);
+    }
+  });
+
   it('the OpenAPI document lists every route of the router and nothing else', async () => {
     const r = await req('GET', '/openapi.json');
     assert.equal(r.status, 200);

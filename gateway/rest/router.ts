@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { bearerToken } from '../auth/access-token.js';
 import type { AuditOutcome } from '../auth/audit.js';
 import { authorize, PERMISSIONS, permissionsOf, type Permission, type Principal } from '../auth/permissions.js';
-import { MemoryRateLimiter, type RateLimitPolicy } from '../auth/rate-limit.js';
+import { MemoryRateLimiter, type RateDecision, type RateLimiter, type RateLimitPolicy } from '../auth/rate-limit.js';
 import { hasSignatureHeaders } from '../auth/signing.js';
 import { BodyTooLarge, captureRequest, problemAnswer, readBody, targetOf, writeAnswer, type Answer, type RawRequest } from './http.js';
 import { problem, ProblemError, validationProblem, type FieldError } from './problem.js';
@@ -77,6 +77,13 @@ export interface RouterOptions {
   maxBodyBytes?: number;
   perIp?: RateLimitPolicy;
   perKey?: RateLimitPolicy;
+  /**
+   * Store of the ip: and key: buckets. Default (or any MemoryRateLimiter): in this process, checked
+   * synchronously (no Promise per request). Another one (RedisRateLimiter: shared by every gateway)
+   * is awaited; it must answer promptly and never reject for an outage (RedisRateLimiter falls back
+   * to local buckets).
+   */
+  limiter?: RateLimiter;
   nowMs?: () => number;
   log?: (fields: Record<string, unknown>, msg: string) => void;
   /** Called after each answered request (metrics). */
@@ -89,8 +96,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export class RestRouter {
   readonly routes: Route[] = [];
-  private readonly limiter = new MemoryRateLimiter();
-  private readonly o: Required<Omit<RouterOptions, 'log' | 'observe'>> & Pick<RouterOptions, 'log' | 'observe'>;
+  /** Exactly one of the two is set. */
+  private readonly memory: MemoryRateLimiter | null;
+  private readonly shared: RateLimiter | null;
+  private readonly o: Required<Omit<RouterOptions, 'log' | 'observe' | 'limiter'>> & Pick<RouterOptions, 'log' | 'observe'>;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   /** Counters (metrics). */
@@ -103,6 +112,14 @@ export class RestRouter {
       perIp: options.perIp ?? { burst: 200, ratePerSecond: 100 }, perKey: options.perKey ?? { burst: 100, ratePerSecond: 50 },
       nowMs: options.nowMs ?? Date.now, log: options.log, observe: options.observe,
     };
+    const l = options.limiter ?? new MemoryRateLimiter();
+    this.memory = l instanceof MemoryRateLimiter ? l : null;
+    this.shared = l instanceof MemoryRateLimiter ? null : l;
+  }
+
+  /** A bucket's decision: at once from memory, or a Promise from a shared store. */
+  private consume(bucketKey: string, policy: RateLimitPolicy, nowMs: number): RateDecision | Promise<RateDecision> {
+    return this.memory !== null ? this.memory.consumeSync(bucketKey, policy, nowMs) : this.shared!.consume(bucketKey, policy, nowMs);
   }
 
   add(...routes: Route[]): void {
@@ -183,41 +200,49 @@ export class RestRouter {
 
     const nowMs = this.o.nowMs();
     // Per IP, before anything is parsed.
-    const ipd = this.limiter.consumeSync(`ip:${raw.remoteAddr}`, this.o.perIp, nowMs);
-    if (!ipd.allowed) { fail(rateProblem(ipd.retryAfterSeconds), null); return; }
+    const ipd = this.consume(`ip:${raw.remoteAddr}`, this.o.perIp, nowMs);
+    if (!(ipd instanceof Promise) && !ipd.allowed) { fail(rateProblem(ipd.retryAfterSeconds), null); return; }
 
     const hasBody = route.method === 'post' || route.method === 'put';
-    let bodyPromise: Promise<Buffer>;
+    let tooLarge = false;
+    let bodyPromise: Promise<Buffer> = EMPTY_BODY;
     if (hasBody) {
       const cl = raw.headers.get('content-length');
-      if (cl !== undefined && (!/^[0-9]{1,12}$/.test(cl) || Number(cl) > this.o.maxBodyBytes)) {
-        fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null);
-        return;
-      }
-      bodyPromise = readBody(res, this.o.maxBodyBytes);
-    } else {
-      bodyPromise = Promise.resolve(EMPTY);
+      tooLarge = cl !== undefined && (!/^[0-9]{1,12}$/.test(cl) || Number(cl) > this.o.maxBodyBytes);
+      // uWS hands the body only to an onData set before this handler returns, so with a shared
+      // limiter the body streams in (within the size limit) while the IP's decision is on its way.
+      if (!tooLarge) bodyPromise = readBody(res, this.o.maxBodyBytes);
     }
-    bodyPromise.then(async (body) => {
-      if (aborted) return;
-      const ctx = await this.prepare(route, names, raw, body, requestId, nowMs);
-      try {
-        this.checkPermission(route, ctx);
-        ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
-        ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
-        ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
-        const out = await route.handler(ctx);
-        const status = out.status ?? route.status ?? 200;
-        this.auditRow(route, ctx, raw, requestId, 'success', { status });
-        if (out.text !== undefined) send({ status, body: out.text, contentType: out.contentType ?? 'text/plain', ...(out.headers ? { headers: out.headers } : {}) });
-        else send({ status, ...(status === 204 ? {} : { body: JSON.stringify(out.body ?? null) }), ...(out.headers ? { headers: out.headers } : {}) });
-      } catch (e) {
-        fail(e, ctx);
-      }
-    }).catch((e: unknown) => {
-      if (e instanceof BodyTooLarge) fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null);
-      else fail(e, null);
-    });
+    const proceed = (): void => {
+      if (tooLarge) { fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null); return; }
+      bodyPromise.then(async (body) => {
+        if (aborted) return;
+        const ctx = await this.prepare(route, names, raw, body, requestId, nowMs);
+        try {
+          this.checkPermission(route, ctx);
+          ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
+          ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
+          ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
+          const out = await route.handler(ctx);
+          const status = out.status ?? route.status ?? 200;
+          this.auditRow(route, ctx, raw, requestId, 'success', { status });
+          if (out.text !== undefined) send({ status, body: out.text, contentType: out.contentType ?? 'text/plain', ...(out.headers ? { headers: out.headers } : {}) });
+          else send({ status, ...(status === 204 ? {} : { body: JSON.stringify(out.body ?? null) }), ...(out.headers ? { headers: out.headers } : {}) });
+        } catch (e) {
+          fail(e, ctx);
+        }
+      }).catch((e: unknown) => {
+        if (e instanceof BodyTooLarge) fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null);
+        else fail(e, null);
+      });
+    };
+    if (!(ipd instanceof Promise)) { proceed(); return; }
+    // A refused request is answered at once; its body, if still arriving, is dropped.
+    bodyPromise.catch(() => {});
+    ipd.then((d) => {
+      if (!d.allowed) fail(rateProblem(d.retryAfterSeconds), null);
+      else proceed();
+    }, (e: unknown) => fail(e, null));
   }
 
   /** Authentication and the per-key rate limit; throws problems. */
@@ -240,7 +265,8 @@ export class RestRouter {
     }
     if (ctx.principal !== null) {
       const cred = ctx.principal.kind === 'api_key' ? ctx.principal.credentialId : `user:${ctx.principal.userId}`;
-      const d = this.limiter.consumeSync(`key:${cred}`, this.o.perKey, nowMs);
+      const kd = this.consume(`key:${cred}`, this.o.perKey, nowMs);
+      const d = kd instanceof Promise ? await kd : kd;
       if (!d.allowed) throw rateProblem(d.retryAfterSeconds);
     }
     return ctx;
@@ -275,6 +301,7 @@ export class RestRouter {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_BODY: Promise<Buffer> = Promise.resolve(EMPTY);
 
 function rateProblem(retryAfterSeconds: number): ProblemError {
   return problem(429, 'rate_limited', `too many requests; retry after ${retryAfterSeconds} s`, { retry_after_seconds: retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) });

@@ -82,7 +82,11 @@ export const Order = z.object({
   created_at: z.string().nullable(), updated_at: z.string().nullable(), expires_at: z.string().nullable(), engine_seq: z.number(),
 });
 
+export const HistorySource = z.enum(['memory', 'postgresql']).meta({
+  description: 'memory: only what the gateway saw since it started; postgresql: also the replicated history (may trail the engine by the replication lag, usually under a second)',
+});
 export const Page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+export const HistoryPage = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable(), history_source: HistorySource });
 
 export const TradeListQuery = z.strictObject({
   account_id: AccountId.optional(),
@@ -91,7 +95,7 @@ export const TradeListQuery = z.strictObject({
   order_id: IdString.optional(),
   start_time: DateTime.optional(),
   end_time: DateTime.optional(),
-  cursor: IdString.optional(),
+  cursor: z.string().regex(/^[1-9][0-9]{0,15}(-[1-9][0-9]{0,15}-[mt])?$/, 'next_cursor of the previous page').optional(),
   limit: Limit(500, 100),
 });
 export const TradeIdParams = z.strictObject({ trade_id: z.string().regex(/^[1-9][0-9]{0,4}-[1-9][0-9]{0,15}$/, 'instrumentId-tradeId, e.g. "1-42"') });
@@ -106,7 +110,8 @@ export const TradeSummary = z.object({
     account_id: z.number(), symbol: z.string(), trade_count: z.number(), buy_quantity: z.string(), sell_quantity: z.string(),
     buy_notional: z.string(), sell_notional: z.string(), fees: z.string(), quote_asset: z.string(), maker_count: z.number(), taker_count: z.number(),
   })),
-  since: z.string().meta({ description: 'trades before this time (gateway start) are not included' }),
+  since: z.string().nullable().meta({ description: 'trades before this time (gateway start) are not included; null with PostgreSQL history' }),
+  history_source: HistorySource,
 });
 
 export const AccountQuery = z.strictObject({ account_id: AccountId.optional() });

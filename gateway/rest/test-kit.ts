@@ -42,8 +42,9 @@ export const KIT_USERS: { name: string; roles: Role[]; accounts: number[] }[] = 
   { name: 'limited', roles: ['viewer'], accounts: [4] },
 ];
 
-export async function startRestKit(o: Partial<RestDeps> = {}): Promise<RestKit> {
-  const dataDir = tempDataDir('rest');
+/** `kit.dataDir`: the engine's data dir (a restart on the same one recovers it); default a new temp dir. */
+export async function startRestKit(o: Partial<RestDeps> = {}, kit: { dataDir?: string } = {}): Promise<RestKit> {
+  const dataDir = kit.dataDir ?? tempDataDir('rest');
   const { engine } = await startEngine({ instruments: REST_INSTRUMENTS, shards: 1, durability: 'normal', dataDir });
   await fundAccounts(engine);
   const identity = openTestIdentity();
@@ -54,7 +55,7 @@ export async function startRestKit(o: Partial<RestDeps> = {}): Promise<RestKit> 
     mount: (g) => {
       rest = mountRest(g, {
         identity, corsOrigins: ['https://ui.example'], perIp: { burst: 1e6, ratePerSecond: 1e6 }, perKey: { burst: 300, ratePerSecond: 1 },
-        loginPolicy: { burst: 100, ratePerSecond: 10 }, ...o,
+        loginPolicy: { burst: 100, ratePerSecond: 10 }, history: null, ...o,
       });
     },
   });
@@ -76,6 +77,7 @@ export async function startRestKit(o: Partial<RestDeps> = {}): Promise<RestKit> 
     engine, gateway, identity, rest: rest!, base, users,
     close: async () => {
       await gateway.close();
+      rest?.close();
       await engine.close();
       identity.dispose();
     },

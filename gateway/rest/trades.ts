@@ -1,12 +1,15 @@
 // /api/v1/trades: the principal's own fills (maker and taker sides are separate fills), newest
 // first with a cursor; one trade by id; a summary per account and symbol. From the acks since the
-// gateway started (PostgreSQL history comes later).
+// gateway started, and with DATABASE_URL also from PostgreSQL (history.ts): the two are merged,
+// the read model winning for the fills it holds, so neither the replication lag nor a restart
+// loses a fill.
 
+import { compareFillsDesc, fillKey, formatFillCursor, parseFillCursor, type FillKey } from './history.js';
 import { problem } from './problem.js';
 import type { RestContext } from './context.js';
 import type { TradeRecord } from './read-model.js';
 import type { Route, RouteContext } from './router.js';
-import { isoOfUs, Page, SIDES, toUs, Trade, TradeIdParams, TradeListQuery, TradeSummary, TradeSummaryQuery } from './schemas.js';
+import { HistoryPage, isoOfUs, SIDES, toUs, Trade, TradeIdParams, TradeListQuery, TradeSummary, TradeSummaryQuery } from './schemas.js';
 
 export function tradeJson(c: RestContext, t: TradeRecord): Record<string, unknown> {
   const i = c.byId.get(t.instrumentId)!;
@@ -23,15 +26,17 @@ export class TradeResource {
 
   routes(): Route[] {
     return [
-      { method: 'get', path: '/api/v1/trades', permission: 'account.read', tag: 'trades', summary: 'Own trades (fills), newest first', query: TradeListQuery, response: Page(Trade), handler: (ctx) => this.list(ctx) },
+      { method: 'get', path: '/api/v1/trades', permission: 'account.read', tag: 'trades', summary: 'Own trades (fills), newest first', query: TradeListQuery, response: HistoryPage(Trade), handler: (ctx) => this.list(ctx) },
       { method: 'get', path: '/api/v1/trades/summary', permission: 'account.read', tag: 'trades', summary: 'Trade summary per account and symbol', query: TradeSummaryQuery, response: TradeSummary, handler: (ctx) => this.summary(ctx) },
       { method: 'get', path: '/api/v1/trades/{trade_id}', permission: 'account.read', tag: 'trades', summary: 'One own trade', params: TradeIdParams, response: Trade, handler: (ctx) => this.one(ctx) },
     ];
   }
 
-  private list(ctx: RouteContext): { body: unknown } {
+  private list(ctx: RouteContext): { body: unknown } | Promise<{ body: unknown }> {
     const c = this.c;
     const q = ctx.query as ReturnType<typeof TradeListQuery.parse>;
+    if (c.history !== null) return this.listWithHistory(ctx);
+    if (q.cursor !== undefined && !/^[0-9]+$/.test(q.cursor)) throw problem(400, 'invalid_cursor', 'cursor is not one this server issued');
     const accounts = c.accounts(ctx, 'account.read', q.account_id);
     const instrumentId = q.symbol !== undefined ? c.instrument(q.symbol).spec.id : 0;
     const side = q.side === undefined ? -1 : SIDES.indexOf(q.side);
@@ -54,29 +59,100 @@ export class TradeResource {
     }
     hits.sort((x, y) => y.fillNo - x.fillNo);
     const page = hits.slice(0, q.limit);
-    return { body: { data: page.map((t) => tradeJson(c, t)), next_cursor: page.length === q.limit ? String(page[page.length - 1]!.fillNo) : null } };
+    return { body: { data: page.map((t) => tradeJson(c, t)), next_cursor: page.length === q.limit ? String(page[page.length - 1]!.fillNo) : null, history_source: 'memory' } };
   }
 
-  private one(ctx: RouteContext): { body: unknown } {
+  /**
+   * The list with PostgreSQL history: both sources give their newest `limit` fills under the same
+   * filters, ordered by (seq, trade id, taker after maker); the union's newest `limit` is the page.
+   * The cursor is that key (`seq-tradeId-m|t`), valid across restarts.
+   */
+  private async listWithHistory(ctx: RouteContext): Promise<{ body: unknown }> {
+    const c = this.c;
+    const q = ctx.query as ReturnType<typeof TradeListQuery.parse>;
+    const accounts = c.accounts(ctx, 'account.read', q.account_id);
+    const instrumentId = q.symbol !== undefined ? c.instrument(q.symbol).spec.id : 0;
+    const side = q.side === undefined ? -1 : SIDES.indexOf(q.side);
+    const orderId = q.order_id !== undefined ? Number(q.order_id) : 0;
+    const fromUs = toUs(q.start_time), toUsV = toUs(q.end_time);
+    const from = fromUs ?? -Infinity, to = toUsV ?? Infinity;
+    const before: FillKey | null = q.cursor !== undefined ? parseFillCursor(q.cursor) : null;
+    if (q.cursor !== undefined && before === null) throw problem(400, 'invalid_cursor', 'cursor is not one this server issued (history cursors look like "123-4-t")');
+    const hits: TradeRecord[] = [];
+    const seen = new Set<string>();
+    for (const a of accounts) {
+      const list = c.model.tradesByAccount.get(a) ?? [];
+      let n = 0;
+      for (let k = list.length - 1; k >= 0 && n < q.limit; k--) {
+        const t = list[k]!;
+        if (before !== null && compareFillsDesc(fillKey(t), before) <= 0) continue;
+        if (instrumentId !== 0 && t.instrumentId !== instrumentId) continue;
+        if (side >= 0 && t.side !== side) continue;
+        if (orderId !== 0 && t.orderId !== orderId) continue;
+        if (t.tsUs < from || t.tsUs > to) continue;
+        hits.push(t); n++;
+        seen.add(`${t.account}:${t.seq}:${t.tradeId}:${t.liquidity}`);
+      }
+    }
+    let source: 'memory' | 'postgresql' = 'memory';
+    try {
+      const rows = await c.history!.fills({ accounts, instrumentId, side, orderId, fromUs, toUs: toUsV, before, limit: q.limit });
+      for (const t of rows) if (c.byId.has(t.instrumentId) && !seen.has(`${t.account}:${t.seq}:${t.tradeId}:${t.liquidity}`)) hits.push(t);
+      source = 'postgresql';
+    } catch (e) {
+      c.log({ err: (e as Error).message }, 'rest: trade history query failed; answering from memory');
+    }
+    hits.sort((x, y) => compareFillsDesc(fillKey(x), fillKey(y)));
+    const page = hits.slice(0, q.limit);
+    const next = page.length === q.limit ? formatFillCursor(fillKey(page[page.length - 1]!)) : null;
+    return { body: { data: page.map((t) => tradeJson(c, t)), next_cursor: next, history_source: source } };
+  }
+
+  private async one(ctx: RouteContext): Promise<{ body: unknown }> {
     const c = this.c;
     const id = (ctx.params as { trade_id: string }).trade_id;
     for (const a of ctx.principal!.accountIds) {
       const t = c.model.tradesByAccount.get(a)?.find((x) => x.id === id);
       if (t !== undefined) return { body: tradeJson(c, t) };
     }
+    if (c.history !== null) {
+      const [inst, tid] = id.split('-').map(Number) as [number, number];
+      let t: TradeRecord | null;
+      try {
+        t = await c.history.fill(inst, tid, [...ctx.principal!.accountIds]);
+      } catch (e) {
+        c.log({ err: (e as Error).message }, 'rest: trade history query failed');
+        throw problem(503, 'history_unavailable', 'trade history (PostgreSQL) is unavailable; retry shortly', {}, { 'retry-after': '1' });
+      }
+      if (t !== null && c.byId.has(t.instrumentId)) return { body: tradeJson(c, t) };
+    }
     // Not yours and not there look the same.
     throw problem(404, 'trade_not_found', 'trade not found');
   }
 
-  private summary(ctx: RouteContext): { body: unknown } {
+  private async summary(ctx: RouteContext): Promise<{ body: unknown }> {
     const c = this.c;
     const q = ctx.query as ReturnType<typeof TradeSummaryQuery.parse>;
     const accounts = c.accounts(ctx, 'account.read', q.account_id);
     const instrumentId = q.symbol !== undefined ? c.instrument(q.symbol).spec.id : 0;
     const from = toUs(q.start_time) ?? -Infinity, to = toUs(q.end_time) ?? Infinity;
     const rows = new Map<string, { a: number; i: number; n: number; bq: number; sq: number; bn: number; sn: number; fee: number; mk: number; tk: number }>();
+    // With history: PostgreSQL's totals up to its checkpoint (one snapshot), plus the read model's
+    // fills after it (acked, not yet replicated).
+    let aboveSeq = 0, source: 'memory' | 'postgresql' = 'memory';
+    if (c.history !== null) {
+      try {
+        const h = await c.history.summary(accounts, instrumentId, toUs(q.start_time), toUs(q.end_time));
+        for (const r of h.rows) if (c.byId.has(r.instrumentId)) rows.set(`${r.account}:${r.instrumentId}`, { a: r.account, i: r.instrumentId, n: r.n, bq: r.bq, sq: r.sq, bn: r.bn, sn: r.sn, fee: r.fee, mk: r.mk, tk: r.tk });
+        aboveSeq = h.seq;
+        source = 'postgresql';
+      } catch (e) {
+        c.log({ err: (e as Error).message }, 'rest: trade summary history query failed; answering from memory');
+      }
+    }
     for (const a of accounts) {
       for (const t of c.model.tradesByAccount.get(a) ?? []) {
+        if (t.seq <= aboveSeq) continue;
         if ((instrumentId !== 0 && t.instrumentId !== instrumentId) || t.tsUs < from || t.tsUs > to) continue;
         const k = `${a}:${t.instrumentId}`;
         let r = rows.get(k);
@@ -96,7 +172,8 @@ export class TradeResource {
             buy_notional: c.fmtAsset(qa, r.bn), sell_notional: c.fmtAsset(qa, r.sn), fees: c.fmtAsset(qa, r.fee), quote_asset: qa, maker_count: r.mk, taker_count: r.tk,
           };
         }),
-        since: c.sinceIso,
+        since: source === 'postgresql' ? null : c.sinceIso,
+        history_source: source,
       },
     };
   }

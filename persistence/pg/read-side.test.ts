@@ -14,7 +14,7 @@ import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } fr
 import { OrderFlow } from '../../gateway/order-flow.js';
 import { Streams, type Publisher } from '../../gateway/streams.js';
 import { cleanReplay, startEngine } from '../recovery.js';
-import { RedisBus } from '../redis.js';
+import { RedisBus, redisSkipReason, redisTestUrl } from '../redis.js';
 import { createTestSchema, testDatabaseUrl, pgSkipReason, type TestSchema } from './db.js';
 import { ledgerBalances } from './engine-source.js';
 import { readSideReadiness } from './read-status.js';
@@ -23,27 +23,9 @@ import type { ReplicationRecord } from './replication.js';
 import { TcpProxy, viaProxy } from './tcp-proxy.js';
 import { dumpTables, diffDumps, modelTables } from './test-model.js';
 
-if (process.env.CI === 'true') { process.env.PG_TESTS_REQUIRED ??= '1'; process.env.REDIS_TESTS_REQUIRED ??= '1'; }
 const skip = await pgSkipReason();
-const REDIS_URL = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redisSkip = await redisSkipReason();
-
-async function redisSkipReason(): Promise<string | undefined> {
-  const c = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1500, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    await c.ping();
-    return undefined;
-  } catch {
-    const msg = `Redis not reachable at ${REDIS_URL}: test skipped`;
-    if (process.env.REDIS_TESTS_REQUIRED === '1') throw new Error(msg.replace('test skipped', 'REDIS_TESTS_REQUIRED=1'));
-    process.stderr.write(`# ${msg}\n`);
-    return msg;
-  } finally {
-    c.disconnect();
-  }
-}
+const REDIS_URL = redisTestUrl();
+const redisSkip = await redisSkipReason(REDIS_URL);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

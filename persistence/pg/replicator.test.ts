@@ -33,12 +33,12 @@ test('migrations apply once, in order, and the plain (non-Timescale) path has BR
   await withSchema(async (s) => {
     const again = await migrate(s.sql);
     assert.deepEqual(again.applied, [], 'a second run applies nothing');
-    assert.equal(again.alreadyApplied, 2);
+    assert.equal(again.alreadyApplied, 3);
     const versions = await s.sql`SELECT version, name FROM schema_migrations ORDER BY version`;
-    assert.deepEqual(versions.map((r) => `${r.version}_${r.name}`), ['1_core', '2_timeseries']);
+    assert.deepEqual(versions.map((r) => `${r.version}_${r.name}`), ['1_core', '2_timeseries', '3_historical_trades']);
     const tables = (await s.sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${s.schema} ORDER BY 1`).map((r) => r.table_name);
     for (const t of ['users', 'trading_accounts', 'instruments', 'orders', 'trades', 'positions', 'account_balances', 'trading_strategies',
-      'strategy_executions', 'market_data', 'trading_signals', 'portfolio_metrics', 'replication_checkpoint', 'schema_migrations']) {
+      'strategy_executions', 'market_data', 'trading_signals', 'portfolio_metrics', 'replication_checkpoint', 'schema_migrations', 'historical_trades']) {
       assert.ok(tables.includes(t), `table ${t}`);
     }
     if (!again.timescale) {

@@ -7,19 +7,11 @@ import { OrderBook } from '../../core/book.js';
 import { EventBuffer } from '../../core/events.js';
 import type { InstrumentSpec } from '../../core/instrument.js';
 import { Command, CommandType, EVENT_WORDS, EventType, OrderType, TimeInForce } from '../../core/types.js';
+import { mulberry32 } from '../../testing/prng.js';
 import type { ReplicationRecord, ReplicationSource } from './replication.js';
 
-/** mulberry32: a small seeded PRNG (tests and benches only). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (testing/prng.ts): a small seeded PRNG (tests and benches only). */
+export const prng = mulberry32;
 
 export function workloadSpec(id: number, symbol: string): InstrumentSpec {
   return {

@@ -6,15 +6,19 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CTRL_CKPT_STOP } from './journal.js';
+import { niceThisThread, threadId } from './thread-priority.js';
 
 export interface CheckpointerData {
   path: string;
   ctrlSab: SharedArrayBuffer;
   intervalMs: number;
+  /** Nice value applied to this thread at start (background work; persistence/thread-priority.ts). */
+  nice: number;
 }
 
 function run(d: CheckpointerData): void {
   const ctrl = new Int32Array(d.ctrlSab);
+  parentPort!.postMessage({ type: 'started', tid: threadId(), nice: niceThisThread(d.nice) });
   const db = new Database(d.path, { fileMustExist: true });
   db.pragma('busy_timeout = 1000');
   const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');

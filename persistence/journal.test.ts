@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Journal, JournalError, lastSeq, latestSnapshot, readJournal, writeSnapshot, type JournalOptions } from './journal.js';
+import { Journal, JournalError, lastSeq, latestSnapshot, readJournal, readJournalChunks, writeSnapshot, type JournalOptions } from './journal.js';
+import { threadNice } from './thread-priority.js';
 import { diffTestRecord, fillTestRecord, testKind } from './journal-test-records.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'journal-test-'));
@@ -68,6 +69,7 @@ test('group commit respects maxBatchRecords; the listener sees a rising watermar
   await appendRange(j, 1, 2_000);
   await j.waitDurable(2_000);
   j.checkDurable();
+  assert.equal(j.ring.notifyCount, 0, 'a lingering journal thread naps unannounced: no publish ever notifies it');
   const stats = await j.close();
   assert.ok(stats.batchRecords.every((b) => b >= 1 && b <= 10), 'every batch holds 1..10 records');
   assert.ok(stats.commits >= 200);
@@ -75,6 +77,57 @@ test('group commit respects maxBatchRecords; the listener sees a rising watermar
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, 'strictly rising');
   assert.equal(seen[seen.length - 1], 2_000);
   verifyPrefix(path, 2_000);
+});
+
+test('background threads run at a lower priority: the checkpointer always, the journal thread with durability none', { skip: process.platform !== 'linux' && 'per-thread nice is Linux only' }, async () => {
+  const none = await Journal.open({ path: freshPath(), durability: 'none' });
+  const normal = await Journal.open({ path: freshPath(), durability: 'normal' });
+  // The checkpoint thread reports its id once it runs (asynchronously, after open).
+  for (let waited = 0; (none.threads.checkpointerTid < 0 || normal.threads.checkpointerTid < 0) && waited < 10_000; waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  try {
+    assert.equal(none.threads.journalNice, 10);
+    assert.equal(threadNice(none.threads.journalTid), 10, 'as the kernel sees it');
+    assert.equal(normal.threads.journalNice, 0, 'on the ack path: unchanged');
+    assert.equal(threadNice(normal.threads.journalTid), 0);
+    for (const j of [none, normal]) {
+      assert.equal(j.threads.checkpointerNice, 10);
+      assert.equal(threadNice(j.threads.checkpointerTid), 10);
+    }
+    assert.equal(threadNice(process.pid), 0, 'the main thread keeps its priority');
+  } finally {
+    await none.close();
+    await normal.close();
+  }
+  await assert.rejects(Journal.open({ path: freshPath(), threadNice: 20 }), JournalError);
+});
+
+test('readJournalChunks yields exactly the records readJournal does, in order, whole chunks after the start seq', { timeout: 30_000 }, async () => {
+  const path = freshPath();
+  const j = await Journal.open({ path, maxBatchRecords: 300 });
+  await appendRange(j, 1, 5_000);
+  await j.waitDurable(5_000);
+  await j.close();
+  for (const from of [0, 1, 777, 4_999, 5_000]) {
+    const want = [...readJournal(path, from)];
+    let k = 0;
+    let skipped = 0;
+    for (const c of readJournalChunks(path, from)) {
+      assert.equal(c.words.length >= c.n * c.recordWords, true);
+      for (let r = 0; r < c.n; r++) {
+        const o = r * c.recordWords;
+        const seq = c.words[o + c.seqWord]!;
+        if (seq <= from) { skipped++; continue; }
+        const rec = want[k++]!;
+        assert.equal(seq, rec.seq);
+        assert.equal(c.words[o + c.kindWord], rec.kind);
+        assert.deepEqual(Array.from(c.words.subarray(o, o + c.recordWords)), Array.from(rec.words));
+      }
+    }
+    assert.equal(k, want.length, `from ${from}: every record once`);
+    assert.ok(skipped < 300, 'only the first chunk may start before the seq (chunks never span a 300-record batch)');
+  }
 });
 
 test('readJournal streams from a seq and closes its connection when the loop breaks', { timeout: 30_000 }, async () => {

@@ -47,7 +47,12 @@ export interface JournalOptions {
   maxBatchRecords?: number;
   /** Group commit: a transaction stops taking records this long after its first one. Default 2000 us. */
   maxBatchUs?: number;
-  /** After the ring runs dry, keep the batch open this long for more records. Default 0 (commit at once). */
+  /**
+   * Periodic group commit: > 0 makes the journal thread nap this long between batches, without
+   * announcing it (producers never notify it), and then take everything queued in one transaction.
+   * For durability 'none' (no ack waits for the journal). Default 0: sleep announced, woken by the
+   * next publish, commit at once.
+   */
   lingerUs?: number;
   /** Journal thread: spins before it sleeps on an empty ring. Default 2000 (a few microseconds). */
   spinIterations?: number;
@@ -64,6 +69,14 @@ export interface JournalOptions {
   checkpoint?: 'thread' | 'inline';
   /** Default 100 ms. */
   checkpointIntervalMs?: number;
+  /**
+   * Nice value (Linux, per thread; persistence/thread-priority.ts) of the journal thread. Default 10
+   * with durability 'none' (no ack waits for it: it is background work that should not preempt the
+   * sequencer or a shard on a busy machine), else 0 (it is on the ack path).
+   */
+  threadNice?: number;
+  /** Nice value of the WAL checkpoint thread (background work). Default 10. */
+  checkpointerNice?: number;
 }
 
 export interface JournalStats {
@@ -92,6 +105,8 @@ export interface JournalWorkerData {
   seqWord: number;
   kindWord: number;
   checkpoint: 'thread' | 'inline';
+  /** Nice value the journal thread applies to itself at start (0 = unchanged). */
+  nice: number;
   /** Live histograms (JOURNAL_STATS_* layout), written by the journal thread after each commit. */
   statsSab: SharedArrayBuffer;
 }
@@ -152,7 +167,7 @@ const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 interface Waiter { seq: number; resolve: () => void; reject: (e: Error) => void }
 
 type WorkerMessage =
-  | { type: 'ready'; lastSeq: number }
+  | { type: 'ready'; lastSeq: number; tid: number; nice: number }
   | { type: 'closed'; stats: JournalStats }
   | { type: 'failed'; code: JournalErrorCode; message: string };
 
@@ -163,6 +178,8 @@ export class Journal {
   readonly path: string;
   /** Highest seq in the journal when it was opened; the next record's seq must be greater. */
   recoveredSeq = 0;
+  /** Kernel thread ids and applied nice values of the journal and checkpoint threads (-1 / 0 when unknown or not applied). */
+  readonly threads = { journalTid: -1, journalNice: 0, checkpointerTid: -1, checkpointerNice: 0 };
 
   private readonly worker: Worker;
   private checkpointer: Worker | null = null;
@@ -215,22 +232,25 @@ export class Journal {
       kindWord: wordIndex(options.kindWord ?? 0, ring.recordWords, 'kindWord'),
       checkpoint: options.checkpoint ?? 'thread',
       statsSab: new SharedArrayBuffer(STATS_WORDS * 8),
+      nice: niceOption(options.threadNice ?? (durability === 'none' ? 10 : 0), 'threadNice'),
     };
     if (data.checkpoint !== 'thread' && data.checkpoint !== 'inline') throw new JournalError('bad-options', `unknown checkpoint mode '${String(data.checkpoint)}'`);
     const j = new Journal(data, ring, durability);
     const ready = new Promise<number>((resolve, reject) => { j.settleReady = { resolve, reject }; });
     j.recoveredSeq = await ready;
     j.lastNotifiedSeq = j.recoveredSeq;
-    if (data.checkpoint === 'thread') j.startCheckpointer(nonNegative(options.checkpointIntervalMs ?? 100, 'checkpointIntervalMs'));
+    if (data.checkpoint === 'thread') j.startCheckpointer(nonNegative(options.checkpointIntervalMs ?? 100, 'checkpointIntervalMs'), niceOption(options.checkpointerNice ?? 10, 'checkpointerNice'));
     return j;
   }
 
-  private startCheckpointer(intervalMs: number): void {
-    const data: CheckpointerData = { path: this.path, ctrlSab: this.ctrl.buffer as SharedArrayBuffer, intervalMs };
+  private startCheckpointer(intervalMs: number, nice: number): void {
+    const data: CheckpointerData = { path: this.path, ctrlSab: this.ctrl.buffer as SharedArrayBuffer, intervalMs, nice };
     const w = new Worker(new URL('./journal-checkpointer.js', import.meta.url), { workerData: data });
     this.checkpointer = w;
     this.checkpointerDone = new Promise<number>((resolve) => {
-      w.on('message', (m: { type: string; runs: number }) => resolve(m.runs));
+      w.on('message', (m: { type: 'started'; tid: number; nice: number } | { type: 'closed'; runs: number }) => {
+        if (m.type === 'started') { this.threads.checkpointerTid = m.tid; this.threads.checkpointerNice = m.nice; } else resolve(m.runs);
+      });
       w.on('error', (e: Error) => { this.checkpointError = e; resolve(0); });
       w.on('exit', () => resolve(0));
     });
@@ -355,6 +375,8 @@ export class Journal {
 
   private onMessage(m: WorkerMessage): void {
     if (m.type === 'ready') {
+      this.threads.journalTid = m.tid;
+      this.threads.journalNice = m.nice;
       this.settleReady?.resolve(m.lastSeq);
       this.settleReady = null;
     } else if (m.type === 'closed') {
@@ -472,14 +494,7 @@ export interface JournalRecord {
 export function* readJournal(path: string, fromSeqExclusive = 0): Generator<JournalRecord, void, undefined> {
   const db = openForRead(path);
   try {
-    const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
-    const get = (k: string): number => {
-      const v = meta.find((r) => r.key === k)?.value;
-      if (v === undefined) throw new JournalError('bad-format', `${path}: journal_meta has no ${k}`);
-      return v;
-    };
-    if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
-    const recordBytes = get('record_bytes'), seqWord = get('seq_word'), kindWord = get('kind_word');
+    const { recordBytes, seqWord, kindWord } = journalLayout(db, path);
     const rows = db.prepare('SELECT seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; n: number; recs: Buffer }>;
     for (const row of rows) {
       if (row.recs.byteLength !== row.n * recordBytes) throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq} has ${row.recs.byteLength} bytes for ${row.n} records`);
@@ -495,6 +510,60 @@ export function* readJournal(path: string, fromSeqExclusive = 0): Generator<Jour
   } finally {
     db.close();
   }
+}
+
+/** One chunk of journal records, as `readJournalChunks` yields it (the object and its buffer are reused). */
+export interface JournalChunk {
+  /** The chunk's records back to back, `recordWords` float64 words each (an aligned copy). */
+  words: Float64Array;
+  /** Records in `words`; those with seq <= the caller's fromSeqExclusive are NOT removed: compare `seqWord`. */
+  n: number;
+  recordWords: number;
+  seqWord: number;
+  kindWord: number;
+}
+
+/**
+ * Streams the journal chunk by chunk (recovery's fast path): one copy per chunk into a reused,
+ * 8-byte-aligned buffer, no per-record allocation (readJournal allocates two typed arrays and an
+ * object per record). Chunks ending at or before `fromSeqExclusive` are skipped by the query; the
+ * first chunk returned may still start before it (the caller skips those records by seq). The
+ * yielded object is only valid until the next iteration.
+ */
+export function* readJournalChunks(path: string, fromSeqExclusive = 0): Generator<JournalChunk, void, undefined> {
+  const db = openForRead(path);
+  try {
+    const { recordBytes, seqWord, kindWord } = journalLayout(db, path);
+    const recordWords = recordBytes >>> 3;
+    let buf = new Float64Array(JOURNAL_CHUNK_RECORDS * recordWords);
+    let bytes = new Uint8Array(buf.buffer);
+    const chunk: JournalChunk = { words: buf, n: 0, recordWords, seqWord, kindWord };
+    const rows = db.prepare('SELECT seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; n: number; recs: Buffer }>;
+    for (const row of rows) {
+      if (row.recs.byteLength !== row.n * recordBytes) throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq} has ${row.recs.byteLength} bytes for ${row.n} records`);
+      if (row.n * recordWords > buf.length) {
+        buf = new Float64Array(row.n * recordWords);
+        bytes = new Uint8Array(buf.buffer);
+        chunk.words = buf;
+      }
+      bytes.set(row.recs);
+      chunk.n = row.n;
+      yield chunk;
+    }
+  } finally {
+    db.close();
+  }
+}
+
+function journalLayout(db: Database.Database, path: string): { recordBytes: number; seqWord: number; kindWord: number } {
+  const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
+  const get = (k: string): number => {
+    const v = meta.find((r) => r.key === k)?.value;
+    if (v === undefined) throw new JournalError('bad-format', `${path}: journal_meta has no ${k}`);
+    return v;
+  };
+  if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
+  return { recordBytes: get('record_bytes'), seqWord: get('seq_word'), kindWord: get('kind_word') };
 }
 
 /** Highest seq in the journal (0 when empty). */
@@ -543,6 +612,11 @@ export function latestSnapshot(path: string, shard: number, atOrBeforeSeq = Numb
 
 function positiveInt(v: number, name: string): number {
   if (!Number.isSafeInteger(v) || v < 1) throw new JournalError('bad-options', `${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function niceOption(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 19) throw new JournalError('bad-options', `${name} must be an integer 0..19, got ${v}`);
   return v;
 }
 

@@ -20,7 +20,7 @@ import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, RejectReason } from '../core/types.js';
 import { Engine, JOURNAL_FILE, ledgerOptionsOf, type EngineOptions, type StateHashes } from '../gateway/engine.js';
 import { Ledger, type LedgerOptions } from '../gateway/ledger.js';
-import { readJournal } from './journal.js';
+import { readJournal, readJournalChunks } from './journal.js';
 
 export interface RecoveryReport {
   /** Seq of the snapshot set the engine started from (0 = none). */
@@ -61,16 +61,22 @@ export async function recoverEngine(engine: Engine, t0 = process.hrtime.bigint()
   let n = 0;
   if (engine.recovering) {
     let spins = 0;
-    for (const rec of readJournal(engine.journalPath, from)) {
-      while (!engine.replayRecord(rec.words, 0)) {
-        engine.poll();
-        if (++spins % 1024 === 0) await yieldToLoop();
-        if (engine.error !== null) throw engine.error;
-      }
-      n++;
-      if (n % 4096 === 0) {
-        engine.poll();
-        await yieldToLoop();
+    for (const chunk of readJournalChunks(engine.journalPath, from)) {
+      const w = chunk.words, rw = chunk.recordWords, sw = chunk.seqWord;
+      for (let r = 0, o = 0; r < chunk.n; r++, o += rw) {
+        if (w[o + sw]! <= from) continue;
+        while (!engine.replayRecord(w, o)) {
+          engine.poll();
+          if (++spins % 1024 === 0) await yieldToLoop();
+          if (engine.error !== null) throw engine.error;
+        }
+        n++;
+        // The chunk's buffer stays valid across this await: the generator only refills it when
+        // the loop asks for the next chunk.
+        if (n % 4096 === 0) {
+          engine.poll();
+          await yieldToLoop();
+        }
       }
     }
     await engine.drain();

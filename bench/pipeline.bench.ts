@@ -7,8 +7,10 @@
 // and the recovery replay rate (the 'normal' journal replayed from empty through the engine).
 // Prints one JSON object as its LAST stdout line. BENCH_QUICK=1: short phases.
 //
-// The open-loop driver sleeps (Atomics.wait, until the next intended send time, at most 1 ms) when
-// nothing is due and no events came back, as a gateway fed by the network idles between packets. A
+// The open-loop driver sleeps (until the next intended send time, at most 1 ms) when nothing is due
+// and no events came back, as a gateway fed by the network idles between packets; it sleeps on the
+// shard's event ring, so a shard publish wakes it as it wakes the engine's own loop (measured: ack
+// p50 ~100 us -> ~55 us at 200k/s, none; BENCH_WAKE_ON_EVENTS=0 sleeps on a private word). A
 // driver that busy-spins takes a whole core of the two, leaving the shard and journal threads one
 // core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
 // Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
@@ -17,7 +19,7 @@
 // Per mode it also reports the CPU time of the process and of the main thread during the open loop
 // (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine).
 
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Durability } from '../persistence/journal.js';
 import { Command, CommandType } from '../core/types.js';
@@ -34,6 +36,11 @@ const OFFERED_PER_SEC = Number(process.env['BENCH_RATE'] ?? 200_000);
 const SAMPLE_CAP = 1 << 22;
 const SPIN_DRIVER = process.env['BENCH_SPIN_DRIVER'] === '1';
 const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+// The sleeping driver waits on the shard's event ring (a shard publish wakes it, as it wakes the
+// engine's own loop) unless BENCH_WAKE_ON_EVENTS=0 (then it sleeps until the next send time only).
+// BENCH_DUMP=prefix: write the worst ack latency per ms of the open loop to prefix-<mode>.csv.
+const DUMP = process.env['BENCH_DUMP'] ?? '';
+const WAKE_ON_EVENTS = process.env['BENCH_WAKE_ON_EVENTS'] !== '0';
 
 /** CPU ms (user + system) of this thread (Linux /proc; -1 elsewhere). */
 function mainThreadCpuMs(): number {
@@ -80,12 +87,16 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   const intended = new Float64Array(1 << 20);
   const samples = new Float64Array(SAMPLE_CAP);
   let nSamples = 0;
+  const sampleAt = DUMP ? new Float64Array(SAMPLE_CAP) : samples;
   let measuring = false;
   const onAck = (a: Ack): void => {
     acks++;
     if (measuring) {
       const t = intended[a.seq & (intended.length - 1)]!;
-      if (t > 0 && nSamples < SAMPLE_CAP) samples[nSamples++] = (performance.now() - t) * 1000;
+      if (t > 0 && nSamples < SAMPLE_CAP) {
+        if (DUMP) sampleAt[nSamples] = t;
+        samples[nSamples++] = (performance.now() - t) * 1000;
+      }
     }
   };
   const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false, maxInFlight: 1 << 16,
@@ -133,13 +144,25 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     const drained = engine.poll();
     if (!SPIN_DRIVER && drained === 0) {
       const w = t0 + k * intervalMs - performance.now();
-      if (w > 0.002) Atomics.wait(sleepWord, 0, 0, Math.min(w, 1));
+      if (w > 0.002) {
+        if (WAKE_ON_EVENTS) engine.waitForEventsSync(Math.min(w, 1));
+        else Atomics.wait(sleepWord, 0, 0, Math.min(w, 1));
+      }
     }
     if (now - lastYield > 5) { lastYield = now; await yieldLoop(); }
   }
   const ru1 = process.resourceUsage(), main1 = mainThreadCpuMs();
   await engine.drain();
   measuring = false;
+  if (DUMP) {
+    // Diagnostics: worst ack latency per millisecond of intended send time, as CSV.
+    const worst = new Map<number, number>();
+    for (let i = 0; i < nSamples; i++) {
+      const ms = Math.floor(sampleAt[i]! - t0);
+      worst.set(ms, Math.max(worst.get(ms) ?? 0, samples[i]!));
+    }
+    writeFileSync(`${DUMP}-${mode}.csv`, [...worst].map(([ms, us]) => `${ms},${Math.round(us)}`).join('\n') + '\n');
+  }
   const lat = samples.slice(0, nSamples).sort();
   const stats = engine.stats();
   await engine.close();

@@ -609,6 +609,16 @@ export class Engine {
     }
   }
 
+  /**
+   * For a driver with its own synchronous loop (benchmarks): blocks up to `timeoutMs` until shard 0
+   * publishes events (an announced wait on its event ring: the shard's publish wakes this thread), as
+   * the engine's own loop does asynchronously. Other shards are not watched. Returns the records
+   * available on that ring.
+   */
+  waitForEventsSync(timeoutMs: number): number {
+    return this.shards[0]!.evRing.waitForData(timeoutMs);
+  }
+
   /** Resolves once every command sequenced so far is acked. */
   async drain(): Promise<void> {
     while (this.ackSeq < this.nextSeq) {

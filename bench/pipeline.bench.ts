@@ -40,6 +40,9 @@ const sleepWord = new Int32Array(new SharedArrayBuffer(4));
 // engine's own loop) unless BENCH_WAKE_ON_EVENTS=0 (then it sleeps until the next send time only).
 // BENCH_DUMP=prefix: write the worst ack latency per ms of the open loop to prefix-<mode>.csv.
 const DUMP = process.env['BENCH_DUMP'] ?? '';
+// Submits of one loop pass form one engine batch (one publish per ring, as the gateway does per
+// frame) unless BENCH_BATCH=0.
+const BATCH = process.env['BENCH_BATCH'] !== '0';
 const WAKE_ON_EVENTS = process.env['BENCH_WAKE_ON_EVENTS'] !== '0';
 
 /** CPU ms (user + system) of this thread (Linux /proc; -1 elsewhere). */
@@ -113,7 +116,9 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   let t0 = performance.now();
   let end = t0 + PHASE_MS;
   while (performance.now() < end) {
+    if (BATCH) engine.beginBatch();
     for (let k = 0; k < 256; k++) if (d.trySubmit() === 0) break;
+    if (BATCH) engine.endBatch();
     engine.poll();
     if ((acks & 0xfff) === 0) await yieldLoop();
   }
@@ -134,6 +139,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   for (;;) {
     const now = performance.now();
     if (now >= end) break;
+    if (BATCH) engine.beginBatch();
     while (t0 + k * intervalMs <= now) {
       const seqBefore = engine.nextSequence;
       intended[seqBefore & (intended.length - 1)] = t0 + k * intervalMs;
@@ -141,6 +147,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
       if (s === 0) { busy++; break; }
       k++;
     }
+    if (BATCH) engine.endBatch();
     const drained = engine.poll();
     if (!SPIN_DRIVER && drained === 0) {
       const w = t0 + k * intervalMs - performance.now();

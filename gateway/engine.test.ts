@@ -27,6 +27,44 @@ function journalSeqs(dir: string): number[] {
 }
 
 describe('Engine', () => {
+  it('a batch publishes its commands at endBatch; a reject inside it drops only itself', async () => {
+    const dir = tempDataDir('batch');
+    const acked: number[] = [];
+    const { engine } = await startEngine(options(dir));
+    engine.onAck = (a: Ack) => { acked.push(a.seq); };
+    try {
+      const usd = engine.ledger.assetId('USD');
+      const c = new Command();
+      engine.beginBatch();
+      c.type = RuntimeCommandType.Deposit; c.account = 1; c.value = 1_000_000;
+      assert.equal(engine.submit(c, 0, usd).status, SubmitStatus.Accepted);
+      const seqs: number[] = [1];
+      for (let k = 0; k < 5; k++) {
+        c.reset(); c.type = CommandType.NewOrder; c.account = 1; c.side = Side.Buy; c.orderType = OrderType.Limit; c.priceTicks = 9_000 + k; c.qtyLots = 1;
+        const r = engine.submit(c, 1);
+        assert.equal(r.status, SubmitStatus.Accepted);
+        seqs.push(r.seq);
+        // A refused order in the middle of the batch (more than account 1 has).
+        c.reset(); c.type = CommandType.NewOrder; c.account = 1; c.side = Side.Buy; c.orderType = OrderType.Limit; c.priceTicks = 9_000; c.qtyLots = 1_000_000;
+        assert.equal(engine.submit(c, 1).reason, RejectReason.InsufficientBalance);
+      }
+      engine.beginBatch(); // nested: only the outermost endBatch publishes
+      engine.endBatch();
+      // Nothing published yet: however long we poll, nothing executes or acks.
+      for (let k = 0; k < 20; k++) { engine.poll(); await new Promise((r) => setTimeout(r, 5)); }
+      assert.deepEqual(acked, []);
+      assert.equal(engine.journal.durableSeq(), 0);
+      engine.endBatch();
+      await engine.drain();
+      assert.deepEqual(acked, seqs, 'every accepted command of the batch, in order');
+      assert.deepEqual(journalSeqs(dir), seqs, 'journaled exactly those, gap-free');
+      assert.equal(engine.ledger.locked(1, usd) > 0, true, 'the five resting buys hold quote');
+    } finally {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('holds, matches, settles and acks only once durable', async () => {
     const dir = tempDataDir('basic');
     const acks: { seq: number; type: number; events: number[]; durable: number }[] = [];

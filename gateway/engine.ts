@@ -183,6 +183,8 @@ export class Engine {
   private readonly scratch = new Command();
   private readonly extras = new CommandExtras();
   private scheduled = false;
+  /** Open beginBatch calls (publishes are deferred while > 0). */
+  private batchDepth = 0;
   private closing = false;
   private failure: Error | null = null;
   private snapshotRequested = false;
@@ -361,7 +363,7 @@ export class Engine {
     const jo = jring.tryReserve();
     if (jo < 0) return this.busy(RejectReason.Busy, 'ring');
     const so = shard.cmdRing.tryReserve();
-    if (so < 0) { jring.abortReserved(); return this.busy(RejectReason.Busy, 'ring'); }
+    if (so < 0) { jring.unreserveLast(); return this.busy(RejectReason.Busy, 'ring'); }
 
     const seq = this.nextSeq;
     cmd.seq = seq;
@@ -382,8 +384,8 @@ export class Engine {
       reason = this.ledger.hold(cmd, i, this.refPx[i]!);
     }
     if (reason !== RejectReason.None) {
-      jring.abortReserved();
-      shard.cmdRing.abortReserved();
+      jring.unreserveLast();
+      shard.cmdRing.unreserveLast();
       if (reason === RejectReason.Busy) return this.busy(reason, 'ledger');
       this.rejectedByLedger++;
       r.status = SubmitStatus.Rejected; r.reason = reason;
@@ -395,11 +397,35 @@ export class Engine {
     const src = jring.f64, dst = shard.cmdRing.f64;
     for (let k = 0; k < CMD_WORDS; k++) dst[so + k] = src[jo + k]!;
     // Both slots are filled before either is published; nothing can fail in between.
-    jring.publish();
-    shard.cmdRing.publish();
+    if (this.batchDepth === 0) {
+      jring.publish();
+      shard.cmdRing.publish();
+    }
     this.track(seq, cmd.type, shard.index, i, 1);
     r.status = SubmitStatus.Accepted; r.seq = seq;
     return r;
+  }
+
+  /**
+   * Opens a batch: until the matching endBatch, submits fill their ring slots but do not publish
+   * them, so a frame of many commands publishes (and wakes the shard and the journal thread, each an
+   * Atomics.notify when they sleep) once per ring instead of once per command. Nothing is visible to
+   * the shards or the journal before endBatch; sequence numbers, holds and results are final at
+   * submit. Batches nest; every beginBatch must be matched (try/finally).
+   */
+  beginBatch(): void {
+    this.batchDepth++;
+  }
+
+  /** Closes a batch; the outermost endBatch publishes everything submitted in it. */
+  endBatch(): void {
+    if (this.batchDepth === 0) return;
+    if (--this.batchDepth === 0) this.publishPending();
+  }
+
+  private publishPending(): void {
+    this.journal.ring.publish();
+    for (let k = 0; k < this.shards.length; k++) this.shards[k]!.cmdRing.publish();
   }
 
   private submitFunding(cmd: Command, asset: number): SubmitResult {
@@ -409,7 +435,7 @@ export class Engine {
     if (jo < 0) return this.busy(RejectReason.Busy, 'ring');
     const reason = this.applyFunding(cmd.type, cmd.account, asset, cmd.value);
     if (reason !== RejectReason.None) {
-      jring.abortReserved();
+      jring.unreserveLast();
       this.rejectedByLedger++;
       r.status = SubmitStatus.Rejected; r.reason = reason;
       return r;
@@ -418,7 +444,7 @@ export class Engine {
     cmd.seq = seq;
     cmd.tsUs = this.now();
     encodeCommand(cmd, 0, jring.f64, jo, asset, -1);
-    jring.publish();
+    if (this.batchDepth === 0) jring.publish();
     this.track(seq, cmd.type, SHARD_NONE, -1, 0);
     r.status = SubmitStatus.Accepted; r.seq = seq;
     return r;
@@ -621,6 +647,8 @@ export class Engine {
 
   /** Resolves once every command sequenced so far is acked. */
   async drain(): Promise<void> {
+    // A batch left open would never be executed: publish it (the batch stays open for its owner).
+    this.publishPending();
     while (this.ackSeq < this.nextSeq) {
       if (this.failure !== null) throw this.failure;
       this.poll();
@@ -651,7 +679,7 @@ export class Engine {
     const jring = this.journal.ring;
     if (!this.replaying) {
       if (jring.tryReserve() < 0) return;
-      jring.abortReserved();
+      jring.unreserveLast();
     }
     for (const s of this.shards) if (s.cmdRing.freeSlots() < 1) return;
     const cmd = this.scratch.reset();
@@ -776,7 +804,7 @@ export class Engine {
     // ledger has settled at least as much): the book rejects it the same way (UnknownOrder).
     if (reason === RejectReason.UnknownOrder && type === CommandType.Replace) reason = RejectReason.None;
     if (reason !== RejectReason.None) {
-      shard.cmdRing.abortReserved();
+      shard.cmdRing.unreserveLast();
       // Live, the hold succeeded with at most the funds a fully settled ledger has: settle, retry.
       if (!this.allExecuted()) return false;
       throw new EngineError(`replay: seq ${seq} rejected by the ledger (${reason}) although it was accepted live`);

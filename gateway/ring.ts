@@ -155,6 +155,11 @@ export class Ring {
     return (this.reserveTail - this.tail) | 0;
   }
 
+  /** Drop the most recent unpublished reservation only (earlier ones of a batch stay reserved). */
+  unreserveLast(): void {
+    if (this.reserveTail !== this.tail) this.reserveTail = (this.reserveTail - 1) | 0;
+  }
+
   /** Drop every reservation made since the last publish (e.g. the caller failed to fill a slot). */
   abortReserved(): void {
     this.reserveTail = this.tail;

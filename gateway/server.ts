@@ -477,10 +477,17 @@ export class GatewayServer implements ReportSink {
     }
     const dec = this.decoder;
     if (dec.begin(msg)) {
-      for (let t = dec.next(); t > 0; t = dec.next()) {
-        this.messagesIn++;
-        if (t !== MsgType.Heartbeat) this.route(s, t);
-        if (s.closed) return;
+      // One engine batch per frame: its commands reach the shard and journal rings with one publish
+      // (one wake-up of each) however many the frame holds.
+      this.engine.beginBatch();
+      try {
+        for (let t = dec.next(); t > 0; t = dec.next()) {
+          this.messagesIn++;
+          if (t !== MsgType.Heartbeat) this.route(s, t);
+          if (s.closed) return;
+        }
+      } finally {
+        this.engine.endBatch();
       }
     }
     if (dec.error !== ProtoError.None) this.malformed(s, ws, dec);

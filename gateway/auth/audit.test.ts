@@ -21,6 +21,36 @@ describe('audit trail (hash chain)', () => {
     id.db.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;');
   }
 
+  it('group commit: rows queued in one turn share one transaction, chain in queue order, and interleave with direct appends', async () => {
+    const entry = (i: number) => ({ tsMs: T0_MS + 100 + i, actor: 'user:9', action: 'order.place', requestId: `g${i}`, outcome: 'success' as const, detail: { i } });
+    const first = Array.from({ length: 20 }, (_, i) => log.appendGrouped(entry(i)));
+    assert.equal(log.list(5).length, 0, 'nothing written before the flush');
+    const bad = log.appendGrouped({ ...entry(99), outcome: 'maybe' as never });
+    await assert.rejects(bad, TypeError);
+    const recs = await Promise.all(first);
+    assert.deepEqual(recs.map((r) => r.seq), Array.from({ length: 20 }, (_, i) => 6 + i));
+    assert.equal(log.groupCommits, 1, 'one transaction for the 20 rows');
+    assert.equal(log.groupRows, 20);
+    log.append(entry(50)); // a direct append between two flushes continues the same chain
+    const second = await Promise.all([log.appendGrouped(entry(51)), log.appendGrouped(entry(52))]);
+    assert.deepEqual(second.map((r) => r.seq), [27, 28]);
+    assert.equal(log.groupCommits, 2);
+    const v = log.verify();
+    assert.ok(v.ok);
+    assert.equal(v.rows, 28);
+    assert.deepEqual(log.list(5, 100).map((r) => r.requestId), [...Array.from({ length: 20 }, (_, i) => `g${i}`), 'g50', 'g51', 'g52']);
+  });
+
+  it('group commit: a failed transaction rejects every row of it and writes none', async () => {
+    id.db.exec('CREATE TRIGGER audit_fail BEFORE INSERT ON audit_log WHEN NEW.request_id = \'boom\' BEGIN SELECT RAISE(ABORT, \'refused\'); END;');
+    const ps = [log.appendGrouped({ tsMs: T0_MS, actor: 'user:1', action: 'x', requestId: 'ok', outcome: 'success' }),
+      log.appendGrouped({ tsMs: T0_MS, actor: 'user:1', action: 'x', requestId: 'boom', outcome: 'success' })];
+    const settled = await Promise.allSettled(ps);
+    assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected']);
+    assert.equal(log.list(0, 100).length, 5, 'the row queued with the failing one was rolled back too');
+    assert.ok(log.verify().ok);
+  });
+
   it('an untouched chain verifies; each row links to the previous', () => {
     const r = log.verify();
     assert.ok(r.ok);

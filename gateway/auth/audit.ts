@@ -54,6 +54,10 @@ interface AuditRow {
   request_id: string | null; outcome: string; detail: string; prev_hash: string; hash: string;
 }
 
+function checkEntry(e: AuditEntry): void {
+  if (!(AUDIT_OUTCOMES as readonly string[]).includes(e.outcome)) throw new TypeError(`bad audit outcome ${e.outcome}`);
+}
+
 /** JSON with object keys sorted at every level (arrays keep their order). */
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') {
@@ -74,33 +78,95 @@ export function chainHash(prevHashHex: string, canonical: string): string {
   return createHash('sha256').update(Buffer.from(prevHashHex, 'hex')).update(canonical, 'utf8').digest('hex');
 }
 
+interface Pending {
+  e: AuditEntry;
+  resolve: (r: AuditRecord) => void;
+  reject: (err: Error) => void;
+}
+
 export class AuditLog {
+  private pending: Pending[] = [];
+  private flushScheduled = false;
+  /** Transactions written by `appendGrouped` flushes and the rows they held (metrics, tests). */
+  groupCommits = 0;
+  groupRows = 0;
+
   constructor(private readonly db: IdentityDb) {}
 
   /** Appends one row (in its own immediate transaction, so concurrent writers serialize). */
   append(e: AuditEntry): AuditRecord {
-    if (!(AUDIT_OUTCOMES as readonly string[]).includes(e.outcome)) throw new TypeError(`bad audit outcome ${e.outcome}`);
-    return this.db.transaction(() => {
-      const last = this.head();
-      const row = {
-        seq: (last?.seq ?? 0) + 1,
-        ts_ms: e.tsMs,
-        actor: e.actor,
-        action: e.action,
-        target: e.target ?? null,
-        remote_addr: e.remoteAddr ?? null,
-        request_id: e.requestId ?? null,
-        outcome: e.outcome,
-        detail: canonicalJson(e.detail ?? {}),
-      };
-      const prevHash = last?.hash ?? GENESIS_HASH;
-      const hash = chainHash(prevHash, canonicalRow(row));
-      prepared(this.db, 
-        `INSERT INTO audit_log (seq, ts_ms, actor, action, target, remote_addr, request_id, outcome, detail, prev_hash, hash)
-         VALUES (@seq, @ts_ms, @actor, @action, @target, @remote_addr, @request_id, @outcome, @detail, @prev_hash, @hash)`,
-      ).run({ ...row, prev_hash: prevHash, hash });
-      return { ...e, seq: row.seq, prevHash, hash };
-    }).immediate();
+    checkEntry(e);
+    return this.db.transaction(() => this.insertRow(e, this.head())).immediate();
+  }
+
+  /**
+   * Group commit: queues the row and resolves once it is committed. Every row queued during one
+   * turn of the event loop goes into ONE immediate transaction (setImmediate), chained in queue
+   * order, instead of one transaction (one WAL commit) per row. A caller that answers only after the
+   * promise settles never reports success for an action whose audit row is not written. If the
+   * transaction fails, every row of it is rejected (none was written).
+   */
+  appendGrouped(e: AuditEntry): Promise<AuditRecord> {
+    try {
+      checkEntry(e);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.pending.push({ e, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Writes every queued row now (one transaction); normally run by the scheduled flush. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    let out: AuditRecord[];
+    try {
+      out = this.db.transaction(() => {
+        let last = this.head();
+        const recs: AuditRecord[] = [];
+        for (const p of batch) {
+          const r = this.insertRow(p.e, last);
+          last = { seq: r.seq, hash: r.hash };
+          recs.push(r);
+        }
+        return recs;
+      }).immediate();
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+      return;
+    }
+    this.groupCommits++;
+    this.groupRows += batch.length;
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(out[i]!);
+  }
+
+  private insertRow(e: AuditEntry, last: AuditHead | null): AuditRecord {
+    const row = {
+      seq: (last?.seq ?? 0) + 1,
+      ts_ms: e.tsMs,
+      actor: e.actor,
+      action: e.action,
+      target: e.target ?? null,
+      remote_addr: e.remoteAddr ?? null,
+      request_id: e.requestId ?? null,
+      outcome: e.outcome,
+      detail: canonicalJson(e.detail ?? {}),
+    };
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    const hash = chainHash(prevHash, canonicalRow(row));
+    prepared(this.db, 
+      `INSERT INTO audit_log (seq, ts_ms, actor, action, target, remote_addr, request_id, outcome, detail, prev_hash, hash)
+       VALUES (@seq, @ts_ms, @actor, @action, @target, @remote_addr, @request_id, @outcome, @detail, @prev_hash, @hash)`,
+    ).run({ ...row, prev_hash: prevHash, hash });
+    return { ...e, seq: row.seq, prevHash, hash };
   }
 
   head(): AuditHead | null {

@@ -63,11 +63,17 @@ export interface Route {
   handler: (ctx: RouteContext) => RouteResult | Promise<RouteResult>;
 }
 
+type AuditInput = { tsMs: number; actor: string; action: string; target?: string; remoteAddr?: string; requestId?: string; outcome: AuditOutcome; detail?: Record<string, unknown> };
+
 /** What the router needs to authenticate and audit (gateway/auth's Identity fits). */
 export interface RestAuth {
   signatures?: { verifyRequest(req: { method: string; pathWithQuery: string; headers: ReadonlyMap<string, string>; body: Uint8Array }, nowMs: number): { ok: true; principal: Principal } | { ok: false; code: string; httpStatus: number; message: string; serverTimeMs?: number } };
   accessTokens?: { verify(token: string, nowMs: number): Promise<{ ok: true; principal: Principal; expiresAtMs: number } | { ok: false; code: string; httpStatus: number; message: string }> };
-  audit?: { append(e: { tsMs: number; actor: string; action: string; target?: string; remoteAddr?: string; requestId?: string; outcome: AuditOutcome; detail?: Record<string, unknown> }): unknown };
+  audit?: {
+    append(e: AuditInput): unknown;
+    /** Group-committed append (gateway/auth/audit.ts); the router awaits it before a success answer. */
+    appendGrouped?(e: AuditInput): Promise<unknown>;
+  };
 }
 
 export interface RouterOptions {
@@ -225,7 +231,10 @@ export class RestRouter {
           ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
           const out = await route.handler(ctx);
           const status = out.status ?? route.status ?? 200;
-          this.auditRow(route, ctx, raw, requestId, 'success', { status });
+          // The success answer goes out only once its audit row is committed (group commit: one
+          // transaction per event-loop turn for all requests finishing in it).
+          const audited = this.auditRow(route, ctx, raw, requestId, 'success', { status }, true);
+          if (audited !== null) await audited;
           if (out.text !== undefined) send({ status, body: out.text, contentType: out.contentType ?? 'text/plain', ...(out.headers ? { headers: out.headers } : {}) });
           else send({ status, ...(status === 204 ? {} : { body: JSON.stringify(out.body ?? null) }), ...(out.headers ? { headers: out.headers } : {}) });
         } catch (e) {
@@ -284,19 +293,30 @@ export class RestRouter {
     throw problem(403, 'role_missing', `${route.permission} is needed`);
   }
 
-  private auditRow(route: Route, ctx: RouteContext | null, raw: RawRequest, requestId: string, outcome: AuditOutcome, detail: Record<string, unknown>): void {
-    if (route.method === 'get' || route.audit === null || route.audit === undefined || this.auth.audit === undefined) return;
+  /**
+   * Writes the request's audit row. `grouped` (success answers): through the audit log's group
+   * commit when it has one, returning a promise that settles once the row is committed (a failure is
+   * logged, as for a direct append); otherwise the row is written before this returns (null).
+   */
+  private auditRow(route: Route, ctx: RouteContext | null, raw: RawRequest, requestId: string, outcome: AuditOutcome, detail: Record<string, unknown>,
+    grouped = false): Promise<void> | null {
+    const audit = this.auth.audit;
+    if (route.method === 'get' || route.audit === null || route.audit === undefined || audit === undefined) return null;
     const p = ctx?.principal ?? null;
     const actor = p === null ? 'anonymous' : p.kind === 'api_key' ? `key:${p.credentialId}` : `user:${p.userId}`;
+    const entry: AuditInput = {
+      tsMs: this.o.nowMs(), actor, action: route.audit, remoteAddr: raw.remoteAddr, requestId, outcome,
+      ...(ctx?.audit.target !== undefined ? { target: ctx.audit.target } : {}),
+      detail: { method: raw.method, path: raw.path, ...detail, ...ctx?.audit.detail },
+    };
+    const failed = (e: unknown): void => { this.o.log?.({ err: (e as Error).message, requestId }, 'rest: audit append failed'); };
+    if (grouped && audit.appendGrouped !== undefined) return audit.appendGrouped(entry).then(() => {}, failed);
     try {
-      this.auth.audit.append({
-        tsMs: this.o.nowMs(), actor, action: route.audit, remoteAddr: raw.remoteAddr, requestId, outcome,
-        ...(ctx?.audit.target !== undefined ? { target: ctx.audit.target } : {}),
-        detail: { method: raw.method, path: raw.path, ...detail, ...ctx?.audit.detail },
-      });
+      audit.append(entry);
     } catch (e) {
-      this.o.log?.({ err: (e as Error).message, requestId }, 'rest: audit append failed');
+      failed(e);
     }
+    return null;
   }
 }
 

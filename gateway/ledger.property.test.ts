@@ -7,10 +7,10 @@
 //       quantity can still cost (a waiting conditional: at its worst price, see docs/ledger.md),
 //   (4) locked == the sum of the holds of the account's live orders, per asset;
 // with OCO pairs and bracket children: two live linked legs hold together exactly the larger of their
-// needs; a child's hold follows its entry's fills. The one allowed exception to (2): a buy child
-// (of a sell entry) grown by Activated beyond what the account can cover goes into a counted debt
-// (docs/ledger.md); each such case is checked to come from an Activated event of that account.
-// and snapshot/restore gives the same hash and continues identically.
+// needs; a sell child holds its size's base; a buy child of a live entry holds for its size plus all
+// its entry can still fill (the entry's qty - filled), so it never needs more funds when it grows.
+// (2) has no exception: after every step every account's available and locked are >= 0 and
+// shortfallCount is 0; and snapshot/restore gives the same hash and continues identically.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -95,6 +95,11 @@ const SPECS: InstrumentSpec[] = [
     notionalUnitsPerTickLot: 1, baseUnitsPerLot: 3, makerFeePpm: 4_321, takerFeePpm: 12_345, marketBandBps: 1_000 }),
 ];
 
+interface BookOrder {
+  orderId: number; account: number; cid: number; side: number; px: number; qty: number; rem: number; filled: number;
+  pending: boolean; link: number; parent: number;
+}
+
 class World {
   readonly ev = new EventBuffer(4096);
   readonly book: OrderBook;
@@ -108,8 +113,8 @@ class World {
   triggered = 0;
   activated = 0;
   linkedPairs = 0;
-  /** "account/asset" that went into a counted debt through a child's Activated (see header). */
-  readonly debt = new Set<string>();
+  /** Buy children of a live entry checked to hold for their entry's open quantity too. */
+  reservedKids = 0;
   /** The runtime's late view of the reference price: the book's as of two commands ago. */
   private views: number[] = [];
   /** Waiting conditionals: the price and fee rate their hold was computed for, by this test's own rules. */
@@ -217,34 +222,13 @@ class World {
     }
     this.ev.clear();
     this.book.execute(c);
-    const activatedBuys = new Set<number>();
-    const buyIds = new Set(L.openOrders().filter((o) => o.side === Side.Buy).map((o) => o.orderId));
     for (let i = 0; i < this.ev.count; i++) {
-      if (this.ev.words[i * 16] === 3) this.trades++;
-      if (this.ev.words[i * 16] === 11) this.triggered++;
-      if (this.ev.words[i * 16] === EventType.Activated) {
-        this.activated++;
-        if (buyIds.has(this.ev.words[i * 16 + 3]!)) activatedBuys.add(this.ev.words[i * 16 + 4]!);
-      }
+      if (this.ev.words[i * 16] === EventType.Trade) this.trades++;
+      if (this.ev.words[i * 16] === EventType.Triggered) this.triggered++;
+      if (this.ev.words[i * 16] === EventType.Activated) this.activated++;
     }
-    const shortBefore = L.shortfallCount;
     L.apply(this.ev, 0);
-    if (L.shortfallCount !== shortBefore) {
-      // Only a buy child grown beyond what its account can cover may go short (a counted debt).
-      const q = L.quoteAssetOf(0);
-      // (It may be repaid within the same command: e.g. the entry sold to its own child, so the
-      // proceeds of that lot were the child's own quote.)
-      const debtors = ACCOUNTS.filter((a) => L.available(a, q) < 0);
-      assert.ok(activatedBuys.size > 0, 'a shortfall only from a buy child\'s Activated');
-      for (const a of debtors) {
-        assert.ok(activatedBuys.has(a) || this.debt.has(`${a}/${q}`), `account ${a} in debt without a buy child's Activated`);
-        this.debt.add(`${a}/${q}`);
-      }
-      this.debtCases += L.shortfallCount - shortBefore;
-    }
   }
-
-  debtCases = 0;
 
   /** A conditional order around the current source price (trailing ones without a stop price). */
   private buildConditional(step: Extract<Step, { k: 'cond' }>, c: Command): void {
@@ -292,14 +276,15 @@ class World {
   }
 
   /** The book's open orders (resting, then pending), from its canonical dump. */
-  restingOrders(): { orderId: number; account: number; cid: number; side: number; px: number; rem: number; pending: boolean; link: number }[] {
+  restingOrders(): BookOrder[] {
     const d = this.book.stateDump();
-    const out: { orderId: number; account: number; cid: number; side: number; px: number; rem: number; pending: boolean; link: number }[] = [];
+    const out: BookOrder[] = [];
     let p = 5;
     for (let part = 0; part < 3; part++) {
       const n = d[p++]!;
       for (let j = 0; j < n; j++, p += BOOK_ORDER_FIELDS) {
-        out.push({ orderId: d[p]!, account: d[p + 1]!, cid: d[p + 2]!, side: d[p + 3]!, px: d[p + 5]!, rem: d[p + 7]!, pending: part === 2, link: d[p + 20]! });
+        out.push({ orderId: d[p]!, account: d[p + 1]!, cid: d[p + 2]!, side: d[p + 3]!, px: d[p + 5]!, qty: d[p + 6]!, rem: d[p + 7]!,
+          filled: d[p + 8]!, pending: part === 2, link: d[p + 20]!, parent: d[p + 21]! });
       }
     }
     return out;
@@ -308,18 +293,19 @@ class World {
   check(): void {
     const L = this.ledger;
     const assets = [L.baseAssetOf(0), L.quoteAssetOf(0)];
-    // (1) conservation, (2) non-negative.
+    // (1) conservation, (2) non-negative, no exception.
     for (const a of assets) assert.equal(L.totals(a), L.externalUnits(a), `asset ${a} conserved`);
     for (const acc of [...ACCOUNTS, FEE]) {
       for (const a of assets) {
-        assert.ok(L.available(acc, a) >= 0 || this.debt.has(`${acc}/${a}`), `available ${acc}/${a} = ${L.available(acc, a)}`);
+        assert.ok(L.available(acc, a) >= 0, `available ${acc}/${a} = ${L.available(acc, a)}`);
         assert.ok(L.locked(acc, a) >= 0, `locked ${acc}/${a} = ${L.locked(acc, a)}`);
       }
     }
-    assert.equal(L.shortfallCount, this.debtCases, 'no hold was ever short (but counted child debts)');
+    assert.equal(L.shortfallCount, 0, 'no hold was ever short');
     assert.equal(L.locked(FEE, assets[1]!), 0);
     // (3) live ledger orders == resting book orders, each holding exactly its remainder's worth.
     const resting = this.restingOrders().sort((x, y) => x.orderId - y.orderId);
+    const byId = new Map(resting.map((b) => [b.orderId, b]));
     const live = L.openOrders();
     assert.deepEqual(live.map((o) => o.orderId), resting.map((o) => o.orderId), 'ended orders hold nothing');
     const spec = this.spec;
@@ -329,9 +315,13 @@ class World {
       const o = live[j]!, b = resting[j]!;
       assert.equal(o.remainingLots, b.rem);
       // A waiting conditional is held at its worst price; once it rests, at its (capped) limit price.
-      // A waiting limit child (size 0) holds 0.
+      // A buy child of a live entry also for all its entry can still fill (the entry's qty - filled);
+      // a sell child (or one whose entry ended) for its own remainder (a waiting one of size 0: 0).
       const h = b.pending && this.condHold.has(b.orderId) ? this.condHold.get(b.orderId)! : { px: b.px, ppm };
-      want.set(o.orderId, b.side === Side.Buy ? buyRequiredUnits(b.rem, h.px, spec.notionalUnitsPerTickLot, h.ppm) : b.rem * spec.baseUnitsPerLot);
+      const entry = b.parent !== 0 ? byId.get(b.parent) : undefined;
+      const open = entry !== undefined && b.side === Side.Buy ? entry.qty - entry.filled : 0;
+      if (open > 0) this.reservedKids++;
+      want.set(o.orderId, b.side === Side.Buy ? buyRequiredUnits(b.rem + open, h.px, spec.notionalUnitsPerTickLot, h.ppm) : b.rem * spec.baseUnitsPerLot);
       held.set(o.orderId, o.holdUnits);
     }
     for (const b of resting) {
@@ -364,7 +354,7 @@ class World {
 describe('ledger properties with a real OrderBook', () => {
   for (let si = 0; si < SPECS.length; si++) {
     it(`conserves assets, never goes negative, releases ended holds (spec ${si})`, () => {
-      let trades = 0, holdRejects = 0, commands = 0, triggered = 0, activated = 0, pairs = 0, debts = 0;
+      let trades = 0, holdRejects = 0, commands = 0, triggered = 0, activated = 0, pairs = 0, reserved = 0;
       fc.assert(
         fc.property(funding, fc.array(stepArb, { minLength: 20, maxLength: 120, size: 'max' }), (fund, steps) => {
           const w = new World(SPECS[si]!);
@@ -376,7 +366,7 @@ describe('ledger properties with a real OrderBook', () => {
           }
           w.restoreRoundTrip();
           trades += w.trades; holdRejects += w.holdRejects; commands += steps.length; triggered += w.triggered;
-          activated += w.activated; pairs += w.linkedPairs; debts += w.debtCases;
+          activated += w.activated; pairs += w.linkedPairs; reserved += w.reservedKids;
         }),
         { numRuns: 300, seed: 20_240_601 + si },
       );
@@ -386,8 +376,9 @@ describe('ledger properties with a real OrderBook', () => {
       assert.ok(triggered > 100, `conditional activations ${triggered}`);
       assert.ok(activated > 100, `bracket activations ${activated}`);
       assert.ok(pairs > 100, `linked pairs checked ${pairs}`);
+      assert.ok(reserved > 100, `buy children reserved for their entry checked ${reserved}`);
       assert.ok(commands > 0);
-      console.log(`spec ${si}: trades ${trades}, activations ${activated}, linked pairs checked ${pairs}, child debts ${debts}`);
+      console.log(`spec ${si}: trades ${trades}, activations ${activated}, linked pairs checked ${pairs}, reserved buy children checked ${reserved}`);
     });
   }
 });

@@ -11,7 +11,7 @@ import {
   Command, CommandType, EventType, OrderFlags, OrderType, RejectReason, Side, StpMode, TimeInForce,
 } from '../core/types.js';
 import { testSpec } from '../testing/fixtures.js';
-import { Ledger, buyRequiredUnits, feeBoundUnits } from './ledger.js';
+import { Ledger, LedgerError, buyRequiredUnits, feeBoundUnits } from './ledger.js';
 
 const FEE = 99;
 const A = 1, B = 2;
@@ -784,75 +784,376 @@ describe('OCO and brackets: linked legs share one hold', () => {
     assert.equal(r.av(A, r.base), 0);
   });
 
-  it('bracket on a sell entry: quote hold = max(TP limit, SL stop at its band bound) for the filled size', () => {
+  // A sell entry's children are buys: they are held up front for the most they can ever reach, the
+  // entry's whole quantity, at their worst price (the SL's band bound), shared by the OCO pair.
+  const SL_PX = Math.floor((10_500 * 10_500) / 10_000); // 11_025: the book's bound relative to X = 10_500
+  const tpNeed = (lots: number): number => buyRequiredUnits(lots, 9_500, 10, 200);
+  const slNeed = (lots: number): number => buyRequiredUnits(lots, SL_PX, 10, 200);
+  const pairNeed = (lots: number): number => Math.max(tpNeed(lots), slNeed(lots));
+  /** The ledger's hold only (the runtime's submit), without routing: the book has not seen it yet. */
+  const holdOnly = (r: Rig, fields: Partial<Command>): { code: number; cmd: Command } => {
+    const c = new Command();
+    Object.assign(c, { seq: ++r.seq, tsUs: r.tsUs }, fields);
+    if (c.type === CommandType.NewOrder && c.orderId === 0) c.orderId = c.seq;
+    return { code: r.ledger.hold(c, 0, r.book.referencePriceTicks), cmd: c };
+  };
+  /** The book executes a held command; its events are returned unsettled (settle them with settle). */
+  const execOnly = (r: Rig, c: Command): Float64Array[] => {
+    r.ev.clear();
+    r.book.execute(c);
+    const out: Float64Array[] = [];
+    for (let i = 0; i < r.ev.count; i++) out.push(Float64Array.from(r.ev.record(i)));
+    return out;
+  };
+  const settle = (r: Rig, recs: Float64Array[]): void => {
+    for (const rec of recs) r.ledger.applyRecord(rec, 0);
+    r.checkConservation();
+  };
+
+  it('sell entry with TP/SL buy children: the pair holds the SL\'s worst case for the entry\'s whole quantity up front', () => {
     const r = new Rig();
-    const BPL = r.spec.baseUnitsPerLot, N = r.spec.notionalUnitsPerTickLot;
-    r.fund(A, 3 * BPL, 40_000);
+    const BPL = r.spec.baseUnitsPerLot;
+    assert.equal(pairNeed(3), slNeed(3));
+    assert.equal(slNeed(3), 330_819);
+    r.fund(A, 3 * BPL, slNeed(3));
     r.fund(B, 3 * BPL, 2_000_000);
     assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None); // id 1
     assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None); // id 2
-    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None); // id 3
-    assert.equal(r.lk(A, r.quote), 0);
-    const slPx = Math.floor((10_500 * 10_500) / 10_000); // 11_025: the book's bound relative to X
-    const need = (lots: number): number => Math.max(buyRequiredUnits(lots, 9_500, N, 200), buyRequiredUnits(lots, slPx, N, 200));
-    assert.equal(need(1), 110_273);
+    assert.equal(r.ledger.orderHold(2), tpNeed(3), 'size 0, held for the 3 lots its entry can give it');
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None); // id 3, OCO with 2
+    assert.equal(r.lk(A, r.quote), slNeed(3));
+    assert.equal(pairHold(r, 2, 3), slNeed(3));
+    assert.equal(r.av(A, r.quote), 0);
+    // The entry fills: the children grow, the hold does not; the proceeds stay available.
     assert.equal(r.limit(B, Side.Buy, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
-    assert.equal(r.lk(A, r.quote), need(1));
-    assert.equal(pairHold(r, 2, 3), need(1));
-    assert.equal(r.av(A, r.quote), 40_000 + 100_000 - 10 - need(1));
+    assert.equal(r.eventTypes().filter((t) => t === EventType.Activated).length, 2);
+    assert.deepEqual(r.ledger.openOrders().filter((o) => o.orderId !== 1).map((o) => o.remainingLots), [1, 1]);
+    assert.equal(r.lk(A, r.quote), slNeed(3));
+    assert.equal(r.av(A, r.quote), 99_990);
     assert.equal(r.limit(B, Side.Buy, 10_000, 2, { tif: TimeInForce.IOC }), RejectReason.None);
-    assert.equal(r.lk(A, r.quote), need(3));
-    assert.equal(need(3), 330_819);
-    assert.equal(r.av(A, r.quote), 40_000 + 300_000 - 30 - 330_819);
+    assert.equal(r.lk(A, r.quote), slNeed(3));
+    assert.equal(r.av(A, r.quote), 3 * 99_990);
     assert.equal(r.lk(A, r.base), 0);
     // TP (buy limit 9_500) trades 2 lots as maker: SL canceled, hold = the TP's last lot.
     assert.equal(r.limit(B, Side.Sell, 9_500, 2, { tif: TimeInForce.IOC }), RejectReason.None);
     assert.equal(r.ledger.orderHold(3), -1);
-    assert.equal(r.lk(A, r.quote), buyRequiredUnits(1, 9_500, N, 200));
-    assert.equal(r.av(A, r.quote), 40_000 + 300_000 - 30 - 190_000 - 19 - 95_019);
+    assert.equal(r.lk(A, r.quote), tpNeed(1));
+    assert.equal(r.av(A, r.quote), 3 * 99_990 + slNeed(3) - 190_000 - 19 - tpNeed(1));
     assert.equal(r.av(A, r.base), 2 * BPL);
     assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 2 }), RejectReason.None);
     assert.equal(r.lk(A, r.quote), 0);
     assert.equal(r.ledger.openOrderCount, 0);
+    assert.equal(r.ledger.shortfallCount, 0);
   });
 
-  it('a sell entry whose proceeds do not cover the SL child: the hold is taken anyway, a counted debt', () => {
+  it('sell entry: a child the account cannot cover at its worst case is refused and changes nothing; the SL then fires fully covered', () => {
     const r = new Rig();
-    r.strict = false;
     const BPL = r.spec.baseUnitsPerLot;
-    r.fund(A, BPL, 0); // no quote besides the entry's proceeds
-    r.fund(B, 0, 1_000_000);
-    assert.equal(r.limit(A, Side.Sell, 10_000, 1), RejectReason.None);
-    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None);
+    r.fund(A, BPL, 0); // no quote: the entry's proceeds would not cover the SL
+    r.fund(B, 3 * BPL, 1_000_000);
+    r.fund(3, 0, 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 1), RejectReason.None); // id 1
+    let before = r.ledger.stateHash();
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.stateHash(), before, 'a refused child changes nothing');
+    assert.equal(r.ledger.deposit(A, r.quote, slNeed(1) - 1), RejectReason.None);
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None); // id 3 (the refused one used seq 2)
+    assert.equal(r.lk(A, r.quote), tpNeed(1));
+    before = r.ledger.stateHash();
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.InsufficientBalance, 'one unit short of the SL\'s worst case');
+    assert.equal(r.ledger.stateHash(), before);
+    assert.equal(r.ledger.deposit(A, r.quote, 1), RejectReason.None);
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None); // id 5
+    assert.equal(r.lk(A, r.quote), slNeed(1));
+    assert.equal(r.av(A, r.quote), 0);
+    // The entry fills: nothing more is taken, the proceeds are free.
     assert.equal(r.limit(B, Side.Buy, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
-    // Proceeds 99_990 < 110_273 (1 lot at 11_025 + fee): available goes negative by the difference.
-    assert.equal(r.lk(A, r.quote), 110_273);
-    assert.equal(r.av(A, r.quote), 99_990 - 110_273);
-    assert.equal(r.ledger.shortfallCount, 1);
-    // Nothing more can be held on that asset until the debt is repaid.
-    assert.equal(r.limit(A, Side.Buy, 9_000, 1), RejectReason.InsufficientBalance);
-    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 2 }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), slNeed(1));
     assert.equal(r.av(A, r.quote), 99_990);
+    assert.equal(r.ledger.shortfallCount, 0);
+    // The price rises through X = 10_500: the SL fires and buys at 10_500 out of its own hold; TP canceled.
+    assert.equal(r.limit(B, Side.Sell, 10_500, 2), RejectReason.None);
+    assert.equal(r.limit(3, Side.Buy, 10_500, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.ok(r.eventTypes().includes(EventType.Triggered));
+    assert.equal(r.ledger.orderHold(3), -1);
+    assert.equal(r.ledger.orderHold(5), -1);
     assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), 99_990 + slNeed(1) - 105_000 - 21);
+    assert.equal(r.av(A, r.base), BPL);
+    assert.equal(r.ledger.shortfallCount, 0);
   });
 
-  it('a child sent after its entry filled is refused when the account cannot cover the filled size; accepted and sized when it can', () => {
+  it('sell entry partly filled, then canceled: the children keep their size\'s hold, the rest is released', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, slNeed(3));
+    r.fund(B, 0, 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None); // id 1
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None); // id 2
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None); // id 3
+    assert.equal(r.limit(B, Side.Buy, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), slNeed(3));
+    assert.equal(r.send({ type: CommandType.Cancel, account: A, orderId: 1 }), RejectReason.None);
+    // The children stay (size 1, linked): they hold what 1 lot can cost; 2 lots' worth goes back.
+    assert.equal(r.ledger.openOrderCount, 2);
+    assert.equal(pairHold(r, 2, 3), slNeed(1));
+    assert.equal(r.lk(A, r.quote), slNeed(1));
+    assert.equal(r.av(A, r.quote), 99_990 + slNeed(3) - slNeed(1));
+    assert.equal(r.lk(A, r.base), 0);
+    assert.equal(r.av(A, r.base), 2 * BPL);
+  });
+
+  it('sell entry that expires unfilled: its children are canceled and release everything', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 2 * BPL, slNeed(2));
+    assert.equal(r.limit(A, Side.Sell, 10_000, 2, { tif: TimeInForce.GTD, expireTsUs: r.tsUs + 10 }), RejectReason.None);
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None);
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None);
+    assert.equal(r.lk(A, r.quote), slNeed(2));
+    r.tsUs += 20;
+    assert.equal(r.send({ type: CommandType.TimeTick }), RejectReason.None);
+    assert.equal(r.ledger.openOrderCount, 0);
+    assert.equal(r.lk(A, r.quote), 0);
+    assert.equal(r.av(A, r.quote), slNeed(2));
+    assert.equal(r.av(A, r.base), 2 * BPL);
+  });
+
+  it('late buy child of a partly filled sell entry: held at acceptance for its size plus the entry\'s open quantity', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, 0);
+    r.fund(B, 0, 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None); // id 1
+    assert.equal(r.limit(B, Side.Buy, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None); // 1 of 3 filled
+    assert.equal(r.av(A, r.quote), 99_990);
+    let before = r.ledger.stateHash();
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.InsufficientBalance, 'the proceeds of 1 lot do not cover 3');
+    assert.equal(r.ledger.stateHash(), before);
+    r.fund(A, 0, tpNeed(3) - 99_990);
+    const { code, cmd } = holdOnly(r, tp(A, Side.Buy, 1, 9_500));
+    assert.equal(code, RejectReason.None);
+    // Before the book has seen it: sized 1, held for 1 + the 2 lots still open.
+    assert.equal(r.ledger.orderHold(cmd.orderId), tpNeed(3));
+    assert.equal(r.ledger.openOrders().find((o) => o.orderId === cmd.orderId)!.remainingLots, 1);
+    assert.equal(r.av(A, r.quote), 0);
+    before = r.ledger.stateHash();
+    settle(r, execOnly(r, cmd)); // Accepted, Activated(1, 1): confirms, takes nothing
+    assert.equal(r.ledger.orderHold(cmd.orderId), tpNeed(3));
+    assert.equal(r.ledger.stateHash(), before);
+    assert.equal(r.ledger.shortfallCount, 0);
+  });
+
+  it('late sell child of a buy entry: its base is held at acceptance, so a command in flight cannot spend it', () => {
     const r = new Rig();
     const BPL = r.spec.baseUnitsPerLot;
     r.fund(A, 0, 400_000);
     r.fund(B, 3 * BPL, 0);
     assert.equal(r.limit(A, Side.Buy, 10_000, 3), RejectReason.None); // id 1
-    assert.equal(r.limit(B, Side.Sell, 10_000, 2, { tif: TimeInForce.IOC }), RejectReason.None); // entry fills 2 of 3 lots
+    assert.equal(r.limit(B, Side.Sell, 10_000, 2, { tif: TimeInForce.IOC }), RejectReason.None); // entry fills 2 of 3
     assert.equal(r.av(A, r.base), 2 * BPL);
     assert.equal(r.ledger.withdraw(A, r.base, BPL), RejectReason.None); // spends one of the two lots
     const before = r.ledger.stateHash();
     assert.equal(r.send(tp(A, Side.Sell, 1, 10_500)), RejectReason.InsufficientBalance);
     assert.equal(r.ledger.stateHash(), before, 'a refused child changes nothing');
     assert.equal(r.ledger.deposit(A, r.base, BPL), RejectReason.None);
-    assert.equal(r.send(tp(A, Side.Sell, 1, 10_500)), RejectReason.None); // sized 2 at once
+    const { code, cmd } = holdOnly(r, tp(A, Side.Sell, 1, 10_500));
+    assert.equal(code, RejectReason.None);
+    // Held before the book has seen it (and sized it with Activated).
+    assert.equal(r.ledger.orderHold(cmd.orderId), 2 * BPL);
+    assert.equal(r.lk(A, r.base), 2 * BPL);
+    // A command sequenced in between cannot spend that base any more.
+    assert.equal(r.ledger.withdraw(A, r.base, BPL), RejectReason.InsufficientBalance);
+    assert.equal(r.send({ type: CommandType.NewOrder, account: A, side: Side.Sell, orderType: OrderType.Limit, tif: TimeInForce.GTC,
+      priceTicks: 11_000, qtyLots: 1 }), RejectReason.InsufficientBalance);
+    settle(r, execOnly(r, cmd));
+    assert.equal(r.ledger.orderHold(cmd.orderId), 2 * BPL);
     assert.equal(r.lk(A, r.base), 2 * BPL);
     assert.equal(r.av(A, r.base), 0);
+    // Its entry's last lot: the child grows in the trade record by the base that trade delivered.
+    assert.equal(r.limit(B, Side.Sell, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.ledger.orderHold(cmd.orderId), 3 * BPL);
+    assert.equal(r.av(A, r.base), 0);
     assert.equal(r.ledger.shortfallCount, 0);
+  });
+
+  it('buy child held while fills of its sell entry are in flight: settled in any order, nothing more is taken', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, tpNeed(3));
+    r.fund(B, 0, 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None); // id 1
+    // B's buy is held and executed by the book, but its events are not settled yet.
+    const fill = holdOnly(r, { type: CommandType.NewOrder, account: B, side: Side.Buy, orderType: OrderType.Limit, tif: TimeInForce.IOC,
+      priceTicks: 10_000, qtyLots: 2 });
+    assert.equal(fill.code, RejectReason.None);
+    const fillEvents = execOnly(r, fill.cmd);
+    // The child: the ledger still sees the entry unfilled: size 0, held for 3 lots.
+    const child = holdOnly(r, tp(A, Side.Buy, 1, 9_500));
+    assert.equal(child.code, RejectReason.None);
+    assert.equal(r.lk(A, r.quote), tpNeed(3));
+    const childEvents = execOnly(r, child.cmd); // the book sizes it at 2 at once
+    assert.ok(childEvents.some((e) => e[0] === EventType.Activated && e[5] === 2));
+    settle(r, fillEvents); // grows it by 2 in the trade records
+    assert.equal(r.ledger.openOrders().find((o) => o.orderId === child.cmd.orderId)!.remainingLots, 2);
+    assert.equal(r.lk(A, r.quote), tpNeed(3));
+    settle(r, childEvents); // Activated(2, 2) confirms
+    assert.equal(r.lk(A, r.quote), tpNeed(3));
+    assert.equal(r.av(A, r.quote), 2 * 99_990);
+    assert.equal(r.ledger.shortfallCount, 0);
+  });
+
+  it('a third child (the entry has two as far as the ledger knows) is refused with InvalidLink', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None);
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None);
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None);
+    const before = r.ledger.stateHash();
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_400)), RejectReason.InvalidLink);
+    assert.equal(r.ledger.stateHash(), before);
+  });
+
+  it('in flight, a leg that would share its partner\'s hold answers Busy; settled, it shares', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, slNeed(3) + 1_000_000);
+    assert.equal(r.limit(A, Side.Sell, 10_000, 3), RejectReason.None); // id 1
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None); // id 2
+    // A second child: its sibling could trade or fire before the book links them.
+    let before = r.ledger.stateHash();
+    const c = new Command();
+    Object.assign(c, { seq: ++r.seq, tsUs: r.tsUs, orderId: r.seq }, sl(A, Side.Buy, 1, 10_500));
+    assert.equal(r.ledger.hold(c, 0, r.book.referencePriceTicks, true), RejectReason.Busy);
+    assert.equal(r.ledger.stateHash(), before);
+    assert.equal(r.ledger.hold(c, 0, r.book.referencePriceTicks, false), RejectReason.None);
+    assert.equal(pairHold(r, 2, c.orderId), slNeed(3));
+    settle(r, execOnly(r, c));
+    // A third child in flight: Busy (one of the two may have ended in flight); settled: InvalidLink.
+    before = r.ledger.stateHash();
+    const third = new Command();
+    Object.assign(third, { seq: ++r.seq, tsUs: r.tsUs, orderId: r.seq }, tp(A, Side.Buy, 1, 9_400));
+    assert.equal(r.ledger.hold(third, 0, r.book.referencePriceTicks, true), RejectReason.Busy);
+    assert.equal(r.ledger.hold(third, 0, r.book.referencePriceTicks, false), RejectReason.InvalidLink);
+    assert.equal(r.ledger.stateHash(), before);
+    // A plain OCO leg likewise; an order without a partner is not affected.
+    assert.equal(r.limit(A, Side.Buy, 9_000, 1), RejectReason.None);
+    const plainId = r.seq;
+    const leg = new Command();
+    Object.assign(leg, { seq: ++r.seq, tsUs: r.tsUs, orderId: r.seq, type: CommandType.NewOrder, account: A, side: Side.Buy,
+      orderType: OrderType.Stop, tif: TimeInForce.IOC, stopPriceTicks: 10_200, qtyLots: 1, linkId: plainId });
+    assert.equal(r.ledger.hold(leg, 0, r.book.referencePriceTicks, true), RejectReason.Busy);
+    const lone = new Command();
+    Object.assign(lone, { seq: ++r.seq, tsUs: r.tsUs, orderId: r.seq, type: CommandType.NewOrder, account: A, side: Side.Buy,
+      orderType: OrderType.Limit, tif: TimeInForce.GTC, priceTicks: 9_000, qtyLots: 1 });
+    assert.equal(r.ledger.hold(lone, 0, r.book.referencePriceTicks, true), RejectReason.None);
+  });
+
+  it('replace of a sell entry with buy children: up reserves their extra need or is refused; down and a rejected replace release it', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, slNeed(2));
+    assert.equal(r.limit(A, Side.Sell, 10_000, 2), RejectReason.None); // id 1
+    assert.equal(r.send(tp(A, Side.Buy, 1, 9_500)), RejectReason.None); // id 2
+    assert.equal(r.send(sl(A, Side.Buy, 1, 10_500)), RejectReason.None); // id 3
+    assert.equal(r.lk(A, r.quote), slNeed(2));
+    // Up to 3 lots: the base for the entry is there, the quote for the children is not: refused.
+    let before = r.ledger.stateHash();
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, qtyLots: 3 }), RejectReason.InsufficientBalance);
+    assert.equal(r.ledger.stateHash(), before);
+    r.fund(A, 0, slNeed(3) - slNeed(2));
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, qtyLots: 3 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), 3 * BPL);
+    assert.equal(r.lk(A, r.quote), slNeed(3));
+    assert.equal(r.av(A, r.quote), 0);
+    // Down to 1 lot: base and the children's reserve go back.
+    assert.equal(r.send({ type: CommandType.Replace, account: A, orderId: 1, qtyLots: 1 }), RejectReason.None);
+    assert.equal(r.lk(A, r.base), BPL);
+    assert.equal(r.lk(A, r.quote), slNeed(1));
+    assert.equal(r.av(A, r.quote), slNeed(3) - slNeed(1));
+    // Up to more than the book allows (maxQtyLots 1_000): held before the book, released by its Rejected.
+    r.fund(A, 1_000 * BPL, slNeed(1_001));
+    const avQuote = r.av(A, r.quote), avBase = r.av(A, r.base);
+    const { code, cmd } = holdOnly(r, { type: CommandType.Replace, account: A, orderId: 1, qtyLots: 1_001 });
+    assert.equal(code, RejectReason.None);
+    assert.equal(r.lk(A, r.quote), slNeed(1_001));
+    assert.equal(r.lk(A, r.base), 1_001 * BPL);
+    const ev = execOnly(r, cmd);
+    assert.ok(ev.some((e) => e[0] === EventType.Rejected && e[6] === RejectReason.QuantityAboveMax));
+    settle(r, ev);
+    assert.equal(r.lk(A, r.quote), slNeed(1));
+    assert.equal(r.lk(A, r.base), BPL);
+    assert.equal(r.av(A, r.quote), avQuote);
+    assert.equal(r.av(A, r.base), avBase);
+    assert.equal(r.ledger.shortfallCount, 0);
+  });
+
+  it('a child sent while a replace raising its sell entry is in flight is held for the raised quantity', () => {
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, slNeed(3));
+    assert.equal(r.limit(A, Side.Sell, 10_000, 2), RejectReason.None); // id 1, no children yet
+    const rep = holdOnly(r, { type: CommandType.Replace, account: A, orderId: 1, qtyLots: 3 });
+    assert.equal(rep.code, RejectReason.None);
+    const repEvents = execOnly(r, rep.cmd); // Replaced(qty 3), not settled yet
+    const child = holdOnly(r, sl(A, Side.Buy, 1, 10_500));
+    assert.equal(child.code, RejectReason.None);
+    assert.equal(r.ledger.orderHold(child.cmd.orderId), slNeed(3), 'held for the quantity in flight, not the 2 lots settled');
+    const childEvents = execOnly(r, child.cmd);
+    settle(r, repEvents);
+    settle(r, childEvents);
+    assert.equal(r.ledger.orderHold(child.cmd.orderId), slNeed(3));
+    assert.equal(r.lk(A, r.quote), slNeed(3));
+    assert.equal(r.ledger.shortfallCount, 0);
+    // The snapshot of such a state (a ceiling in flight) continues identically.
+    const rep2 = holdOnly(r, { type: CommandType.Replace, account: A, orderId: 1, qtyLots: 2 });
+    assert.equal(rep2.code, RejectReason.None);
+    const snap = Ledger.restore([r.spec], { feeAccount: FEE, maxOrders: 256, maxPendingReplaces: 16 }, r.ledger.snapshot());
+    assert.equal(snap.stateHash(), r.ledger.stateHash());
+    const ev2 = execOnly(r, rep2.cmd);
+    for (const e of ev2) snap.applyRecord(e, 0);
+    settle(r, ev2);
+    assert.equal(snap.stateHash(), r.ledger.stateHash());
+    assert.equal(r.lk(A, r.quote), slNeed(2));
+  });
+
+  it('restores a version 3 snapshot that means the same today; refuses one holding a buy child of a live entry', () => {
+    const opts = { feeAccount: FEE, maxOrders: 256, maxPendingReplaces: 16 };
+    /** A version 4 dump (19 fields per order, 4 per replace in flight) written as version 3 (17 and 3). */
+    const toV3 = (d: number[]): number[] => {
+      const out = [3, d[1]!, d[2]!];
+      const k = d[1]!;
+      let p = 3;
+      for (let a = 0; a < k; a++) out.push(d[p++]!);
+      const na = d[p++]!; out.push(na);
+      for (let j = 0; j < na; j++) { for (let x = 0; x < 1 + 2 * k; x++) out.push(d[p++]!); }
+      const no = d[p++]!; out.push(no);
+      for (let j = 0; j < no; j++) { for (let x = 0; x < 17; x++) out.push(d[p++]!); p += 2; }
+      const np = d[p++]!; out.push(np);
+      for (let j = 0; j < np; j++) { out.push(d[p]!, d[p + 1]!, d[p + 2]!); p += 4; }
+      while (p < d.length) out.push(d[p++]!);
+      return out;
+    };
+    const r = new Rig();
+    const BPL = r.spec.baseUnitsPerLot;
+    r.fund(A, 3 * BPL, 1_000_000);
+    r.fund(B, 3 * BPL, 1_000_000);
+    assert.equal(r.limit(A, Side.Buy, 10_000, 2), RejectReason.None); // id 1: a buy entry with a sell child
+    assert.equal(r.send(tp(A, Side.Sell, 1, 10_500)), RejectReason.None);
+    assert.equal(r.limit(B, Side.Sell, 10_000, 1, { tif: TimeInForce.IOC }), RejectReason.None);
+    assert.equal(r.limit(A, Side.Sell, 11_000, 1), RejectReason.None);
+    const v3 = toV3(r.ledger.stateDump());
+    assert.equal(v3[0], 3);
+    const restored = Ledger.restore([r.spec], opts, v3);
+    assert.equal(restored.stateHash(), r.ledger.stateHash(), 'same state, dumped as version 4');
+    // A sell entry with a buy child: under version 3 that child was held only for its size.
+    assert.equal(r.limit(A, Side.Sell, 10_200, 2), RejectReason.None);
+    assert.equal(r.send(tp(A, Side.Buy, r.seq, 9_500)), RejectReason.None);
+    assert.throws(() => Ledger.restore([r.spec], opts, toV3(r.ledger.stateDump())), (e: unknown) => e instanceof LedgerError && /version 3/.test(e.message));
+    // Unknown versions are refused.
+    const bad = r.ledger.stateDump(); bad[0] = 99;
+    assert.throws(() => Ledger.restore([r.spec], opts, bad), /unknown version 99/);
   });
 
   it('plain OCO: two buys share max(their holds); the first that trades cancels the other and the pair releases', () => {

@@ -21,7 +21,9 @@ import {
 
 const NIL = -1;
 const MAX_PPM = 1_000_000;
-const DUMP_VERSION = 3;
+const DUMP_VERSION = 4;
+/** The previous dump version, still restored when it means the same under the current rules (restore). */
+const DUMP_VERSION_V3 = 3;
 
 /** How an order's hold is computed (see docs/ledger.md). */
 export const enum HoldKind {
@@ -146,6 +148,20 @@ export class Ledger {
   private readonly oKid: Int32Array;
   /** Child: the other live child of its entry (the book links a new child to the first one left), or NIL. */
   private readonly oSib: Int32Array;
+  /**
+   * Non-child sell Limit order: the largest quantity named by its replaces in flight (0 when none), so
+   * that its buy children stay reserved for it until the book answers (kidOpenLots). Kept (not lowered)
+   * while any of them is in flight; 0 once none is.
+   */
+  private readonly oCeil: Float64Array;
+  /** Number of the order's replaces in flight that carry a quantity (pQty > 0). */
+  private readonly oCeilN: Int32Array;
+  /**
+   * Child: lots it grew by in this ledger (with its entry's fills) that the book has not confirmed yet
+   * with Activated. The book applies growth after the matching step, so the remaining quantities in
+   * the Trade and Decremented events in between do not count them yet.
+   */
+  private readonly oGrowPend: Float64Array;
   private freeOrder = 0;
   private liveOrders = 0;
 
@@ -154,6 +170,8 @@ export class Ledger {
   private readonly pSeq: Float64Array;
   private readonly pOrderId: Float64Array;
   private readonly pExtra: Float64Array;
+  /** The quantity a replace of a non-child sell Limit order names (its children's ceiling), else 0. */
+  private readonly pQty: Float64Array;
   private readonly pNext: Int32Array;
   private readonly pUsed: Uint8Array;
   private freePend = 0;
@@ -239,12 +257,16 @@ export class Ledger {
     this.oParent = new Int32Array(maxOrders).fill(NIL);
     this.oKid = new Int32Array(maxOrders).fill(NIL);
     this.oSib = new Int32Array(maxOrders).fill(NIL);
+    this.oCeil = new Float64Array(maxOrders);
+    this.oCeilN = new Int32Array(maxOrders);
+    this.oGrowPend = new Float64Array(maxOrders);
     for (let i = 0; i < maxOrders; i++) this.oNext[i] = i + 1 < maxOrders ? i + 1 : NIL;
 
     this.pendMap = new IntMap(maxPend);
     this.pSeq = new Float64Array(maxPend);
     this.pOrderId = new Float64Array(maxPend);
     this.pExtra = new Float64Array(maxPend);
+    this.pQty = new Float64Array(maxPend);
     this.pNext = new Int32Array(maxPend);
     this.pUsed = new Uint8Array(maxPend);
     for (let i = 0; i < maxPend; i++) this.pNext[i] = i + 1 < maxPend ? i + 1 : NIL;
@@ -363,15 +385,20 @@ export class Ledger {
    * Places the hold a command needs before it is routed to its book. NewOrder: the full hold;
    * Replace: the extra hold (holdReplace); other commands hold nothing. Returns RejectReason.None, or
    * a reject code and changes nothing. `refPriceTicks` is the book's reference price (market orders).
+   * `inFlight`: earlier commands of this instrument are not settled yet; then a leg that would share
+   * its OCO partner's hold (a second bracket child, a plain OCO leg) answers Busy, because the partner
+   * may trade or fire in flight before the book links the two, and the book would then let both
+   * execute (docs/ledger.md "OCO and brackets"). A replay passes false.
    */
-  hold(cmd: Command, instrumentIndex: number, refPriceTicks: number): number {
+  hold(cmd: Command, instrumentIndex: number, refPriceTicks: number, inFlight = false): number {
     if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);
     // Conditional orders are held for their worst price: the limit price (capped by the protection
     // price, if any), or for market-type ones the book's bound relative to the stop price X (likewise).
     // A trailing buy's X follows the book's last trade price, which this thread sees late: it is held
     // at its protection price, which it must carry (the book never goes beyond it). Sells hold base.
-    // Bracket children start at size 0 (hold 0) and grow on Activated; OCO-linked legs on the same side
-    // share one hold, the larger of their needs (docs/ledger.md "OCO and brackets").
+    // Bracket children are held at once for all their entry can give them (a buy child) or has given
+    // them (a sell child); OCO-linked legs on the same side share one hold, the larger of their needs
+    // (docs/ledger.md "OCO and brackets").
     if (cmd.type !== CommandType.NewOrder) return RejectReason.None;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const i = instrumentIndex;
@@ -445,36 +472,37 @@ export class Ledger {
         units = Math.floor(q / (px * npt)) * bpl;
       }
     }
-    if (!Number.isSafeInteger(units)) return RejectReason.ArithmeticOverflow;
     // OCO partner sharing the hold (as the book links it; a link the book refuses ends in Rejected).
-    let partner = NIL, entry = NIL;
+    let partner = NIL, entry = NIL, size = 0;
     if (child) {
       entry = this.ids.get(cmd.linkId);
       if (entry !== NIL && (this.oAccount[entry] !== cmd.account || this.oInstr[entry] !== i || this.oSide[entry] === side || this.oChild[entry] === 1)) entry = NIL;
       if (entry !== NIL && this.oKid[entry] !== NIL) {
         partner = this.oKid[entry]!;
-        if (this.oSib[partner] !== NIL) { partner = NIL; entry = NIL; } // a third child: the book rejects it
+        // Two live children as far as this ledger knows: the book rejects a third (in flight, one of the
+        // two may have ended: try again; an untracked child could not be held for its entry's fills).
+        if (this.oSib[partner] !== NIL) return inFlight ? RejectReason.Busy : RejectReason.InvalidLink;
+      }
+      if (entry !== NIL) {
+        // The book sizes a child at its entry's filled quantity at once, and grows it by every later
+        // fill: a sell child holds that size's base now; a buy child holds quote for the most it can
+        // ever reach, that size plus what the entry can still fill (docs/ledger.md "OCO and brackets").
+        size = this.oFilled[entry]!;
+        units = buy ? buyRequiredUnits(size + this.kidOpenLots(entry), px, npt, ppm) : size * bpl;
       }
     } else if (cmd.linkId !== 0 && kind !== HoldKind.MarketQuote) {
       partner = this.ids.get(cmd.linkId);
       if (partner !== NIL && (this.oAccount[partner] !== cmd.account || this.oInstr[partner] !== i || this.oSide[partner] !== side
         || this.oLink[partner] !== NIL || this.oChild[partner] === 1 || this.oFilled[partner] !== 0 || this.oKind[partner] === HoldKind.MarketQuote)) partner = NIL;
     }
+    if (!Number.isSafeInteger(units)) return RejectReason.ArithmeticOverflow;
+    if (partner !== NIL && inFlight) return RejectReason.Busy;
     // Shared: the pair holds max(units, what the partner needs); the partner holds that already.
     if (partner !== NIL) units = Math.max(0, units - this.oHold[partner]!);
     const asset = buy ? this.iQuote[i]! : this.iBase[i]!;
     const a = this.acctMap.get(cmd.account);
     const avail = a === NIL ? 0 : this.avail[a * this.assetCount + asset]!;
     if (avail < units) return RejectReason.InsufficientBalance;
-    // A child of an entry that has already filled (as far as this thread knows) is sized at once by
-    // the book (Activated right after Accepted): refuse it now if the account cannot cover that size,
-    // rather than let the Activated put the account into debt. Held 0 here; Activated takes it.
-    if (child && entry !== NIL && this.oFilled[entry]! > 0) {
-      const q = this.oFilled[entry]!;
-      const need = buy ? buyRequiredUnits(q, px, npt, ppm) : q * bpl;
-      if (!Number.isSafeInteger(need)) return RejectReason.ArithmeticOverflow;
-      if (avail < (partner !== NIL ? Math.max(0, need - this.oHold[partner]!) : need)) return RejectReason.InsufficientBalance;
-    }
     if (this.freeOrder === NIL) return RejectReason.Busy;
 
     const ai = this.acctIndex(cmd.account, true);
@@ -490,8 +518,8 @@ export class Ledger {
     this.oKind[s] = kind;
     this.oPx[s] = px;
     this.oPpm[s] = ppm;
-    this.oQty[s] = quote ? 0 : cmd.qtyLots;
-    this.oRem[s] = quote ? 0 : cmd.qtyLots;
+    this.oQty[s] = child ? size : quote ? 0 : cmd.qtyLots;
+    this.oRem[s] = child ? size : quote ? 0 : cmd.qtyLots;
     this.oFilled[s] = 0;
     this.oQuoteLeft[s] = quote ? cmd.quoteQtyUnits : 0;
     this.oHold[s] = units;
@@ -502,6 +530,9 @@ export class Ledger {
     this.oParent[s] = entry;
     this.oKid[s] = NIL;
     this.oSib[s] = child ? partner : NIL;
+    this.oCeil[s] = 0;
+    this.oCeilN[s] = 0;
+    this.oGrowPend[s] = 0;
     if (child && partner !== NIL) this.oSib[partner] = s;
     this.oLink[s] = partner;
     if (partner !== NIL) this.oLink[partner] = s;
@@ -516,8 +547,11 @@ export class Ledger {
 
   /**
    * Extra hold for a Replace that raises a buy's price or an order's quantity. Keyed by cmd.seq until
-   * the book answers (Replaced, Canceled(ReplaceDone) or Rejected for that seq). Returns a reject code
-   * (UnknownOrder, InvalidPrice, InvalidQuantity, InsufficientBalance, ...) and changes nothing.
+   * the book answers (Replaced, Canceled(ReplaceDone) or Rejected for that seq). A replace that names a
+   * quantity for a non-child sell order is kept the same way even without an extra hold: until the book
+   * answers, that quantity is a ceiling for what the order can still fill, for which its buy children
+   * stay reserved; their extra need (quote) is taken at once. Returns a reject code (UnknownOrder,
+   * InvalidPrice, InvalidQuantity, InsufficientBalance, ...) and changes nothing.
    */
   holdReplace(cmd: Command, instrumentIndex: number, inFlight = false, forcedExtraUnits = -1): number {
     this.lastReplaceExtraUnits = 0;
@@ -533,7 +567,7 @@ export class Ledger {
     const newRem = newQty - this.oFilled[s]!;
     if (newRem <= 0) return RejectReason.None;
     const need = this.oSide[s] === Side.Buy
-      ? buyRequiredUnits(newRem, newPx, this.iNpt[i]!, this.oPpm[s]!)
+      ? buyRequiredUnits(newRem + this.growthLots(s), newPx, this.iNpt[i]!, this.oPpm[s]!)
       : newRem * this.iBpl[i]!;
     if (!Number.isSafeInteger(need)) return RejectReason.ArithmeticOverflow;
     // inFlight: earlier commands of this book are not settled yet, so fills in flight may change the
@@ -544,22 +578,48 @@ export class Ledger {
     const p = this.oLink[s]!;
     const extra = forcedExtraUnits >= 0 ? forcedExtraUnits : inFlight ? need
       : p === NIL ? need - this.oHold[s]! : Math.max(need, this.needUnits(p)) - this.oHold[s]! - this.oHold[p]!;
-    if (extra <= 0) return RejectReason.None;
+    // A quantity named for a non-child sell order: a ceiling for its buy children, present (reserved for
+    // it now) or sent before the book answers (kidOpenLots). In flight, as above, their whole new need.
+    const ceil = cmd.qtyLots !== 0 && this.oSide[s] === Side.Sell && this.oChild[s] === 0;
+    const k = ceil ? this.oKid[s]! : NIL;
+    let kidExtra = 0;
+    if (k !== NIL) {
+      const top = Math.max(this.oQty[s]!, this.oCeil[s]!, newQty);
+      const kneed = this.kidsNeedUnits(s, top - this.oFilled[s]!);
+      if (!Number.isSafeInteger(kneed)) return RejectReason.ArithmeticOverflow;
+      kidExtra = inFlight ? kneed : kneed - this.kidsHoldUnits(s);
+    }
+    if (extra <= 0 && !ceil) return RejectReason.None;
     if (!isId(cmd.seq) || this.pendMap.get(cmd.seq) !== NIL) return RejectReason.InvalidValue;
     const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
-    if (this.avail[bi]! < extra) return RejectReason.InsufficientBalance;
+    if (extra > 0 && this.avail[bi]! < extra) return RejectReason.InsufficientBalance;
+    const kb = k === NIL ? NIL : this.oAcct[k]! * this.assetCount + this.holdAsset(k);
+    if (kidExtra > 0 && this.avail[kb]! < kidExtra) return RejectReason.InsufficientBalance;
     if (this.freePend === NIL) return RejectReason.Busy;
     const q = this.freePend;
     this.freePend = this.pNext[q]!;
     this.pUsed[q] = 1;
     this.pSeq[q] = cmd.seq;
     this.pOrderId[q] = this.oId[s]!;
-    this.pExtra[q] = extra;
+    this.pExtra[q] = extra > 0 ? extra : 0;
+    this.pQty[q] = ceil ? newQty : 0;
     this.pendMap.set(cmd.seq, q);
-    this.oPend[s] = this.oPend[s]! + extra;
-    this.avail[bi] = this.avail[bi]! - extra;
-    this.lockd[bi] = this.lockd[bi]! + extra;
-    this.lastReplaceExtraUnits = extra;
+    if (extra > 0) {
+      this.oPend[s] = this.oPend[s]! + extra;
+      this.avail[bi] = this.avail[bi]! - extra;
+      this.lockd[bi] = this.lockd[bi]! + extra;
+      this.lastReplaceExtraUnits = extra;
+    }
+    if (ceil) {
+      if (newQty > this.oCeil[s]!) this.oCeil[s] = newQty;
+      this.oCeilN[s] = this.oCeilN[s]! + 1;
+    }
+    if (kidExtra > 0) {
+      // Onto the first child's hold (a linked pair's hold is shared): the next retarget trims it.
+      this.oHold[k] = this.oHold[k]! + kidExtra;
+      this.avail[kb] = this.avail[kb]! - kidExtra;
+      this.lockd[kb] = this.lockd[kb]! + kidExtra;
+    }
     return RejectReason.None;
   }
 
@@ -689,26 +749,33 @@ export class Ledger {
     const f = this.acctIndex(this.feeAccount, true) * k + qa;
     this.avail[f] = this.avail[f]! + buyerFee + sellerFee;
 
-    // A bracket entry's fill grows its children by q (the book's Activated events follow and confirm
-    // the sizes): their hold is taken now, in the same record that delivered the base or quote, so no
-    // other hold can use it first, however the runtime interleaves holds with settlement.
-    // (After both orders' remainders are updated: an entry may trade with its own child.)
-    const mKid = this.oKid[ms] === NIL ? 0 : this.oId[this.oKid[ms]!]!, tKid = this.oKid[ts] === NIL ? 0 : this.oId[this.oKid[ts]!]!;
-    // Maker: remaining from the event; leaves the book at 0.
+    // Remainders: the maker's from the event (it leaves the book at 0); a QuoteQty taker ends when its
+    // quote is spent exactly (no further event).
+    // (A child's growth not yet applied by the book is not in the event's remaining: oGrowPend.)
     this.oFilled[ms] = this.oFilled[ms]! + q;
-    this.oRem[ms] = w[o + 13]!;
-    if (w[o + 13] === 0) this.endOrder(ms); else this.retarget(ms);
-    // Taker.
+    this.oRem[ms] = w[o + 13]! + this.oGrowPend[ms]!;
+    const mEnds = w[o + 13] === 0;
     this.oFilled[ts] = this.oFilled[ts]! + q;
+    let tEnds: boolean;
     if (this.oKind[ts] === HoldKind.MarketQuote) {
       this.oQuoteLeft[ts] = this.oQuoteLeft[ts]! - notional;
-      if (this.oQuoteLeft[ts]! <= 0) this.endOrder(ts); // spent exactly: no further event
+      tEnds = this.oQuoteLeft[ts]! <= 0;
     } else {
-      this.oRem[ts] = w[o + 14]!;
-      if (w[o + 14] === 0) this.endOrder(ts); else this.retarget(ts);
+      this.oRem[ts] = w[o + 14]! + this.oGrowPend[ts]!;
+      tEnds = w[o + 14] === 0;
     }
-    if (mKid !== 0) this.growChildren(mKid, q);
-    if (tKid !== 0) this.growChildren(tKid, q);
+    // A bracket entry's fill grows its live children by q (the book's Activated events follow and
+    // confirm the sizes), in this record, before the entry itself may end: a sell child's hold grows by
+    // the base this trade delivered, a buy child's was reserved for it at acceptance (docs/ledger.md).
+    // A child that ends in this trade (it traded with its own entry) is ended first: the book does not
+    // grow it.
+    let mDone = false, tDone = false;
+    if (mEnds && this.oParent[ms] !== NIL) { this.endOrder(ms); mDone = true; }
+    if (tEnds && this.oParent[ts] !== NIL) { this.endOrder(ts); tDone = true; }
+    if (!mDone) this.growChildren(ms, q);
+    if (!tDone) this.growChildren(ts, q);
+    if (!mDone) { if (mEnds) this.endOrder(ms); else this.retarget(ms); }
+    if (!tDone) { if (tEnds) this.endOrder(ts); else this.retarget(ts); }
   }
 
   private onEnd(w: Float64Array, o: number): void {
@@ -729,6 +796,7 @@ export class Ledger {
     this.oRem[s] = w[o + 7]!;
     this.oFilled[s] = w[o + 6]! - w[o + 7]!;
     this.retarget(s);
+    this.retargetKids(s); // an entry's new quantity: its buy children keep only what it can still give them
   }
 
   private onDecremented(w: Float64Array, o: number): void {
@@ -741,7 +809,7 @@ export class Ledger {
       return;
     }
     if (this.oKind[s] === HoldKind.Limit) this.stpPxTicks[this.oInstr[s]!] = this.oPx[s]!;
-    this.oRem[s] = w[o + 6]!;
+    this.oRem[s] = w[o + 6]! + this.oGrowPend[s]!;
     this.retarget(s);
   }
 
@@ -760,30 +828,44 @@ export class Ledger {
     this.retarget(s);
   }
 
-  /** An entry filled q lots: each of its live children (the first one: kidId) grows by q (docs/ledger.md). */
-  private growChildren(kidId: number, q: number): void {
-    const k = this.ids.get(kidId);
-    if (k === NIL) return; // it ended in this trade (it traded with its entry)
+  /**
+   * Entry e filled q lots: each of its live children grows by q (docs/ledger.md). A sell child's hold
+   * grows by the base the fill has just delivered to the same account (`grow`: covered); a buy
+   * child's need does not change (its size grows by q, its entry's open quantity shrinks by q).
+   */
+  private growChildren(e: number, q: number): void {
+    const k = this.oKid[e]!;
+    if (k === NIL) return;
     const sib = this.oSib[k]!;
-    this.oQty[k] = this.oQty[k]! + q; this.oRem[k] = this.oRem[k]! + q;
-    if (sib !== NIL) { this.oQty[sib] = this.oQty[sib]! + q; this.oRem[sib] = this.oRem[sib]! + q; }
-    this.retarget(k, true);
-    if (sib !== NIL) this.retarget(sib, true);
+    this.oQty[k] = this.oQty[k]! + q; this.oRem[k] = this.oRem[k]! + q; this.oGrowPend[k] = this.oGrowPend[k]! + q;
+    if (sib !== NIL) { this.oQty[sib] = this.oQty[sib]! + q; this.oRem[sib] = this.oRem[sib]! + q; this.oGrowPend[sib] = this.oGrowPend[sib]! + q; }
+    const grow = this.oSide[k] === Side.Sell;
+    this.retarget(k, grow);
+    if (sib !== NIL && this.oLink[k] !== sib) this.retarget(sib, grow);
+  }
+
+  /** Entry e's open quantity changed (replace, end): its buy children keep only what they can still need. */
+  private retargetKids(e: number): void {
+    const k = this.oKid[e]!;
+    if (k === NIL || this.oSide[k] !== Side.Buy) return;
+    const sib = this.oSib[k]!;
+    this.retarget(k);
+    if (sib !== NIL && this.oLink[k] !== sib) this.retarget(sib);
   }
 
   /**
-   * A bracket child grew with its entry's fills: the (shared) hold grows to what it now needs. The
-   * entry's fill has just delivered the base (buy entry) or the quote (sell entry); if the account
-   * still cannot cover it, the hold is taken anyway and `available` goes negative (a debt, counted in
-   * shortfallCount; docs/ledger.md).
+   * The book sized or grew a bracket child. The ledger has already grown it in the trade records of
+   * its entry's fills, or sized it at acceptance (a child sent after its entry filled): the event
+   * confirms the size and needs no more funds (an increase here would be a shortfall). The child's own
+   * filled quantity is the ledger's (the event's qty - remaining also counts self-trade decrements).
    */
   private onActivated(w: Float64Array, o: number): void {
     const s = this.ids.get(w[o + 3]!);
     if (s === NIL || this.oAccount[s] !== w[o + 4]) return;
     this.oQty[s] = w[o + 5]!;
     this.oRem[s] = w[o + 6]!;
-    this.oFilled[s] = w[o + 5]! - w[o + 6]!;
-    this.retarget(s, true);
+    this.oGrowPend[s] = 0; // the event counts every growth so far
+    this.retarget(s);
   }
 
   private onRejected(w: Float64Array, o: number): void {
@@ -806,17 +888,23 @@ export class Ledger {
     if (p === NIL) return;
     if (orderId !== NIL && this.pOrderId[p] !== orderId) return;
     const s = this.ids.get(this.pOrderId[p]!);
-    const extra = this.pExtra[p]!;
-    if (s !== NIL) {
-      this.oPend[s] = this.oPend[s]! - extra;
-      if (intoHold) this.oHold[s] = this.oHold[s]! + extra;
-      else this.release(s, extra);
-    }
-    // (s === NIL: the order already ended and released its pending extras.)
+    const extra = this.pExtra[p]!, qty = this.pQty[p]!;
     this.pendMap.delete(seq);
     this.pUsed[p] = 0;
     this.pNext[p] = this.freePend;
     this.freePend = p;
+    // (s === NIL: the order already ended and released its pending extras.)
+    if (s === NIL) return;
+    this.oPend[s] = this.oPend[s]! - extra;
+    if (intoHold) this.oHold[s] = this.oHold[s]! + extra;
+    else this.release(s, extra);
+    if (qty > 0) {
+      // Its ceiling stays until none of its replaces naming a quantity is in flight.
+      this.oCeilN[s] = this.oCeilN[s]! - 1;
+      if (this.oCeilN[s] === 0) this.oCeil[s] = 0;
+      // Replaced: the caller brings the children to the new quantity once it is applied.
+      if (!intoHold) this.retargetKids(s);
+    }
   }
 
   /** Moves units of an order's asset from locked back to available (the order's hold shrinks first). */
@@ -841,12 +929,58 @@ export class Ledger {
     }
   }
 
-  /** What a live quantity-based order's remaining quantity can still cost (units of its hold asset). */
+  /**
+   * What a live quantity-based order's remaining quantity can still cost (units of its hold asset); a
+   * buy child of a live entry: with all its entry can still give it (growthLots).
+   */
   private needUnits(s: number): number {
     const i = this.oInstr[s]!;
     return this.oSide[s] === Side.Buy
-      ? buyRequiredUnits(this.oRem[s]!, this.oPx[s]!, this.iNpt[i]!, this.oPpm[s]!)
+      ? buyRequiredUnits(this.oRem[s]! + this.growthLots(s), this.oPx[s]!, this.iNpt[i]!, this.oPpm[s]!)
       : this.oRem[s]! * this.iBpl[i]!;
+  }
+
+  /** Lots a buy child of a live entry may still grow by (0 for any other order). */
+  private growthLots(s: number): number {
+    if (this.oSide[s] !== Side.Buy || this.oChild[s] !== 1) return 0;
+    const e = this.oParent[s]!;
+    return e === NIL ? 0 : this.kidOpenLots(e);
+  }
+
+  /**
+   * Lots entry e can still fill, as this ledger knows it: quantity (the largest named by a replace in
+   * flight, if larger) less filled. Self-trade decrements are not subtracted: a replace naming no
+   * quantity gives them back (the book's new remainder is qty - filled). A sell by quote amount: the
+   * base it still holds bounds the lots it can sell.
+   */
+  private kidOpenLots(e: number): number {
+    if (this.oKind[e] === HoldKind.MarketQuote) return Math.floor(this.oHold[e]! / this.iBpl[this.oInstr[e]!]!);
+    const q = this.oCeil[e]! > this.oQty[e]! ? this.oCeil[e]! : this.oQty[e]!;
+    return q > this.oFilled[e]! ? q - this.oFilled[e]! : 0;
+  }
+
+  /** What entry e's children need together if it could still fill `open` lots (a linked pair: the larger need). */
+  private kidsNeedUnits(e: number, open: number): number {
+    const k = this.oKid[e]!;
+    if (k === NIL) return 0;
+    const sib = this.oSib[k]!;
+    const nk = this.kidNeedAt(k, open), ns = sib === NIL ? 0 : this.kidNeedAt(sib, open);
+    return sib !== NIL && this.oLink[k] === sib ? Math.max(nk, ns) : nk + ns;
+  }
+
+  private kidNeedAt(k: number, open: number): number {
+    const i = this.oInstr[k]!;
+    return this.oSide[k] === Side.Buy
+      ? buyRequiredUnits(this.oRem[k]! + open, this.oPx[k]!, this.iNpt[i]!, this.oPpm[k]!)
+      : this.oRem[k]! * this.iBpl[i]!;
+  }
+
+  /** Units entry e's children hold (not counting their own replaces in flight). */
+  private kidsHoldUnits(e: number): number {
+    const k = this.oKid[e]!;
+    if (k === NIL) return 0;
+    const sib = this.oSib[k]!;
+    return this.oHold[k]! + (sib === NIL ? 0 : this.oHold[sib]!);
   }
 
   /** Moves the OCO partner's part of a shared hold onto s (same account and asset: no balance moves). */
@@ -859,7 +993,9 @@ export class Ledger {
 
   /**
    * An OCO leg that trades or fires: the pair's hold moves onto it and the link ends (the book cancels
-   * the partner right after, with LinkedOrder; it then holds 0 and releases nothing).
+   * the partner right after, with LinkedOrder; it then holds 0 and releases nothing). A bracket child's
+   * partner also leaves its entry's children at once, so that nothing grows or re-holds it before its
+   * cancel.
    */
   private detach(s: number): void {
     const p = this.oLink[s]!;
@@ -867,12 +1003,20 @@ export class Ledger {
     this.consolidate(s);
     this.oLink[s] = NIL;
     this.oLink[p] = NIL;
+    if (this.oSib[s] === p) {
+      const e = this.oParent[p]!;
+      if (e !== NIL && this.oKid[e] === p) this.oKid[e] = s;
+      this.oSib[s] = NIL;
+      this.oSib[p] = NIL;
+      this.oParent[p] = NIL;
+    }
   }
 
   /**
    * Brings a live quantity-based order's hold (an OCO pair's shared hold: the larger of the two needs,
-   * kept on s) to exactly what it can still cost. `grow` (Activated): an increase is expected and
-   * counts as a shortfall only when `available` cannot cover it; otherwise any increase is one.
+   * kept on s) to exactly what it can still cost. `grow` (a sell child grown by the base its entry's
+   * fill has just delivered): an increase is expected and counts as a shortfall only when `available`
+   * cannot cover it; otherwise any increase is one (the contract was broken).
    */
   private retarget(s: number, grow = false): void {
     if (this.oKind[s] === HoldKind.MarketQuote) return;
@@ -908,10 +1052,11 @@ export class Ledger {
     const e = this.oParent[s]!, sib = this.oSib[s]!;
     if (e !== NIL && this.oKid[e] === s) this.oKid[e] = sib;
     if (sib !== NIL) this.oSib[sib] = NIL;
-    const k = this.oKid[s]!;
+    // An entry's children stay (linked to each other) without it; buy children are trimmed below.
+    const k = this.oKid[s]!, k2 = k === NIL ? NIL : this.oSib[k]!;
     if (k !== NIL) {
       this.oParent[k] = NIL;
-      if (this.oSib[k] !== NIL) { this.oParent[this.oSib[k]!] = NIL; this.oSib[this.oSib[k]!] = NIL; }
+      if (k2 !== NIL) { this.oParent[k2] = NIL; this.oSib[k2] = NIL; }
       this.oSib[k] = NIL;
     }
     this.oParent[s] = NIL;
@@ -923,11 +1068,19 @@ export class Ledger {
     this.oPend[s] = 0;
     this.ids.delete(this.oId[s]!);
     if (this.oCid[s] !== 0) this.cidUnlink(s);
+    this.oCeil[s] = 0;
+    this.oCeilN[s] = 0;
+    this.oGrowPend[s] = 0;
     this.oUsed[s] = 0;
     this.oNext[s] = this.freeOrder;
     this.freeOrder = s;
     this.liveOrders--;
     if (p !== NIL) this.retarget(p); // the survivor keeps only what it needs itself
+    // Buy children of an ended entry: the reserve for what it never filled goes back.
+    if (k !== NIL && this.oSide[k] === Side.Buy) {
+      this.retarget(k);
+      if (k2 !== NIL && this.oLink[k] !== k2) this.retarget(k2);
+    }
   }
 
   private holdAsset(s: number): number {
@@ -1009,7 +1162,9 @@ export class Ledger {
    *   orderCount, per live order in ascending id: orderId, account, instrumentIndex, side, kind, priceTicks,
    *     feePpm, qtyLots, remainingLots, filledLots, quoteLeftUnits, holdUnits, pendingExtraUnits, clientOrderId,
    *     child (0/1), linkOrderId (OCO partner sharing the hold, 0 if none), parentOrderId (a child's live entry, 0 if none),
-   *   pendingCount, per replace in flight in ascending seq: seq, orderId, extraUnits,
+   *     ceilingQtyLots (largest quantity named by its replaces in flight, 0 if none), growthPendingLots
+   *     (a child's growth not yet confirmed by the book's Activated),
+   *   pendingCount, per replace in flight in ascending seq: seq, orderId, extraUnits, qtyLots (its ceiling, or 0),
    *   instrumentCount, stpPxTicks per instrument, shortfallCount.
    */
   stateDump(): number[] {
@@ -1033,13 +1188,14 @@ export class Ledger {
     for (const s of slots) {
       out.push(this.oId[s]!, this.oAccount[s]!, this.oInstr[s]!, this.oSide[s]!, this.oKind[s]!, this.oPx[s]!, this.oPpm[s]!,
         this.oQty[s]!, this.oRem[s]!, this.oFilled[s]!, this.oQuoteLeft[s]!, this.oHold[s]!, this.oPend[s]!, this.oCid[s]!,
-        this.oChild[s]!, this.oLink[s] === NIL ? 0 : this.oId[this.oLink[s]!]!, this.oParent[s] === NIL ? 0 : this.oId[this.oParent[s]!]!);
+        this.oChild[s]!, this.oLink[s] === NIL ? 0 : this.oId[this.oLink[s]!]!, this.oParent[s] === NIL ? 0 : this.oId[this.oParent[s]!]!,
+        this.oCeil[s]!, this.oGrowPend[s]!);
     }
     const pend: number[] = [];
     for (let p = 0; p < this.maxPendingReplaces; p++) if (this.pUsed[p] === 1) pend.push(p);
     pend.sort((x, y) => this.pSeq[x]! - this.pSeq[y]!);
     out.push(pend.length);
-    for (const p of pend) out.push(this.pSeq[p]!, this.pOrderId[p]!, this.pExtra[p]!);
+    for (const p of pend) out.push(this.pSeq[p]!, this.pOrderId[p]!, this.pExtra[p]!, this.pQty[p]!);
     out.push(this.instruments.length);
     for (let i = 0; i < this.instruments.length; i++) out.push(this.stpPxTicks[i]!);
     out.push(this.shortfallCount);
@@ -1054,7 +1210,12 @@ export class Ledger {
     return Float64Array.from(this.stateDump());
   }
 
-  /** A ledger over the same instruments and options whose stateDump equals the snapshot. */
+  /**
+   * A ledger over the same instruments and options whose stateDump equals the snapshot. A version 3
+   * snapshot (before bracket buy children were reserved up front) is restored when it means the same
+   * under the current rules: no replace in flight and no buy child of a live entry; otherwise it is
+   * refused with a LedgerError that says so. (Its dump, and so its hash, is then version 4.)
+   */
   static restore(instruments: readonly InstrumentSpec[], options: LedgerOptions, snap: ArrayLike<number>): Ledger {
     const L = new Ledger(instruments, options);
     let p = 0;
@@ -1064,7 +1225,9 @@ export class Ledger {
       if (!Number.isSafeInteger(v)) throw new LedgerError(`ledger snapshot value not an integer at ${p - 1}`);
       return v;
     };
-    if (next() !== DUMP_VERSION) throw new LedgerError('ledger snapshot: unknown version');
+    const version = next();
+    if (version !== DUMP_VERSION && version !== DUMP_VERSION_V3) throw new LedgerError(`ledger snapshot: unknown version ${version}`);
+    const v3 = version === DUMP_VERSION_V3;
     const k = L.assetCount;
     if (next() !== k) throw new LedgerError('ledger snapshot: asset count differs from the instruments');
     if (next() !== L.feeAccount) throw new LedgerError('ledger snapshot: fee account differs');
@@ -1086,6 +1249,9 @@ export class Ledger {
       L.oPx[s] = next(); L.oPpm[s] = next(); L.oQty[s] = next(); L.oRem[s] = next(); L.oFilled[s] = next();
       L.oQuoteLeft[s] = next(); L.oHold[s] = next(); L.oPend[s] = next(); L.oCid[s] = next();
       L.oChild[s] = next(); linkIds.push(s, next(), next());
+      L.oCeil[s] = v3 ? 0 : next();
+      L.oGrowPend[s] = v3 ? 0 : next();
+      L.oCeilN[s] = 0;
       if (L.oInstr[s]! < 0 || L.oInstr[s]! >= instruments.length) throw new LedgerError('ledger snapshot: unknown instrument');
       L.oAcct[s] = L.acctIndex(L.oAccount[s]!, true);
       L.oCidNext[s] = NIL;
@@ -1105,12 +1271,21 @@ export class Ledger {
     }
     const np = next();
     if (np > L.maxPendingReplaces) throw new LedgerError('ledger snapshot: more pending replaces than maxPendingReplaces');
+    if (v3 && np > 0) throw new LedgerError('ledger snapshot version 3 with replaces in flight cannot be restored (their quantities were not recorded)');
     for (let j = 0; j < np; j++) {
       const q = L.freePend;
       L.freePend = L.pNext[q]!;
       L.pUsed[q] = 1;
-      L.pSeq[q] = next(); L.pOrderId[q] = next(); L.pExtra[q] = next();
+      L.pSeq[q] = next(); L.pOrderId[q] = next(); L.pExtra[q] = next(); L.pQty[q] = next();
       L.pendMap.set(L.pSeq[q]!, q);
+      const s = L.ids.get(L.pOrderId[q]!);
+      if (L.pQty[q]! > 0 && s !== NIL) L.oCeilN[s] = L.oCeilN[s]! + 1;
+    }
+    for (const s of L.sortedSlots()) {
+      if ((L.oCeilN[s] === 0) !== (L.oCeil[s] === 0)) throw new LedgerError('ledger snapshot: ceiling quantity without a replace in flight');
+      if (v3 && L.oChild[s] === 1 && L.oSide[s] === Side.Buy && L.oParent[s] !== NIL) {
+        throw new LedgerError(`ledger snapshot version 3: buy child ${L.oId[s]} of a live entry was held under the old rule (grown from its entry's fills); it cannot be restored by this version`);
+      }
     }
     if (next() !== instruments.length) throw new LedgerError('ledger snapshot: instrument count differs');
     for (let i = 0; i < instruments.length; i++) L.stpPxTicks[i] = next();

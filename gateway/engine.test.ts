@@ -59,6 +59,18 @@ describe('Engine', () => {
       assert.deepEqual(acked, seqs, 'every accepted command of the batch, in order');
       assert.deepEqual(journalSeqs(dir), seqs, 'journaled exactly those, gap-free');
       assert.equal(engine.ledger.locked(1, usd) > 0, true, 'the five resting buys hold quote');
+      // A turn batch: published by the engine itself at the end of this event-loop turn.
+      acked.length = 0;
+      engine.batchUntilTurnEnds();
+      engine.batchUntilTurnEnds(); // idempotent within the turn
+      c.reset(); c.type = CommandType.Cancel; c.account = 1; c.orderId = seqs[1]!;
+      const cancel = engine.submit(c, 1);
+      assert.equal(cancel.status, SubmitStatus.Accepted);
+      engine.poll();
+      assert.equal(engine.journal.durableSeq() < cancel.seq, true, 'not published within the turn');
+      // No drain (it would publish by itself): the turn's end must have published it.
+      for (let k = 0; k < 400 && acked.length === 0; k++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(acked, [cancel.seq]);
     } finally {
       await engine.close();
       rmSync(dir, { recursive: true, force: true });

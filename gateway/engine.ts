@@ -423,6 +423,24 @@ export class Engine {
     if (--this.batchDepth === 0) this.publishPending();
   }
 
+  /**
+   * Opens a batch that closes at the end of this event-loop turn (setImmediate, after every socket
+   * callback of the current poll phase): commands submitted one per callback (REST requests, binary
+   * frames) by many clients in the same turn share one publish per ring. Idempotent within a turn.
+   */
+  batchUntilTurnEnds(): void {
+    if (this.turnBatch) return;
+    this.turnBatch = true;
+    this.beginBatch();
+    setImmediate(this.endTurnBatch);
+  }
+
+  private turnBatch = false;
+  private readonly endTurnBatch = (): void => {
+    this.turnBatch = false;
+    this.endBatch();
+  };
+
   private publishPending(): void {
     this.journal.ring.publish();
     for (let k = 0; k < this.shards.length; k++) this.shards[k]!.cmdRing.publish();

@@ -477,8 +477,10 @@ export class GatewayServer implements ReportSink {
     }
     const dec = this.decoder;
     if (dec.begin(msg)) {
-      // One engine batch per frame: its commands reach the shard and journal rings with one publish
-      // (one wake-up of each) however many the frame holds.
+      // One engine batch per event-loop turn: the commands of every frame handled in this turn
+      // (all clients' sockets of one poll phase) reach the shard and journal rings with one publish,
+      // one wake-up of each, at the end of the turn.
+      this.engine.batchUntilTurnEnds();
       this.engine.beginBatch();
       try {
         for (let t = dec.next(); t > 0; t = dec.next()) {

@@ -114,6 +114,9 @@ export class RestContext {
   async submit(cmd: Command, instrumentId: number, onSequenced?: (seq: number) => void): Promise<AckOutcome> {
     let status: SubmitStatus, seq: number, reason: number;
     try {
+      // Requests finishing in the same event-loop turn reach the rings with one publish (and one
+      // wake-up of the shard and the journal thread) instead of one each.
+      this.engine.batchUntilTurnEnds();
       const r = this.engine.submit(cmd, instrumentId);
       status = r.status; seq = r.seq; reason = r.reason;
     } catch {

@@ -54,6 +54,8 @@ interface AuditRow {
   request_id: string | null; outcome: string; detail: string; prev_hash: string; hash: string;
 }
 
+const INSERT_AUDIT_ROW = 'INSERT INTO audit_log (seq, ts_ms, actor, action, target, remote_addr, request_id, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
 function checkEntry(e: AuditEntry): void {
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(e.outcome)) throw new TypeError(`bad audit outcome ${e.outcome}`);
 }
@@ -162,10 +164,9 @@ export class AuditLog {
     };
     const prevHash = last?.hash ?? GENESIS_HASH;
     const hash = chainHash(prevHash, canonicalRow(row));
-    prepared(this.db, 
-      `INSERT INTO audit_log (seq, ts_ms, actor, action, target, remote_addr, request_id, outcome, detail, prev_hash, hash)
-       VALUES (@seq, @ts_ms, @actor, @action, @target, @remote_addr, @request_id, @outcome, @detail, @prev_hash, @hash)`,
-    ).run({ ...row, prev_hash: prevHash, hash });
+    // Positional parameters: better-sqlite3 binds them without walking an object's keys.
+    prepared(this.db, INSERT_AUDIT_ROW).run(row.seq, row.ts_ms, row.actor, row.action, row.target, row.remote_addr, row.request_id, row.outcome,
+      row.detail, prevHash, hash);
     return { ...e, seq: row.seq, prevHash, hash };
   }
 

@@ -4,14 +4,11 @@
 // seed. Not part of the engine.
 
 import type { InstrumentSpec } from '../core/instrument.js';
-import { mulberry32 } from '../testing/prng.js';
+import { Mulberry32 } from '../testing/prng.js';
 import { Command, CommandType, OrderFlags, OrderType, Side, TimeInForce } from '../core/types.js';
 
 /** mulberry32 (testing/prng.ts), with an integer range helper. */
-export class Prng {
-  private readonly r: () => number;
-  constructor(seed: number) { this.r = mulberry32(seed); }
-  next(): number { return this.r(); }
+export class Prng extends Mulberry32 {
   int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
 }
 
@@ -72,9 +69,10 @@ export class OrderFlow {
     const u = r.next();
     const side = r.next() < 0.5 ? Side.Buy : Side.Sell;
     const qty = Math.max(spec.minQtyLots, r.int(1, 20));
-    const px = (): number => side === Side.Buy ? mid - r.int(-3, 40) : mid + r.int(-3, 40);
     if (u < 0.6 || (!this.options.marketOrders && u < 0.72)) {
-      cmd.type = CommandType.NewOrder; cmd.side = side; cmd.orderType = OrderType.Limit; cmd.priceTicks = px(); cmd.qtyLots = qty;
+      cmd.type = CommandType.NewOrder; cmd.side = side; cmd.orderType = OrderType.Limit; cmd.qtyLots = qty;
+      // (no closure for the price: this runs per command in the benchmarks' drivers)
+      cmd.priceTicks = side === Side.Buy ? mid - r.int(-3, 40) : mid + r.int(-3, 40);
       const t = r.next();
       if (t < 0.12) cmd.tif = TimeInForce.IOC;
       else if ((t < 0.2 || this.options.allGtd === true) && (this.options.gtdUs ?? 0) > 0 && nowUs > 0) { cmd.tif = TimeInForce.GTD; cmd.expireTsUs = nowUs + r.int(1, this.options.gtdUs!); }

@@ -16,7 +16,8 @@
 //           bids, -price for asks, so "best" is always the largest key): best price in O(1); a new
 //           level near the touch costs a short copyWithin.
 //   index   order id -> slot: direct-mapped on the id's low bits, hashed overflow on collision;
-//           (account, client order id) -> slot | RETAINED; account id -> account index.
+//           (account, client order id) -> slot or retention-window position (the cid index below);
+//           account id -> account index.
 //   heaps   GTD expiry by (expireTsUs, orderId); four trigger queues for conditional orders
 //           (up/down x last-trade/mark) by (trigger price, orderId).
 //
@@ -27,14 +28,15 @@ import { EventBuffer } from './events.js';
 import { hashNumbers } from './hash.js';
 import { SlotHeap } from './heap.js';
 import type { InstrumentSpec } from './instrument.js';
-import { IntMap, PairMap } from './tables.js';
+import { IntMap, mix } from './tables.js';
 import {
   ALL_ORDER_FLAGS, Command, CommandType, EndReason, OrderFlags, OrderType, RejectReason, Side, StpMode, SymbolStatus,
   TimeInForce,
 } from './types.js';
 
 const NIL = -1;
-const RETAINED = 0x7ffffff0;
+/** Client-id index values from CID_RING on are retention-window positions (slots are below 2^26 + 1). */
+const CID_RING = 1 << 27;
 export const ORDER_FIELDS = 22;
 const DEFAULT_MAX_TRIGGERS = 100;
 const ACCT_DIRECT = 1 << 16;
@@ -77,6 +79,11 @@ const I_LINK = 10;
 const I_PARENT = 11;
 const I_CHILD_A = 12;
 const I_CHILD_B = 13;
+/**
+ * Where the order's client id sits in the client-id index (kept exact when entries move; -1 when the
+ * order owns no entry, which only a malformed snapshot with a repeated client id can cause).
+ */
+const I_CIDX = 14;
 const B_SIDE = 0;
 const B_TYPE = 1;
 const B_TIF = 2;
@@ -130,6 +137,10 @@ function isUp(type: number, side: number): boolean {
 /** ceil(n * ppm / 1e6), exact for safe n >= 0 and |ppm| <= 1e6. */
 export function feeUnits(notionalUnits: number, ppm: number): number {
   if (ppm === 0) return 0;
+  // One division when the product is exact (|n*ppm| < 2^53): the quotient is then within half an ulp
+  // (< 1e-6 below 2^53/1e6) of x/1e6, whose fractional part is 0 or at least 1e-6, so its ceil is exact.
+  const p = notionalUnits * ppm;
+  if (p < 9007199254740992 && p > -9007199254740992) return Math.ceil(p / 1e6) + 0;
   const q = Math.floor(notionalUnits / 1e6);
   const r = notionalUnits - q * 1e6;
   // `+ 0` folds the -0 that Math.ceil gives for a small rebate (-0.5 -> -0) into 0.
@@ -153,6 +164,16 @@ export class OrderBook {
   private resting = 0;
   /** Largest order id that was ever indexed: a new id above it cannot be live (skips a lookup). */
   private maxIndexedId = 0;
+  /** Top of book (best bid price and qty, best ask price and qty; 0 = empty side) after the last command. */
+  private tobBPx = 0;
+  private tobBQty = 0;
+  private tobAPx = 0;
+  private tobAQty = 0;
+  /** Limit price band [bandLo, bandHi] last computed for (bandRef, bandBps); bandRef -1 = none yet. */
+  private bandRef = -1;
+  private bandBps = 0;
+  private bandLo = 0;
+  private bandHi = 0;
 
   // Orders (struct of arrays).
   /** Order fields, one record per slot: numbers (FW float64s), links (IW int32s), small enums (BW bytes). */
@@ -181,7 +202,29 @@ export class OrderBook {
   private readonly idx: Int32Array;
   private readonly idxMask: number;
   private readonly idOverflow = new IntMap(64, true);
-  private readonly cids = new PairMap(1024);
+  /**
+   * Client-id index: open addressing (linear probing, backward-shift deletes) over int32 pairs
+   * (tag = hash | 1, 0 = empty; value). The keys are not stored here but where they already are: a
+   * live order's (account, cid) in its slot (value = slot), a terminated one's in the retention window
+   * (value = CID_RING + position). So the table is 8 bytes a slot and stays in cache; a generic pair
+   * map (24-byte entries holding the keys) cost about a fifth of the shallow stream in cache misses.
+   */
+  private cidT: Int32Array;
+  private cidMask: number;
+  private cidN = 0;
+  /**
+   * Every entry's table index is also kept by its owner (I_CIDX of a live order, retainIx of a window
+   * position) and updated when a delete or growth moves it: terminating and evicting an id then need
+   * no hash and no probe (each owner's index is exact, or -1 when it owns no entry).
+   */
+  private readonly retainIx: Int32Array;
+  /** Bumped by every insert, delete and growth: a find's insertion point is reused by the next put while unchanged. */
+  private cidVer = 0;
+  private hintVer = -1;
+  private hintAcct = 0;
+  private hintCid = 0;
+  private hintH = 0;
+  private hintI = 0;
   private readonly retain: Float64Array;
   private retainHead = 0;
   private retainCount = 0;
@@ -283,6 +326,9 @@ export class OrderBook {
     this.idx = new Int32Array(icap).fill(NIL);
     this.idxMask = icap - 1;
     this.retain = new Float64Array(2 * Math.max(1, spec.clientIdRetention));
+    this.retainIx = new Int32Array(Math.max(1, spec.clientIdRetention));
+    this.cidT = new Int32Array(2 * 2048);
+    this.cidMask = 2048 - 1;
     this.gtd = new SlotHeap(n, this.of, FW, F_EXPIRE, F_ID, this.oi, IW, I_HEAP);
     this.trig = [0, 1, 2, 3].map(() => new SlotHeap(n, this.of, FW, F_TRIG_KEY, F_ID, this.oi, IW, I_TRIG_POS));
     this.growList = new Int32Array(n);
@@ -332,9 +378,8 @@ export class OrderBook {
     ev.tsUs = cmd.tsUs;
     if (Number.isSafeInteger(cmd.tsUs) && cmd.tsUs > this.now) this.now = cmd.tsUs;
 
-    const bl = this.bestLevel(Side.Buy), al = this.bestLevel(Side.Sell);
-    const bPx = bl === NIL ? 0 : this.lPrice[bl]!, bQty = bl === NIL ? 0 : this.lQty[bl]!;
-    const aPx = al === NIL ? 0 : this.lPrice[al]!, aQty = al === NIL ? 0 : this.lQty[al]!;
+    // Top of book before the command: as the previous command (or restore) left it.
+    const bPx = this.tobBPx, bQty = this.tobBQty, aPx = this.tobAPx, aQty = this.tobAQty;
     this.triggersThisCmd = 0;
     this.resetTrackers(); // trailing anchors move only by prices seen since the last check (this command)
 
@@ -358,7 +403,17 @@ export class OrderBook {
     const bl2 = this.bestLevel(Side.Buy), al2 = this.bestLevel(Side.Sell);
     const bPx2 = bl2 === NIL ? 0 : this.lPrice[bl2]!, bQty2 = bl2 === NIL ? 0 : this.lQty[bl2]!;
     const aPx2 = al2 === NIL ? 0 : this.lPrice[al2]!, aQty2 = al2 === NIL ? 0 : this.lQty[al2]!;
-    if (bPx !== bPx2 || bQty !== bQty2 || aPx !== aPx2 || aQty !== aQty2) ev.topOfBook(bPx2, bQty2, aPx2, aQty2);
+    if (bPx !== bPx2 || bQty !== bQty2 || aPx !== aPx2 || aQty !== aQty2) {
+      ev.topOfBook(bPx2, bQty2, aPx2, aQty2);
+      this.tobBPx = bPx2; this.tobBQty = bQty2; this.tobAPx = aPx2; this.tobAQty = aQty2;
+    }
+  }
+
+  /** Recomputes the remembered top of book from the ladder (after a restore). */
+  private noteTop(): void {
+    const bl = this.bestLevel(Side.Buy), al = this.bestLevel(Side.Sell);
+    this.tobBPx = bl === NIL ? 0 : this.lPrice[bl]!; this.tobBQty = bl === NIL ? 0 : this.lQty[bl]!;
+    this.tobAPx = al === NIL ? 0 : this.lPrice[al]!; this.tobAQty = al === NIL ? 0 : this.lQty[al]!;
   }
 
   private reject(cmd: Command, reason: number): void {
@@ -465,7 +520,7 @@ export class OrderBook {
       if (type !== OrderType.Limit || (tif !== TimeInForce.GTC && tif !== TimeInForce.GTD) || child) return RejectReason.InvalidDisplayQty;
       if (!Number.isSafeInteger(disp) || disp < spec.minDisplayQtyLots || disp < 1 || disp > qty) return RejectReason.InvalidDisplayQty;
     }
-    if (cmd.clientOrderId !== 0 && this.cids.get(account, cmd.clientOrderId) !== NIL) return RejectReason.DuplicateClientOrderId;
+    if (cmd.clientOrderId !== 0 && this.cidFind(account, cmd.clientOrderId) >= 0) return RejectReason.DuplicateClientOrderId;
     if (cmd.linkId !== 0 && this.linkTarget(cmd) === NIL) return RejectReason.InvalidLink;
     if (cmd.linkId === 0 && child) return RejectReason.InvalidLink;
 
@@ -632,7 +687,7 @@ export class OrderBook {
     this.oi[s * IW + I_ACCT] = this.acctIndex(cmd.account);
     // oLink, oParent, oChildA/B are NIL and oGrow is 0 on every free slot (afterEnd and growth reset them).
     this.indexId(cmd.orderId, s);
-    if (cmd.clientOrderId !== 0) this.cids.set(cmd.account, cmd.clientOrderId, s);
+    if (cmd.clientOrderId !== 0) this.cidPut(cmd.account, cmd.clientOrderId, s);
     this.acctAppend(this.oi[s * IW + I_ACCT]!, s);
     if (cmd.tif === TimeInForce.GTD) this.gtd.push(s);
     return s;
@@ -884,8 +939,16 @@ export class OrderBook {
     const cid = this.of[s * FW + F_CID]!;
     if (cid === 0) return;
     const account = this.of[s * FW + F_ACCOUNT]!;
-    if (this.spec.clientIdRetention > 0) this.retainCid(account, cid); // overwrites the live entry
-    else this.cids.delete(account, cid);
+    // The index entry (value = this slot) moves to the window position, or goes without retention.
+    if (this.spec.clientIdRetention > 0) {
+      const t = this.retainPush(account, cid); // may move this order's entry: read its index after
+      const i = this.oi[s * IW + I_CIDX]!;
+      // Only written, never read: on a large book this line is a cache miss, which a store does not wait for.
+      if (i >= 0) { this.cidT[2 * i + 1] = CID_RING + t; this.retainIx[t] = i; } else this.retainIx[t] = -1;
+    } else {
+      const i = this.oi[s * IW + I_CIDX]!;
+      if (i >= 0) this.cidRemoveAt(i);
+    }
     this.of[s * FW + F_CID] = 0;
   }
 
@@ -1168,9 +1231,14 @@ export class OrderBook {
 
   private inBand(px: number, ref: number): boolean {
     const b = this.spec.priceBandBps;
-    const lo = Math.ceil((ref * (10000 - b)) / 10000);
-    const hi = Math.floor((ref * (10000 + b)) / 10000);
-    return px >= lo && px <= hi;
+    if (ref !== this.bandRef || b !== this.bandBps) {
+      // The bounds change only with the reference price (trades, SetReferencePrice): computed once per change.
+      this.bandLo = Math.ceil((ref * (10000 - b)) / 10000);
+      this.bandHi = Math.floor((ref * (10000 + b)) / 10000);
+      this.bandRef = ref;
+      this.bandBps = b;
+    }
+    return px >= this.bandLo && px <= this.bandHi;
   }
 
   private marketUpper(ref: number): number {
@@ -1239,8 +1307,10 @@ export class OrderBook {
     let s: number;
     if (cmd.orderId === 0) {
       if (!isId(cmd.clientOrderId) || !isId(cmd.account)) return NIL;
-      s = this.cids.get(cmd.account, cmd.clientOrderId);
-      if (s === RETAINED) return NIL;
+      const i = this.cidFind(cmd.account, cmd.clientOrderId);
+      if (i < 0) return NIL;
+      s = this.cidT[2 * i + 1]!;
+      if (s >= CID_RING) return NIL; // retained: not open
     } else {
       if (!isId(cmd.orderId)) return NIL;
       s = this.slotOf(cmd.orderId);
@@ -1496,14 +1566,21 @@ export class OrderBook {
     this.resting--;
   }
 
+  /** A client id with no live entry (an order that never rested, a restored window) enters the window. */
   private retainCid(account: number, cid: number): void {
     if (cid === 0) return;
+    if (this.spec.clientIdRetention <= 0) return;
+    this.cidPut(account, cid, CID_RING + this.retainPush(account, cid)); // records retainIx
+  }
+
+  /** Appends (account, cid) to the retention window, evicting (and unmapping) the oldest when full; returns its position. */
+  private retainPush(account: number, cid: number): number {
     const R = this.spec.clientIdRetention;
-    if (R <= 0) return;
     const r = this.retain;
     if (this.retainCount === R) {
       const h = this.retainHead;
-      this.cids.delete(r[2 * h]!, r[2 * h + 1]!);
+      const i = this.retainIx[h]!;
+      if (i >= 0) this.cidRemoveAt(i);
       this.retainHead = h + 1 === R ? 0 : h + 1;
       this.retainCount--;
     }
@@ -1512,8 +1589,107 @@ export class OrderBook {
     r[2 * t] = account;
     r[2 * t + 1] = cid;
     this.retainCount++;
-    this.cids.set(account, cid, RETAINED);
+    return t;
   }
+
+  // Client-id index (see cidT).
+
+  /** True when the index value v stands for the key (account, cid). */
+  private cidKeyIs(v: number, account: number, cid: number): boolean {
+    if (v >= CID_RING) { const p = v - CID_RING; return this.retain[2 * p] === account && this.retain[2 * p + 1] === cid; }
+    return this.of[v * FW + F_CID] === cid && this.of[v * FW + F_ACCOUNT] === account;
+  }
+
+  /** Records in v's owner that its entry is at table index i. */
+  private cidSetRef(v: number, i: number): void {
+    if (v >= CID_RING) this.retainIx[v - CID_RING] = i; else this.oi[v * IW + I_CIDX] = i;
+  }
+
+  /**
+   * Table index of (account, cid), or -1. A miss leaves its insertion point for the next cidPut of
+   * the same key (validation, then the new order's slot).
+   */
+  private cidFind(account: number, cid: number): number {
+    const T = this.cidT, mask = this.cidMask;
+    const h = mix(account, cid) | 1;
+    let i = (h >>> 1) & mask;
+    for (;;) {
+      const g = T[2 * i]!;
+      if (g === 0) break;
+      if (g === h && this.cidKeyIs(T[2 * i + 1]!, account, cid)) { this.hintVer = -1; return i; }
+      i = (i + 1) & mask;
+    }
+    this.hintVer = this.cidVer; this.hintAcct = account; this.hintCid = cid; this.hintH = h; this.hintI = i;
+    return -1;
+  }
+
+  /** Maps (account, cid) to v (inserts, or overwrites an entry with the same key); records the index in v's owner. */
+  private cidPut(account: number, cid: number, v: number): void {
+    if ((this.cidN + 1) * 2 > this.cidMask + 1) this.cidGrow();
+    const T = this.cidT, mask = this.cidMask;
+    let h: number, i: number;
+    if (this.hintVer === this.cidVer && this.hintCid === cid && this.hintAcct === account) {
+      h = this.hintH; i = this.hintI; // the table has not changed since the find that missed
+    } else {
+      h = mix(account, cid) | 1;
+      i = (h >>> 1) & mask;
+      for (;;) {
+        const g = T[2 * i]!;
+        if (g === 0) break;
+        if (g === h && this.cidKeyIs(T[2 * i + 1]!, account, cid)) {
+          // Same key again (only from a malformed snapshot): the entry changes owner, the old one owns none.
+          this.cidSetRef(T[2 * i + 1]!, -1);
+          T[2 * i + 1] = v; this.cidSetRef(v, i);
+          return;
+        }
+        i = (i + 1) & mask;
+      }
+    }
+    T[2 * i] = h; T[2 * i + 1] = v;
+    this.cidN++;
+    this.cidVer = (this.cidVer + 1) | 0;
+    this.cidSetRef(v, i);
+  }
+
+  /** Removes the entry at index i (backward shift: later entries of the run fill the hole, their owners told). */
+  private cidRemoveAt(i: number): void {
+    const T = this.cidT, mask = this.cidMask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const gj = T[2 * j]!;
+      if (gj === 0) break;
+      const k = (gj >>> 1) & mask;
+      // Move j into the hole at i unless its home lies cyclically in (i, j].
+      if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+        const vj = T[2 * j + 1]!;
+        T[2 * i] = gj; T[2 * i + 1] = vj; this.cidSetRef(vj, i); i = j;
+      }
+    }
+    T[2 * i] = 0;
+    this.cidN--;
+    this.cidVer = (this.cidVer + 1) | 0;
+  }
+
+  /** Doubles the index (amortized; never per message in steady state). Tags are kept, homes recomputed. */
+  private cidGrow(): void {
+    const old = this.cidT;
+    const cap = (this.cidMask + 1) * 2, mask = cap - 1;
+    const T = new Int32Array(2 * cap);
+    for (let o = 0; o < old.length; o += 2) {
+      const g = old[o]!;
+      if (g === 0) continue;
+      let i = (g >>> 1) & mask;
+      while (T[2 * i] !== 0) i = (i + 1) & mask;
+      const v = old[o + 1]!;
+      T[2 * i] = g; T[2 * i + 1] = v;
+      this.cidSetRef(v, i);
+    }
+    this.cidT = T;
+    this.cidMask = mask;
+    this.cidVer = (this.cidVer + 1) | 0;
+  }
+
 
   private openAdjust(ai: number, side: number, lots: number): void {
     if (side === Side.Buy) this.aOpenBuy[ai] = this.aOpenBuy[ai]! + lots;
@@ -1699,7 +1875,7 @@ export class OrderBook {
       b.oGrow[s] = 0; b.oi[s * IW + I_LINK] = NIL; b.oi[s * IW + I_PARENT] = NIL; b.oi[s * IW + I_CHILD_A] = NIL; b.oi[s * IW + I_CHILD_B] = NIL;
       b.oi[s * IW + I_ACCT] = b.acctIndex(b.of[s * FW + F_ACCOUNT]!);
       b.indexId(b.of[s * FW + F_ID]!, s);
-      if (b.of[s * FW + F_CID] !== 0) b.cids.set(b.of[s * FW + F_ACCOUNT]!, b.of[s * FW + F_CID]!, s);
+      if (b.of[s * FW + F_CID] !== 0) b.cidPut(b.of[s * FW + F_ACCOUNT]!, b.of[s * FW + F_CID]!, s);
       if (b.ob[s * BW + B_TIF] === TimeInForce.GTD) b.gtd.push(s);
       slots.push(s);
       return s;
@@ -1741,6 +1917,7 @@ export class OrderBook {
     const nr = next();
     for (let j = 0; j < nr; j++) b.retainCid(next(), next());
     if (p !== snap.length) throw new Error('snapshot has trailing data');
+    b.noteTop();
     return b;
   }
 }

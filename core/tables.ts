@@ -6,7 +6,8 @@
 const TWO32 = 4294967296;
 const EMPTY = -1;
 
-function mix(a: number, b: number): number {
+/** The 32-bit hash of a pair of safe integers used by the tables (also by the book's client-id index). */
+export function mix(a: number, b: number): number {
   // a, b: non-negative safe integers (or any safe integer: ToUint32 wraps).
   let h = Math.imul((a >>> 0) ^ Math.imul(((a / TWO32) | 0), 0x27d4eb2d), 0x9e3779b1);
   h ^= Math.imul((b >>> 0) ^ Math.imul(((b / TWO32) | 0), 0x165667b1), 0x85ebca6b);

@@ -492,23 +492,16 @@ export interface JournalRecord {
  * Break out of the loop at any point: the connection is closed either way.
  */
 export function* readJournal(path: string, fromSeqExclusive = 0): Generator<JournalRecord, void, undefined> {
-  const db = openForRead(path);
-  try {
-    const { recordBytes, seqWord, kindWord } = journalLayout(db, path);
-    const rows = db.prepare('SELECT seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; n: number; recs: Buffer }>;
-    for (const row of rows) {
-      if (row.recs.byteLength !== row.n * recordBytes) throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq} has ${row.recs.byteLength} bytes for ${row.n} records`);
-      for (let i = 0; i < row.n; i++) {
-        const bytes = new Uint8Array(recordBytes);
-        bytes.set(row.recs.subarray(i * recordBytes, (i + 1) * recordBytes));
-        const words = new Float64Array(bytes.buffer, 0, recordBytes >>> 3);
-        const seq = words[seqWord]!;
-        if (seq <= fromSeqExclusive) continue;
-        yield { seq, kind: words[kindWord]!, bytes, words };
-      }
+  // Record by record over readJournalChunks, each record a fresh copy (breaking out of this loop
+  // returns the inner generator, which closes the connection).
+  for (const c of readJournalChunks(path, fromSeqExclusive)) {
+    for (let r = 0; r < c.n; r++) {
+      const o = r * c.recordWords;
+      const seq = c.words[o + c.seqWord]!;
+      if (seq <= fromSeqExclusive) continue;
+      const words = c.words.slice(o, o + c.recordWords);
+      yield { seq, kind: words[c.kindWord]!, bytes: new Uint8Array(words.buffer), words };
     }
-  } finally {
-    db.close();
   }
 }
 

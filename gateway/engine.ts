@@ -59,6 +59,10 @@ export interface EngineOptions {
   journalCheckpointIntervalMs?: number;
   /** Journal periodic group commit: the journal thread naps this long between batches, unannounced (persistence/journal.ts lingerUs). Default 500 with durability 'none', else 0. */
   journalLingerUs?: number;
+  /** Nice value of the journal thread (persistence/journal.ts threadNice; default 0). */
+  journalThreadNice?: number;
+  /** Nice value of the WAL checkpoint thread (persistence/journal.ts checkpointerNice; default 10). */
+  journalCheckpointerNice?: number;
   /** Take a snapshot every this many ms (0 = only on demand and at close). Default 0. */
   snapshotIntervalMs?: number;
   /** Engine time source in microseconds (tests: deterministic); it is made monotonic. */
@@ -255,6 +259,8 @@ export class Engine {
       // With durability 'none' no ack waits for the journal: it commits periodically (measured with
       // bench:pipeline at 200k orders/s: process CPU 6.5 -> 5.0 CPU-s per 4 s; docs/runtime.md).
       lingerUs: o.journalLingerUs ?? (o.durability === 'none' ? 500 : 0),
+      ...(o.journalThreadNice !== undefined ? { threadNice: o.journalThreadNice } : {}),
+      ...(o.journalCheckpointerNice !== undefined ? { checkpointerNice: o.journalCheckpointerNice } : {}),
       ...(o.journalCheckpointIntervalMs !== undefined ? { checkpointIntervalMs: o.journalCheckpointIntervalMs } : {}) });
     // The newest complete snapshot set within the journal (a snapshot past the journal's end would
     // contain commands that were never durable).

@@ -79,8 +79,8 @@ test('group commit respects maxBatchRecords; the listener sees a rising watermar
   verifyPrefix(path, 2_000);
 });
 
-test('background threads run at a lower priority: the checkpointer always, the journal thread with durability none', { skip: process.platform !== 'linux' && 'per-thread nice is Linux only' }, async () => {
-  const none = await Journal.open({ path: freshPath(), durability: 'none' });
+test('the checkpoint thread runs at a lower priority; the journal thread keeps priority 0 unless asked', { skip: process.platform !== 'linux' && 'per-thread nice is Linux only' }, async () => {
+  const none = await Journal.open({ path: freshPath(), durability: 'none', threadNice: 10 });
   const normal = await Journal.open({ path: freshPath(), durability: 'normal' });
   // The checkpoint thread reports its id once it runs (asynchronously, after open).
   for (let waited = 0; (none.threads.checkpointerTid < 0 || normal.threads.checkpointerTid < 0) && waited < 10_000; waited += 20) {
@@ -89,7 +89,7 @@ test('background threads run at a lower priority: the checkpointer always, the j
   try {
     assert.equal(none.threads.journalNice, 10);
     assert.equal(threadNice(none.threads.journalTid), 10, 'as the kernel sees it');
-    assert.equal(normal.threads.journalNice, 0, 'on the ack path: unchanged');
+    assert.equal(normal.threads.journalNice, 0, 'default: unchanged');
     assert.equal(threadNice(normal.threads.journalTid), 0);
     for (const j of [none, normal]) {
       assert.equal(j.threads.checkpointerNice, 10);

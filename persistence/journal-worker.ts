@@ -3,10 +3,10 @@
 // or maxBatchUs after it started), then publishes the durable watermark under a seqlock in the
 // control block and Atomics.notify's the main thread. See docs/runtime.md ("Journal").
 
-import { niceThisThread, threadId } from './thread-priority.js';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { Ring } from '../gateway/ring.js';
+import { niceThisThread, threadId } from './thread-priority.js';
 import {
   BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE,
   CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_VERSION, JOURNAL_CHUNK_RECORDS,

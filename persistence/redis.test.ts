@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { RedisBus, redisSkipReason, redisTestUrl } from './redis.js';
+import { RedisBus, deleteRedisKeys, redisSkipReason, redisTestUrl } from './redis.js';
 import { TcpProxy } from './pg/tcp-proxy.js';
 
 const URL_ = redisTestUrl();
@@ -14,13 +13,7 @@ const prefix = `test:${randomBytes(4).toString('hex')}:`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function cleanup(): Promise<void> {
-  const c = new Redis(URL_);
-  try {
-    const keys = await c.keys(`${prefix}*`);
-    if (keys.length > 0) await c.del(...keys);
-  } finally {
-    c.disconnect();
-  }
+  await deleteRedisKeys(URL_, prefix);
 }
 
 async function ready(bus: RedisBus, ms = 3000): Promise<void> {

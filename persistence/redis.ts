@@ -313,6 +313,17 @@ export async function redisSkipReason(url = redisTestUrl()): Promise<string | un
   return msg;
 }
 
+/** Tests: deletes every key under `prefix` (a test's own random prefix) with a short-lived connection. */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const c = new Redis(url);
+  try {
+    const keys = await c.keys(`${prefix}*`);
+    if (keys.length > 0) await c.del(...keys);
+  } finally {
+    c.disconnect();
+  }
+}
+
 export async function redisReachable(url: string, timeoutMs = 1500): Promise<boolean> {
   const c = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
   c.on('error', () => {});

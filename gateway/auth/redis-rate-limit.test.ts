@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisBus, redisSkipReason, redisTestUrl } from '../../persistence/redis.js';
+import { RedisBus, deleteRedisKeys, redisSkipReason, redisTestUrl } from '../../persistence/redis.js';
 import { rateLimiterConformance } from './rate-limit-conformance.js';
 import { tokenBucketStep, type BucketState, type RateLimitPolicy } from './rate-limit.js';
 import { RedisRateLimiter, type SharedBucketStore } from './redis-rate-limit.js';
@@ -28,9 +28,8 @@ async function withBus(fn: (bus: RedisBus, raw: Redis) => Promise<void>): Promis
     await fn(bus, raw);
   } finally {
     await bus.close();
-    const keys = await raw.keys(`${prefix}*`);
-    if (keys.length > 0) await raw.del(...keys);
     raw.disconnect();
+    await deleteRedisKeys(URL_, prefix);
   }
 }
 

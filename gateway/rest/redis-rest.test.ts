@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisBus, redisSkipReason, redisTestUrl } from '../../persistence/redis.js';
+import { RedisBus, deleteRedisKeys, redisSkipReason, redisTestUrl } from '../../persistence/redis.js';
 import { MarketDataCache, type MarketDataSink } from './market-data.js';
 import { call, startRestKit, type CallResult, type RestKit } from './test-kit.js';
 import { PASSWORD } from '../auth/fixtures.js';
@@ -27,13 +27,7 @@ async function connected(bus: RedisBus): Promise<void> {
 }
 
 async function deleteKeys(prefix: string): Promise<void> {
-  const raw = new Redis(URL_);
-  try {
-    const keys = await raw.keys(`${prefix}*`);
-    if (keys.length > 0) await raw.del(...keys);
-  } finally {
-    raw.disconnect();
-  }
+  await deleteRedisKeys(URL_, prefix);
 }
 
 function refused(r: CallResult, maxRetryAfter: number): void {

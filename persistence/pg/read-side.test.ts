@@ -7,14 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { Redis } from 'ioredis';
 import type { InstrumentSpec } from '../../core/instrument.js';
 import type { Engine, EngineOptions } from '../../gateway/engine.js';
 import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../../gateway/engine-test-kit.js';
 import { OrderFlow } from '../../gateway/order-flow.js';
 import { Streams, type Publisher } from '../../gateway/streams.js';
 import { cleanReplay, startEngine } from '../recovery.js';
-import { RedisBus, redisSkipReason, redisTestUrl } from '../redis.js';
+import { RedisBus, deleteRedisKeys, redisSkipReason, redisTestUrl } from '../redis.js';
 import { createTestSchema, testDatabaseUrl, pgSkipReason, type TestSchema } from './db.js';
 import { ledgerBalances } from './engine-source.js';
 import { readSideReadiness } from './read-status.js';
@@ -242,10 +241,7 @@ test('Redis fan-out from the stream layer: market data and balances reach anothe
       await engine.close();
       await bus.close(); await other.close(); await absent.close();
       await proxy.close();
-      const c = new Redis(REDIS_URL);
-      const keys = await c.keys(`${prefix}*`);
-      if (keys.length > 0) await c.del(...keys);
-      c.disconnect();
+      await deleteRedisKeys(REDIS_URL, prefix);
       rmSync(dir, { recursive: true, force: true });
     }
   });

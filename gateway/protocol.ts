@@ -758,14 +758,14 @@ export class ProtocolError extends Error {
 }
 
 function checkEncodeValue(spec: MessageSpec, fs: FieldSpec, value: number): void {
-  const where = `${spec.name}.${fs.name}`;
+  // The message names the field only on failure: no string is built per field on the way out.
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new ProtocolError(ProtoError.NonInteger, fs.name, `${where}: ${String(value)} is not an integer`);
+    throw new ProtocolError(ProtoError.NonInteger, fs.name, `${spec.name}.${fs.name}: ${String(value)} is not an integer`);
   }
   const lo = fs.kind === 'i64' ? -MAX_U64_SAFE : 0;
   const hi = fs.kind === 'u8' ? 0xff : fs.kind === 'u16' ? 0xffff : fs.kind === 'u32' ? 0xffffffff : MAX_U64_SAFE;
-  if (value < lo || value > hi) throw new ProtocolError(ProtoError.IntegerOutOfRange, fs.name, `${where}: ${value} is out of range`);
-  if (checkWireValue(fs, value) !== ProtoError.None) throw new ProtocolError(ProtoError.EnumOutOfRange, fs.name, `${where}: ${value} is not a valid value`);
+  if (value < lo || value > hi) throw new ProtocolError(ProtoError.IntegerOutOfRange, fs.name, `${spec.name}.${fs.name}: ${value} is out of range`);
+  if (checkWireValue(fs, value) !== ProtoError.None) throw new ProtocolError(ProtoError.EnumOutOfRange, fs.name, `${spec.name}.${fs.name}: ${value} is not a valid value`);
 }
 
 /**

@@ -8,11 +8,26 @@
 // It satisfies gateway/client.ts's Transport (send + assignable onmessage), so a TradingClient runs
 // over it unchanged.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * Masking keys (RFC 6455 5.3: fresh and unpredictable per frame) come from a pool filled by the
+ * CSPRNG 1,024 keys at a time. One crypto call per frame (randomBytes(4)) left a weak global handle
+ * per call for the next scavenge to process: at 10-20k frames/s in the SLO load generator those
+ * scavenges took 4-30 ms (docs/benchmarks.md, "SLO harness").
+ */
+const MASK_POOL = Buffer.alloc(4096);
+let maskAt = MASK_POOL.length;
+function maskKey(): number {
+  if (maskAt === MASK_POOL.length) { randomFillSync(MASK_POOL); maskAt = 0; }
+  const at = maskAt;
+  maskAt += 4;
+  return at;
+}
 
 export class UpgradeRefusedError extends Error {
   override readonly name = 'UpgradeRefusedError';
@@ -145,9 +160,11 @@ export class RawWebSocket {
     if (n < 126) frame[1] = 0x80 | n;
     else if (n < 65536) { frame[1] = 0x80 | 126; frame.writeUInt16BE(n, 2); }
     else { frame[1] = 0x80 | 127; frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2); frame.writeUInt32BE(n >>> 0, 6); }
-    const mask = randomBytes(4);
-    mask.copy(frame, headLen);
-    for (let i = 0; i < n; i++) frame[headLen + 4 + i] = payload[i]! ^ mask[i & 3]!;
+    const m = maskKey();
+    const m0 = MASK_POOL[m]!, m1 = MASK_POOL[m + 1]!, m2 = MASK_POOL[m + 2]!, m3 = MASK_POOL[m + 3]!;
+    frame[headLen] = m0; frame[headLen + 1] = m1; frame[headLen + 2] = m2; frame[headLen + 3] = m3;
+    const o = headLen + 4;
+    for (let i = 0; i < n; i++) { const k = i & 3; frame[o + i] = payload[i]! ^ (k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3); }
     this.socket.write(frame);
   }
 

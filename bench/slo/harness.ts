@@ -12,7 +12,7 @@
 //
 // Options: --quick (under ~40 s), --config <file>, --url ws://127.0.0.1:<port>/ws/orders (a running
 // engine-child.js: --token, --accounts <n>, --symbols <n> describe it), --rates 5000,10000,...,
-// --slo-rate <n>, --no-steps, --out <dir>.
+// --slo-rate <n>, --no-steps, --out <dir>, --pacing thread|nap (overrides load.pacing).
 
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -43,12 +43,13 @@ interface Args {
   sloRate: number | null;
   steps: boolean;
   out: string;
+  pacing: 'thread' | 'nap' | null;
 }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     quick: false, config: join(ROOT, 'config', 'slo', 'default.json'), url: null, token: SLO_TOKEN, accounts: null,
-    symbols: null, rates: null, sloRate: null, steps: true, out: join(ROOT, 'results'),
+    symbols: null, rates: null, sloRate: null, steps: true, out: join(ROOT, 'results'), pacing: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -68,6 +69,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--slo-rate') a.sloRate = int();
     else if (k === '--no-steps') a.steps = false;
     else if (k === '--out') a.out = resolve(v());
+    else if (k === '--pacing') { const p = v(); if (p !== 'thread' && p !== 'nap') throw new SloConfigError(`--pacing: thread or nap, got ${p}`); a.pacing = p; }
     else throw new SloConfigError(`unknown option ${k} (see bench/slo/harness.ts)`);
   }
   return a;
@@ -82,7 +84,11 @@ const log = (msg: string): void => { process.stderr.write(`[slo] ${msg}\n`); };
 const children = new Set<ChildProcess>();
 
 function forkChild(file: string, args: string[] = []): ChildProcess {
-  const c = fork(join(HERE, file), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Diagnostics: extra Node flags for every child (SLO_CHILD_NODE_ARGS) or for one
+  // (SLO_LOADGEN_NODE_ARGS, SLO_ENGINE_NODE_ARGS, SLO_ECHO_NODE_ARGS), e.g. "--trace-gc" or "--cpu-prof".
+  const own = { 'loadgen.js': 'SLO_LOADGEN_NODE_ARGS', 'engine-child.js': 'SLO_ENGINE_NODE_ARGS', 'echo-server.js': 'SLO_ECHO_NODE_ARGS' }[file];
+  const flags = [process.env.SLO_CHILD_NODE_ARGS, own === undefined ? undefined : process.env[own]].filter((f): f is string => !!f).join(' ');
+  const c = fork(join(HERE, file), args, { execArgv: flags.split(/\s+/).filter((f) => f !== ''), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(c);
   c.on('exit', () => children.delete(c));
   return c;
@@ -182,7 +188,7 @@ async function main(): Promise<number> {
     type: 'init', engineUrl: null, echoUrl: echoReady.url, token: args.token, accounts: sloAccounts(accountsN),
     instrumentIds: sloInstruments(symbolsN).map((s) => s.id), referencePriceTicks: SLO_REFERENCE_PRICE_TICKS,
     seed: cfg.load.seed, mix: cfg.load.mix, openOrdersPerAccount: cfg.load.openOrdersPerAccount,
-    maxOffsetTicks: cfg.load.maxOffsetTicks, ackTimeoutMs: cfg.load.ackTimeoutMs, clientNapUs: cfg.load.clientNapUs,
+    maxOffsetTicks: cfg.load.maxOffsetTicks, ackTimeoutMs: cfg.load.ackTimeoutMs, pacing: args.pacing ?? cfg.load.pacing, clientNapUs: cfg.load.clientNapUs,
   };
   await ask(loadgen, init, 'initDone', 10_000);
   const runPhase = async (q: Omit<PhaseRequest, 'type'>): Promise<PhaseResult> => {

@@ -20,6 +20,8 @@ import { echoToAccepted } from './echo-frames.js';
 import type { PhaseRequest, PhaseResult } from './setup.js';
 import type { OrderMix } from './slo.js';
 import { encodeHistogram, newLatencyHistogram, recordUs, type Histogram } from './stats.js';
+import { ARM, FIRE, STOP } from './pacer-worker.js';
+import { Worker } from 'node:worker_threads';
 
 export interface LoadgenInit {
   type: 'init';
@@ -34,7 +36,9 @@ export interface LoadgenInit {
   openOrdersPerAccount: number;
   maxOffsetTicks: number;
   ackTimeoutMs: number;
-  /** Longest CPU-yielding sleep between sends (0 = spin); see slo.ts load.clientNapUs. */
+  /** 'thread': a pacer thread wakes the event loop at each send time; 'nap': the loop itself sleeps (see slo.ts load.pacing). */
+  pacing: 'thread' | 'nap';
+  /** Longest CPU-yielding sleep between sends in 'nap' pacing (0 = spin); see slo.ts load.clientNapUs. */
   clientNapUs: number;
 }
 
@@ -45,6 +49,10 @@ const NAP = new Int32Array(new SharedArrayBuffer(4));
 /** Reason codes of the advanced order types (docs/matching-semantics.md) not in bench/common.ts. */
 const EXTRA_REJECT_NAMES: Record<number, string> = { 34: 'StopWouldTrigger', 35: 'InvalidStopPrice', 36: 'InvalidDisplayQty', 37: 'InvalidTrailOffset' };
 const MAX_PER_TURN = 4096;
+type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+/** With less than this until the next send, the loop takes one more turn instead of arming the pacer. */
+const PACER_MIN_SLEEP_MS = 0.02;
 
 /** Ack timeouts are the harness's job (counted as lost at the end of a phase): no timer per request. */
 const NO_TIMERS: TimerApi = { setTimeout: () => 0, clearTimeout: () => {} };
@@ -116,6 +124,7 @@ class LoadGenerator {
   private readonly mixer: OrderMixer;
   private readonly req = new MixRequest();
   private phase: PhaseState | null = null;
+  private pacerState: { worker: Worker; ctl: Int32Array; due: Float64Array } | null = null;
 
   constructor(private readonly init: LoadgenInit) {
     this.lastPx = new Float64Array(init.instrumentIds.length).fill(init.referencePriceTicks);
@@ -228,31 +237,50 @@ class LoadGenerator {
     const ph = new PhaseState(t0, measureStart, measureEnd);
     this.phase = ph;
     let k = 0;
-    await new Promise<void>((resolve) => {
-      const turn = (): void => {
-        const now = performance.now();
-        const due = Math.min(total, Math.floor((now - t0) / intervalMs) + 1, k + MAX_PER_TURN);
-        if (due > k) {
-          // Requests k..due-1, round robin over the sessions; one frame per session per turn.
-          for (let j = 0; j < n; j++) {
-            const first = k + (((j - (k % n)) % n) + n) % n;
-            if (first >= due) continue;
-            const c = conns[j]!;
-            c.client.batch(() => {
-              for (let kk = first; kk < due; kk += n) this.issue(c, ph, t0 + kk * intervalMs, now, echo);
-            });
-          }
-          k = due;
-        }
-        if (k >= total) { resolve(); return; }
-        // Give the CPU back until the next send is due (the engine shares this 2-core machine):
-        // a short futex sleep, never longer than MAX_NAP_US, so replies are read soon after.
-        const napUs = Math.min(maxNapUs, (t0 + k * intervalMs - performance.now()) * 1000) - NAP_MARGIN_US;
-        if (napUs >= 10) Atomics.wait(NAP, 0, 0, napUs / 1000);
+    const sendDue = (now: number): void => {
+      const due = Math.min(total, Math.floor((now - t0) / intervalMs) + 1, k + MAX_PER_TURN);
+      if (due <= k) return;
+      // Requests k..due-1, round robin over the sessions; one frame per session per turn.
+      for (let j = 0; j < n; j++) {
+        const first = k + (((j - (k % n)) % n) + n) % n;
+        if (first >= due) continue;
+        const c = conns[j]!;
+        c.client.batch(() => {
+          for (let kk = first; kk < due; kk += n) this.issue(c, ph, t0 + kk * intervalMs, now, echo);
+        });
+      }
+      k = due;
+    };
+    if (this.init.pacing === 'thread') {
+      // The loop waits in epoll (acks are read as they arrive); the pacer thread wakes it when the
+      // next request is due.
+      const pacer = this.pacer();
+      while (k < total) {
+        sendDue(performance.now());
+        if (k >= total) break;
+        const next = t0 + k * intervalMs;
+        if (next - performance.now() < PACER_MIN_SLEEP_MS) { await new Promise<void>((r) => setImmediate(r)); continue; }
+        Atomics.store(pacer.ctl, FIRE, 0);
+        pacer.due[0] = performance.timeOrigin + next;
+        Atomics.add(pacer.ctl, ARM, 1);
+        Atomics.notify(pacer.ctl, ARM);
+        const w = waitAsync(pacer.ctl, FIRE, 0);
+        if (w.async) await w.value;
+      }
+    } else {
+      await new Promise<void>((resolve) => {
+        const turn = (): void => {
+          sendDue(performance.now());
+          if (k >= total) { resolve(); return; }
+          // Give the CPU back until the next send is due (the engine shares this 2-core machine):
+          // a short futex sleep, never longer than MAX_NAP_US, so replies are read soon after.
+          const napUs = Math.min(maxNapUs, (t0 + k * intervalMs - performance.now()) * 1000) - NAP_MARGIN_US;
+          if (napUs >= 10) Atomics.wait(NAP, 0, 0, napUs / 1000);
+          setImmediate(turn);
+        };
         setImmediate(turn);
-      };
-      setImmediate(turn);
-    });
+      });
+    }
     // Drain: wait for the measured requests' acks, at most ackTimeoutMs after the last one was due.
     const deadline = measureEnd + this.init.ackTimeoutMs;
     while (ph.acked < ph.sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
@@ -272,6 +300,25 @@ class LoadGenerator {
       latencyHistogram: encodeHistogram(ph.latency), sendLagHistogram: encodeHistogram(ph.sendLag),
       binMs: BIN_MS, sentPerBin: ph.sentBins, ackedPerBin: ph.ackedBins, warmupBins, openOrdersAtEnd: openAtEnd,
     };
+  }
+
+  private pacer(): { ctl: Int32Array; due: Float64Array } {
+    if (this.pacerState === null) {
+      const ctl = new SharedArrayBuffer(16), due = new SharedArrayBuffer(8);
+      const worker = new Worker(new URL('./pacer-worker.js', import.meta.url), { workerData: { ctl, due } });
+      worker.unref();
+      this.pacerState = { worker, ctl: new Int32Array(ctl), due: new Float64Array(due) };
+    }
+    return this.pacerState;
+  }
+
+  stopPacer(): void {
+    const p = this.pacerState;
+    if (p === null) return;
+    this.pacerState = null;
+    Atomics.store(p.ctl, STOP, 1);
+    Atomics.add(p.ctl, ARM, 1);
+    Atomics.notify(p.ctl, ARM);
   }
 
   /** Cancels every open order of every session (between phases: keeps the books from growing). */
@@ -300,7 +347,7 @@ function main(): void {
         }
         else if (m.type === 'phase') reply(await gen!.runPhase(m as PhaseRequest));
         else if (m.type === 'cancelAll') { await gen!.cancelAll(); reply({ type: 'cancelAllDone' }); }
-        else if (m.type === 'exit') { await gen?.disconnect(); process.exit(0); }
+        else if (m.type === 'exit') { gen?.stopPacer(); await gen?.disconnect(); process.exit(0); }
       } catch (e) {
         reply({ type: 'error', message: String((e as Error).stack ?? e) });
       }

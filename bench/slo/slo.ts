@@ -61,9 +61,13 @@ export const SloConfigSchema = z.strictObject({
     /** A request without an ack this long after its intended send time counts as lost. */
     ackTimeoutMs: z.number().int().min(100).max(60_000),
     /**
-     * Between sends the load generator sleeps (futex) up to this long instead of spinning, leaving
-     * the CPU to the engine on a small machine; 0 = spin (most precise sends, one core busy).
+     * How the load generator waits between sends without spinning (the engine shares the machine):
+     * 'thread' (default) - a pacer thread wakes the event loop at the next send time, and the loop
+     * waits in epoll meanwhile, so acks are read as they arrive; 'nap' - the loop itself sleeps
+     * (futex) up to `clientNapUs` between turns, and acks that arrive meanwhile wait.
      */
+    pacing: z.enum(['thread', 'nap']).default('thread'),
+    /** 'nap' pacing only: the longest sleep between turns; 0 = spin (most precise sends, one core busy). */
     clientNapUs: z.number().int().min(0).max(1000),
   }),
   /** The SLO run: one long phase at the SLO rate; its latencies are the ack* metrics. */

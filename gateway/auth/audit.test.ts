@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuditLog, GENESIS_HASH, canonicalJson, chainHash, verifyAuditChain } from './audit.js';
@@ -153,4 +154,13 @@ describe('audit trail (hash chain)', () => {
     assert.equal(canonicalJson(undefined), 'null');
     assert.equal(canonicalJson('x"y'), '"x\\"y"');
   });
+});
+
+it('chainHash is sha256(previous hash bytes || canonical row UTF-8): rows written before the one-shot hash still verify', () => {
+  const prev = createHash('sha256').update('x').digest('hex');
+  for (const canonical of ['[1,2,"a"]', '["ünïcödé ✓ 日本", null]', '', 'x'.repeat(10_000)]) {
+    const expect = createHash('sha256').update(Buffer.from(prev, 'hex')).update(canonical, 'utf8').digest('hex');
+    assert.equal(chainHash(prev, canonical), expect);
+  }
+  assert.equal(chainHash(GENESIS_HASH, '[]'), createHash('sha256').update(Buffer.from(GENESIS_HASH, 'hex')).update('[]', 'utf8').digest('hex'));
 });

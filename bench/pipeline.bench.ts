@@ -14,7 +14,7 @@
 // driver that busy-spins takes a whole core of the two, leaving the shard and journal threads one
 // core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
 // Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
-// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us),
+// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us),
 // BENCH_CKPT_MS (WAL checkpoint period).
 // Per mode it also reports the CPU time of the process and of the main thread during the open loop
 // (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine).
@@ -104,6 +104,8 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   };
   const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false, maxInFlight: 1 << 16,
     ...(process.env['BENCH_SHARD_SPIN'] ? { shardSpinIterations: Number(process.env['BENCH_SHARD_SPIN']) } : {}),
+    ...(process.env['BENCH_SHARD_ADAPTIVE_US'] ? { shardAdaptiveSpinUs: Number(process.env['BENCH_SHARD_ADAPTIVE_US']) } : {}),
+    ...(process.env['BENCH_JOURNAL_ADAPTIVE_US'] ? { journalAdaptiveSpinUs: Number(process.env['BENCH_JOURNAL_ADAPTIVE_US']) } : {}),
     ...(process.env['BENCH_CKPT_MS'] ? { journalCheckpointIntervalMs: Number(process.env['BENCH_CKPT_MS']) } : {}),
     ...(process.env['BENCH_LINGER'] ? { journalLingerUs: Number(process.env['BENCH_LINGER']) } : {}),
     ...(process.env['BENCH_JOURNAL_NICE'] ? { journalThreadNice: Number(process.env['BENCH_JOURNAL_NICE']) } : {}),

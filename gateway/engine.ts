@@ -55,6 +55,9 @@ export interface EngineOptions {
   shardSpinIterations?: number;
   /** Journal thread spin before Atomics.wait (persistence/journal.ts; default 2000). */
   journalSpinIterations?: number;
+  /** Shard and journal threads' adaptive spin (gateway/ring.ts adaptiveSpinUs): keep polling up to this long while traffic is dense. Default 0 (off). */
+  shardAdaptiveSpinUs?: number;
+  journalAdaptiveSpinUs?: number;
   /** Journal WAL checkpoint period (persistence/journal.ts checkpointIntervalMs; default 100). */
   journalCheckpointIntervalMs?: number;
   /** Journal periodic group commit: the journal thread naps this long between batches, unannounced (persistence/journal.ts lingerUs). Default 500 with durability 'none', else 0. */
@@ -256,6 +259,7 @@ export class Engine {
     const path = join(o.dataDir, JOURNAL_FILE);
     const journal = await Journal.open({ path, durability: o.durability, recordBytes: CMD_RECORD_BYTES, ringCapacity: o.journalRingCapacity ?? 65536,
       ...(o.journalSpinIterations !== undefined ? { spinIterations: o.journalSpinIterations } : {}),
+      ...(o.journalAdaptiveSpinUs !== undefined ? { adaptiveSpinUs: o.journalAdaptiveSpinUs } : {}),
       // With durability 'none' no ack waits for the journal: it commits periodically (measured with
       // bench:pipeline at 200k orders/s: process CPU 6.5 -> 5.0 CPU-s per 4 s; docs/runtime.md).
       lingerUs: o.journalLingerUs ?? (o.durability === 'none' ? 500 : 0),
@@ -298,7 +302,7 @@ export class Engine {
         const ctrlSab = new SharedArrayBuffer(SHARD_CTRL_BYTES);
         const data: ShardWorkerData = {
           shardIndex: k, instruments: mine, restore: mine.map((s) => restore?.books.get(s.id) ?? null),
-          cmdRingSab: cmdRing.sab, evRingSab: evRing.sab, ctrlSab, journalPath: path, spinIterations: spin,
+          cmdRingSab: cmdRing.sab, evRingSab: evRing.sab, ctrlSab, journalPath: path, spinIterations: spin, adaptiveSpinUs: o.shardAdaptiveSpinUs ?? 0,
         };
         const worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: data });
         worker.unref(); // the engine's owner keeps the process alive, not its threads

@@ -10,10 +10,11 @@ export interface EchoWorkerData {
   inSab: SharedArrayBuffer;
   outSab: SharedArrayBuffer;
   spinIterations: number;
+  adaptiveSpinUs?: number;
 }
 
 function run(data: EchoWorkerData): void {
-  const input = Ring.attach(data.inSab, { spinIterations: data.spinIterations });
+  const input = Ring.attach(data.inSab, { spinIterations: data.spinIterations, adaptiveSpinUs: data.adaptiveSpinUs ?? 0 });
   const output = Ring.attach(data.outSab);
   const src = input.f64;
   const dst = output.f64;
@@ -41,7 +42,7 @@ function run(data: EchoWorkerData): void {
     input.releaseAll();
     if (stop) break;
   }
-  parentPort?.postMessage({ type: 'done', waits: input.waitCount });
+  parentPort?.postMessage({ type: 'done', waits: input.waitCount, adaptiveHits: input.adaptiveHits });
 }
 
 if (workerData) run(workerData as EchoWorkerData);

@@ -160,31 +160,62 @@ test('waitForData times out on an empty ring and counts the sleep', () => {
   assert.equal(cons.waitCount, 1, 'no sleep when data is there');
 });
 
+test('adaptiveSpinUs: validated; a consumer whose waits are short keeps polling instead of sleeping', async () => {
+  assert.throws(() => Ring.attach(Ring.create(4, 64).sab, { adaptiveSpinUs: -1 }), RingError);
+  assert.throws(() => Ring.attach(Ring.create(4, 64).sab, { adaptiveSpinUs: 10_001 }), RingError);
+  // Ping-pong, one record at a time: each of the echo thread's waits after the first lasts one round
+  // trip, far below the 10 ms window (a 100x margin for a loaded machine), so it polls through them.
+  const e = await startEcho(64, 64, 0, 10_000);
+  const n = 2000;
+  for (let k = 0; k < n; k++) {
+    const o = e.toWorker.tryReserve();
+    e.toWorker.f64[o] = k;
+    e.toWorker.publish();
+    let r = e.fromWorker.poll();
+    while (r < 0) r = e.fromWorker.poll();
+    assert.equal(e.fromWorker.f64[r], k);
+    e.fromWorker.releaseAll();
+  }
+  const st = await stopEcho(e);
+  assert.ok(st.adaptiveHits > n / 2, `the echo thread polled through most waits (hits ${st.adaptiveHits}, sleeps ${st.waits})`);
+  assert.ok(st.waits < n / 2, `and slept in few of them (${st.waits})`);
+  // Off: the same exchange makes it sleep (no adaptive hits at all).
+  const off = await startEcho(64, 64, 0, 0);
+  for (let k = 0; k < 200; k++) {
+    const o = off.toWorker.tryReserve();
+    off.toWorker.f64[o] = k;
+    off.toWorker.publish();
+    while (off.fromWorker.poll() < 0) { /* wait */ }
+    off.fromWorker.releaseAll();
+  }
+  assert.equal((await stopEcho(off)).adaptiveHits, 0);
+});
+
 interface Echo {
   worker: Worker;
   toWorker: Ring;
   fromWorker: Ring;
-  done: Promise<{ waits: number }>;
+  done: Promise<{ waits: number; adaptiveHits: number }>;
 }
 
-async function startEcho(capacity: number, recordBytes: number, spinIterations: number): Promise<Echo> {
+async function startEcho(capacity: number, recordBytes: number, spinIterations: number, adaptiveSpinUs = 0): Promise<Echo> {
   const toWorker = Ring.create(capacity, recordBytes);
   const fromWorker = Ring.create(capacity, recordBytes);
-  const data: EchoWorkerData = { inSab: toWorker.sab, outSab: fromWorker.sab, spinIterations };
+  const data: EchoWorkerData = { inSab: toWorker.sab, outSab: fromWorker.sab, spinIterations, adaptiveSpinUs };
   const worker = new Worker(new URL('./ring-echo-worker.js', import.meta.url), { workerData: data });
-  let resolveDone!: (v: { waits: number }) => void;
-  const done = new Promise<{ waits: number }>((res) => { resolveDone = res; });
+  let resolveDone!: (v: { waits: number; adaptiveHits: number }) => void;
+  const done = new Promise<{ waits: number; adaptiveHits: number }>((res) => { resolveDone = res; });
   await new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { type: string; waits?: number }) => {
+    worker.on('message', (m: { type: string; waits?: number; adaptiveHits?: number }) => {
       if (m.type === 'ready') resolve();
-      else if (m.type === 'done') resolveDone({ waits: m.waits ?? 0 });
+      else if (m.type === 'done') resolveDone({ waits: m.waits ?? 0, adaptiveHits: m.adaptiveHits ?? 0 });
     });
     worker.on('error', reject);
   });
   return { worker, toWorker, fromWorker, done };
 }
 
-async function stopEcho(e: Echo): Promise<{ waits: number }> {
+async function stopEcho(e: Echo): Promise<{ waits: number; adaptiveHits: number }> {
   let o = e.toWorker.tryReserve();
   while (o < 0) {
     for (let r = e.fromWorker.poll(); r >= 0; r = e.fromWorker.poll()) { /* drain */ }

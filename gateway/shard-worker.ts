@@ -40,6 +40,7 @@ export interface ShardWorkerData {
   /** Journal file, for snapshots. */
   journalPath: string;
   spinIterations: number;
+  adaptiveSpinUs: number;
 }
 
 export type ShardMessage =
@@ -68,7 +69,7 @@ class Shard {
   commands = 0;
 
   constructor(private readonly data: ShardWorkerData) {
-    this.cmdRing = Ring.attach(data.cmdRingSab, { spinIterations: data.spinIterations });
+    this.cmdRing = Ring.attach(data.cmdRingSab, { spinIterations: data.spinIterations, adaptiveSpinUs: data.adaptiveSpinUs });
     this.evRing = Ring.attach(data.evRingSab);
     this.ctrl = new Int32Array(data.ctrlSab);
     data.instruments.forEach((spec, k) => {

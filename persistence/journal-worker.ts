@@ -82,7 +82,7 @@ function failWith(mark: Watermark, code: JournalErrorCode, message: string): voi
 }
 
 function run(d: JournalWorkerData): void {
-  const ring = Ring.attach(d.ringSab, { spinIterations: d.spinIterations });
+  const ring = Ring.attach(d.ringSab, { spinIterations: d.spinIterations, adaptiveSpinUs: d.adaptiveSpinUs });
   const mark = new Watermark(d.ctrlSab);
   let db: Database.Database;
   try {

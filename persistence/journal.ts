@@ -56,6 +56,8 @@ export interface JournalOptions {
   lingerUs?: number;
   /** Journal thread: spins before it sleeps on an empty ring. Default 2000 (a few microseconds). */
   spinIterations?: number;
+  /** Journal thread: adaptive spin while traffic is dense (gateway/ring.ts adaptiveSpinUs). Default 0 (off). */
+  adaptiveSpinUs?: number;
   /** Word of a record holding its sequence number (strictly increasing). Default 1. */
   seqWord?: number;
   /** Word of a record holding its kind (an integer). Default 0. */
@@ -102,6 +104,7 @@ export interface JournalWorkerData {
   maxBatchUs: number;
   lingerUs: number;
   spinIterations: number;
+  adaptiveSpinUs: number;
   seqWord: number;
   kindWord: number;
   checkpoint: 'thread' | 'inline';
@@ -228,6 +231,7 @@ export class Journal {
       maxBatchUs: nonNegative(options.maxBatchUs ?? 2000, 'maxBatchUs'),
       lingerUs: nonNegative(options.lingerUs ?? 0, 'lingerUs'),
       spinIterations: nonNegative(options.spinIterations ?? 2000, 'spinIterations'),
+      adaptiveSpinUs: Math.min(nonNegative(options.adaptiveSpinUs ?? 0, 'adaptiveSpinUs'), 10_000),
       seqWord: wordIndex(options.seqWord ?? 1, ring.recordWords, 'seqWord'),
       kindWord: wordIndex(options.kindWord ?? 0, ring.recordWords, 'kindWord'),
       checkpoint: options.checkpoint ?? 'thread',

@@ -14,24 +14,45 @@ export interface RawRequest {
   query: string;
   /** Lower-case names; a repeated header keeps its first value and is listed in `repeated`. */
   headers: Map<string, string>;
-  repeated: Set<string>;
+  /** Read-only (shared when empty). */
+  repeated: ReadonlySet<string>;
   remoteAddr: string;
   /** uWS route parameters in order. */
   params: string[];
 }
 
+const NO_REPEATS: Set<string> = new Set();
+
 export function captureRequest(res: HttpResponse, req: HttpRequest, paramCount: number): RawRequest {
   const headers = new Map<string, string>();
-  const repeated = new Set<string>();
+  let repeated: Set<string> | null = null;
   req.forEach((k, v) => {
-    if (headers.has(k)) repeated.add(k); else headers.set(k, v);
+    if (headers.has(k)) (repeated ??= new Set()).add(k); else headers.set(k, v);
   });
   const params: string[] = [];
   for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? '');
   return {
-    method: req.getCaseSensitiveMethod().toUpperCase(), path: req.getUrl(), query: req.getQuery() ?? '', headers, repeated,
-    remoteAddr: Buffer.from(res.getRemoteAddressAsText()).toString('utf8'), params,
+    method: req.getCaseSensitiveMethod().toUpperCase(), path: req.getUrl(), query: req.getQuery() ?? '', headers, repeated: repeated ?? NO_REPEATS,
+    remoteAddr: remoteAddress(res), params,
   };
+}
+
+const textDecoder = new TextDecoder();
+let lastAddrBytes: Uint8Array | null = null;
+let lastAddr = '';
+
+/** The peer's address as text; the last one is remembered (keep-alive clients send many requests from one address). */
+function remoteAddress(res: HttpResponse): string {
+  const b = new Uint8Array(res.getRemoteAddressAsText());
+  const l = lastAddrBytes;
+  if (l !== null && l.length === b.length) {
+    let same = true;
+    for (let i = 0; i < b.length; i++) if (l[i] !== b[i]) { same = false; break; }
+    if (same) return lastAddr;
+  }
+  lastAddrBytes = b.slice();
+  lastAddr = textDecoder.decode(b);
+  return lastAddr;
 }
 
 /** The request target as sent (for signatures). */
@@ -42,24 +63,26 @@ export function targetOf(r: RawRequest): string {
 export class BodyTooLarge extends Error {}
 
 /**
- * Reads the body, refusing more than `limitBytes` (the caller checks Content-Length first). Resolves
- * with the bytes, or rejects with BodyTooLarge; `aborted` is set by the caller's onAborted.
+ * Reads the body, refusing more than `limitBytes` (the caller checks Content-Length first). Calls
+ * `done` once: with the bytes, or with BodyTooLarge; `aborted` is set by the caller's onAborted.
  */
-export function readBody(res: HttpResponse, limitBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    res.onData((chunk, isLast) => {
-      if (done) return;
-      size += chunk.byteLength;
-      if (size > limitBytes) { done = true; reject(new BodyTooLarge()); return; }
-      // uWS reuses the chunk's memory after the callback: copy it.
-      chunks.push(Buffer.from(new Uint8Array(chunk.slice(0))));
-      if (isLast) { done = true; resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)); }
-    });
+export function readBody(res: HttpResponse, limitBytes: number, done: (err: BodyTooLarge | null, body: Buffer) => void): void {
+  let chunks: Buffer[] | null = null;
+  let first: Buffer | null = null;
+  let size = 0;
+  let finished = false;
+  res.onData((chunk, isLast) => {
+    if (finished) return;
+    size += chunk.byteLength;
+    if (size > limitBytes) { finished = true; done(new BodyTooLarge(), EMPTY); return; }
+    // uWS reuses the chunk's memory after the callback: copy it (once).
+    const b = Buffer.from(chunk.slice(0));
+    if (first === null) first = b; else (chunks ??= [first]).push(b);
+    if (isLast) { finished = true; done(null, chunks !== null ? Buffer.concat(chunks) : first); }
   });
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export interface Answer {
   status: number;
@@ -69,11 +92,34 @@ export interface Answer {
   headers?: Record<string, string>;
 }
 
-export function writeAnswer(res: HttpResponse, a: Answer, common: Record<string, string>): void {
+const statusLines = new Map<number, string>();
+
+function statusLine(status: number): string {
+  let l = statusLines.get(status);
+  if (l === undefined) { l = `${status} ${STATUS_TEXT[status] ?? ''}`; statusLines.set(status, l); }
+  return l;
+}
+
+/** Headers of every answer: `cache-control: no-store`, `x-content-type-options: nosniff`, the request id, CORS. */
+export interface CommonHeaders {
+  /** "" = none. */
+  requestId: string;
+  /** The allowed Origin echoed back, or null. */
+  origin: string | null;
+}
+
+export function writeAnswer(res: HttpResponse, a: Answer, common: CommonHeaders): void {
   res.cork(() => {
-    res.writeStatus(`${a.status} ${STATUS_TEXT[a.status] ?? ''}`);
+    res.writeStatus(statusLine(a.status));
     if (a.body !== undefined) res.writeHeader('content-type', a.contentType ?? 'application/json');
-    for (const k in common) res.writeHeader(k, common[k]!);
+    res.writeHeader('cache-control', 'no-store');
+    res.writeHeader('x-content-type-options', 'nosniff');
+    if (common.requestId !== '') res.writeHeader('x-request-id', common.requestId);
+    if (common.origin !== null) {
+      res.writeHeader('access-control-allow-origin', common.origin);
+      res.writeHeader('vary', 'Origin');
+      res.writeHeader('access-control-expose-headers', 'retry-after, x-request-id');
+    }
     if (a.headers) for (const k in a.headers) res.writeHeader(k, a.headers[k]!);
     res.end(a.body ?? '');
   });

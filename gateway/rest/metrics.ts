@@ -33,20 +33,50 @@ class SharedHistogram {
 
 export interface SessionCounts { orderSessions: number; streamSessions: number }
 
+/**
+ * Counts by label set, kept in plain numbers per request and handed to a prom-client Counter when it
+ * is scraped (its collect), so a request costs two Map lookups instead of prom-client's label hashing.
+ * Keyed by two parts (e.g. the route object and the status) so that no key string is built per request.
+ */
+class LocalCounts<L extends string> {
+  private readonly counts = new Map<unknown, Map<unknown, { labels: Record<L, string>; n: number; reported: number }>>();
+  /** Counts one; false (nothing counted) when the pair is new: then call `create`. */
+  inc(k1: unknown, k2: unknown): boolean {
+    const c = this.counts.get(k1)?.get(k2);
+    if (c === undefined) return false;
+    c.n++;
+    return true;
+  }
+  create(k1: unknown, k2: unknown, labels: Record<L, string>): void {
+    let m = this.counts.get(k1);
+    if (m === undefined) { m = new Map(); this.counts.set(k1, m); }
+    m.set(k2, { labels, n: 1, reported: 0 });
+  }
+  /** Adds what was counted since the last scrape to `counter`. */
+  flushInto(counter: client.Counter<L>): void {
+    for (const m of this.counts.values()) {
+      for (const c of m.values()) if (c.n > c.reported) { counter.inc(c.labels, c.n - c.reported); c.reported = c.n; }
+    }
+  }
+}
+
 export class RestMetrics {
   readonly registry = new client.Registry();
   private readonly ordersTotal: client.Counter<'status'>;
   private readonly orderLatency: client.Histogram;
   private readonly httpTotal: client.Counter<'method' | 'route' | 'status'>;
+  private readonly orderCounts = new LocalCounts<'status'>();
+  private readonly httpCounts = new LocalCounts<'method' | 'route' | 'status'>();
 
   constructor(engine: Engine, sessions: () => SessionCounts) {
     const r = this.registry;
-    this.ordersTotal = new client.Counter({ name: 'orders_total', help: 'REST orders by status after the durable ack', labelNames: ['status'], registers: [r] });
+    const orderCounts = this.orderCounts, httpCounts = this.httpCounts;
+    this.ordersTotal = new client.Counter({ name: 'orders_total', help: 'REST orders by status after the durable ack', labelNames: ['status'], registers: [r], collect() { orderCounts.flushInto(this); } });
     this.orderLatency = new client.Histogram({
       name: 'order_latency_seconds', help: 'REST POST /orders: from the parsed request to the durable ack', registers: [r],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
-    this.httpTotal = new client.Counter({ name: 'http_requests_total', help: 'REST requests answered', labelNames: ['method', 'route', 'status'], registers: [r] });
+    this.httpTotal = new client.Counter({ name: 'http_requests_total', help: 'REST requests answered', labelNames: ['method', 'route', 'status'], registers: [r], collect() { httpCounts.flushInto(this); } });
     const st = () => engine.stats();
     new client.Gauge({ name: 'engine_in_flight_commands', help: 'Commands sequenced and not yet acked (the in-flight window depth)', registers: [r], collect() { this.set(engine.inFlight); } });
     new client.Gauge({ name: 'engine_acked_seq', help: 'Last acked seq', registers: [r], collect() { this.set(st().ackedSeq); } });
@@ -80,12 +110,12 @@ export class RestMetrics {
   }
 
   orderSubmitted(status: string, latencyMs: number): void {
-    this.ordersTotal.inc({ status });
+    if (!this.orderCounts.inc(status, null)) this.orderCounts.create(status, null, { status });
     this.orderLatency.observe(latencyMs / 1000);
   }
 
   observe(route: Route, status: number): void {
-    this.httpTotal.inc({ method: route.method.toUpperCase(), route: route.path, status: String(status) });
+    if (!this.httpCounts.inc(route, status)) this.httpCounts.create(route, status, { method: route.method.toUpperCase(), route: route.path, status: String(status) });
   }
 
   route(): Route {

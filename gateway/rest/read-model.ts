@@ -137,8 +137,8 @@ export class ReadModel {
   readonly riskEvents: RiskEvent[] = [];
   /** REST clients' string ids and details the events do not carry, by the NewOrder's seq. */
   private readonly submitted = new Map<number, { clientOrderId: string | null; stopPriceTicks: number }>();
-  private readonly waiters = new Map<number, (o: AckOutcome) => void>();
-  private touched: OrderRecord[] = [];
+  private readonly waiters = new Map<number, { resolve: (o: AckOutcome | null) => void; deadline: number }>();
+  private readonly touched: OrderRecord[] = [];
   lastSeq = 0;
   private readonly o: Required<Omit<ReadModelOptions, 'onTrade'>> & Pick<ReadModelOptions, 'onTrade'>;
 
@@ -219,10 +219,34 @@ export class ReadModel {
   waitFor(seq: number, timeoutMs: number): Promise<AckOutcome | null> {
     if (seq <= this.lastSeq) return Promise.resolve(null);
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.waiters.delete(seq); resolve(null); }, timeoutMs);
-      this.waiters.set(seq, (o) => { clearTimeout(t); resolve(o); });
+      const deadline = performance.now() + timeoutMs;
+      this.waiters.set(seq, { resolve, deadline });
+      if (this.sweepAt > deadline) this.scheduleSweep(deadline);
     });
   }
+
+  // One timer for all the waiters' timeouts (a timer per request cost more than the rest of waitFor):
+  // it fires at the earliest deadline, answers null to every waiter past its own, and re-arms for the
+  // next; it is cleared once no waiter is left.
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepAt = Infinity;
+
+  private scheduleSweep(at: number): void {
+    if (this.sweepTimer !== null) clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(this.sweep, Math.max(0, at - performance.now()));
+  }
+
+  private readonly sweep = (): void => {
+    this.sweepTimer = null;
+    this.sweepAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [seq, w] of this.waiters) {
+      if (w.deadline <= now) { this.waiters.delete(seq); w.resolve(null); } else if (w.deadline < next) next = w.deadline;
+    }
+    if (next !== Infinity) this.scheduleSweep(next);
+  };
 
   // ------------------------------------------------------------------------------ acks
 
@@ -311,7 +335,11 @@ export class ReadModel {
     this.lastSeq = ack.seq;
     this.submitted.delete(ack.seq);
     const waiter = this.waiters.get(ack.seq);
-    if (waiter !== undefined) { this.waiters.delete(ack.seq); waiter({ seq: ack.seq, rejectReason, affected }); }
+    if (waiter !== undefined) {
+      this.waiters.delete(ack.seq);
+      if (this.waiters.size === 0 && this.sweepTimer !== null) { clearTimeout(this.sweepTimer); this.sweepTimer = null; this.sweepAt = Infinity; }
+      waiter.resolve({ seq: ack.seq, rejectReason, affected });
+    }
   }
 
   private accepted(instrumentId: number, w: Float64Array, o: number, seq: number, ts: number): void {
@@ -469,7 +497,7 @@ export class ReadModel {
       rec.remainingLots = 0;
       this.end(rec, rec.filledLots > 0 ? 'filled' : 'expired', rec.lastSeq, rec.updatedUs);
     }
-    this.touched = [];
+    this.touched.length = 0;
   }
 
   private retire(id: number): void {

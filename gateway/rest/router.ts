@@ -13,8 +13,8 @@ import { bearerToken } from '../auth/access-token.js';
 import type { AuditOutcome } from '../auth/audit.js';
 import { authorize, PERMISSIONS, permissionsOf, type Permission, type Principal } from '../auth/permissions.js';
 import { MemoryRateLimiter, type RateDecision, type RateLimiter, type RateLimitPolicy } from '../auth/rate-limit.js';
-import { hasSignatureHeaders } from '../auth/signing.js';
-import { BodyTooLarge, captureRequest, problemAnswer, readBody, targetOf, writeAnswer, type Answer, type RawRequest } from './http.js';
+import { HEADER_KEY, HEADER_SIGNATURE } from '../auth/signing.js';
+import { captureRequest, problemAnswer, readBody, targetOf, writeAnswer, type Answer, type CommonHeaders, type RawRequest } from './http.js';
 import { problem, ProblemError, validationProblem, type FieldError } from './problem.js';
 
 export type RoutePermission = Permission | 'public';
@@ -164,16 +164,11 @@ export class RestRouter {
     }
   }
 
-  private common(raw: RawRequest, requestId: string): Record<string, string> {
-    const h: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
-    if (requestId !== '') h['x-request-id'] = requestId;
+  /** The headers every answer carries (http.ts writeAnswer): no-store, nosniff, the request id, CORS for an allowed origin. */
+  private common(raw: RawRequest, requestId: string): CommonHeaders {
     const origin = raw.headers.get('origin');
-    if (origin !== undefined && (this.o.corsOrigins.includes(origin) || this.o.corsOrigins.includes('*'))) {
-      h['access-control-allow-origin'] = origin;
-      h['vary'] = 'Origin';
-      h['access-control-expose-headers'] = 'retry-after, x-request-id';
-    }
-    return h;
+    const allowed = origin !== undefined && (this.o.corsOrigins.includes(origin) || this.o.corsOrigins.includes('*'));
+    return { requestId, origin: allowed ? origin : null };
   }
 
   private handle(route: Route, names: string[], res: HttpResponse, raw: RawRequest): void {
@@ -206,58 +201,100 @@ export class RestRouter {
 
     const nowMs = this.o.nowMs();
     // Per IP, before anything is parsed.
-    const ipd = this.consume(`ip:${raw.remoteAddr}`, this.o.perIp, nowMs);
+    const ipd = this.consume(this.ipKey(raw.remoteAddr), this.o.perIp, nowMs);
     if (!(ipd instanceof Promise) && !ipd.allowed) { fail(rateProblem(ipd.retryAfterSeconds), null); return; }
 
     const hasBody = route.method === 'post' || route.method === 'put';
     let tooLarge = false;
-    let bodyPromise: Promise<Buffer> = EMPTY_BODY;
+    // The body: `bodyState` 0 = still arriving, 1 = read (`body`), 2 = too large. `gate` 0 = the IP's
+    // decision is pending, 1 = allowed, 2 = refused. The request goes on once both say so.
+    let bodyState = hasBody ? 0 : 1;
+    let body: Buffer = EMPTY;
+    let gate = 0;
     if (hasBody) {
       const cl = raw.headers.get('content-length');
       tooLarge = cl !== undefined && (!/^[0-9]{1,12}$/.test(cl) || Number(cl) > this.o.maxBodyBytes);
       // uWS hands the body only to an onData set before this handler returns, so with a shared
       // limiter the body streams in (within the size limit) while the IP's decision is on its way.
-      if (!tooLarge) bodyPromise = readBody(res, this.o.maxBodyBytes);
+      if (!tooLarge) {
+        readBody(res, this.o.maxBodyBytes, (err, b) => {
+          bodyState = err !== null ? 2 : 1;
+          body = b;
+          if (gate === 1) bodyReady();
+        });
+      }
     }
+    const tooLargeProblem = (): ProblemError => problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`);
+    const bodyReady = (): void => {
+      if (aborted) return;
+      if (bodyState === 2) { fail(tooLargeProblem(), null); return; }
+      this.prepare(route, raw, body, requestId, nowMs).then(run, (e: unknown) => fail(e, null)).catch((e: unknown) => fail(e, null));
+    };
+    const run = async (ctx: RouteContext): Promise<void> => {
+      try {
+        this.checkPermission(route, ctx);
+        ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
+        ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
+        ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
+        const out = await route.handler(ctx);
+        const status = out.status ?? route.status ?? 200;
+        // The success answer goes out only once its audit row is committed (group commit: one
+        // transaction per event-loop turn for all requests finishing in it).
+        const audited = this.auditRow(route, ctx, raw, requestId, 'success', { status }, true);
+        if (audited !== null) await audited;
+        const a: Answer = { status };
+        if (out.text !== undefined) { a.body = out.text; a.contentType = out.contentType ?? 'text/plain'; }
+        else if (status !== 204) a.body = JSON.stringify(out.body ?? null);
+        if (out.headers) a.headers = out.headers;
+        send(a);
+      } catch (e) {
+        fail(e, ctx);
+      }
+    };
     const proceed = (): void => {
-      if (tooLarge) { fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null); return; }
-      bodyPromise.then(async (body) => {
-        if (aborted) return;
-        const ctx = await this.prepare(route, names, raw, body, requestId, nowMs);
-        try {
-          this.checkPermission(route, ctx);
-          ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
-          ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
-          ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
-          const out = await route.handler(ctx);
-          const status = out.status ?? route.status ?? 200;
-          // The success answer goes out only once its audit row is committed (group commit: one
-          // transaction per event-loop turn for all requests finishing in it).
-          const audited = this.auditRow(route, ctx, raw, requestId, 'success', { status }, true);
-          if (audited !== null) await audited;
-          if (out.text !== undefined) send({ status, body: out.text, contentType: out.contentType ?? 'text/plain', ...(out.headers ? { headers: out.headers } : {}) });
-          else send({ status, ...(status === 204 ? {} : { body: JSON.stringify(out.body ?? null) }), ...(out.headers ? { headers: out.headers } : {}) });
-        } catch (e) {
-          fail(e, ctx);
-        }
-      }).catch((e: unknown) => {
-        if (e instanceof BodyTooLarge) fail(problem(413, 'payload_too_large', `the body may be at most ${this.o.maxBodyBytes} bytes`), null);
-        else fail(e, null);
-      });
+      gate = 1;
+      if (tooLarge) { fail(tooLargeProblem(), null); return; }
+      if (bodyState !== 0) bodyReady();
     };
     if (!(ipd instanceof Promise)) { proceed(); return; }
     // A refused request is answered at once; its body, if still arriving, is dropped.
-    bodyPromise.catch(() => {});
     ipd.then((d) => {
-      if (!d.allowed) fail(rateProblem(d.retryAfterSeconds), null);
+      if (!d.allowed) { gate = 2; fail(rateProblem(d.retryAfterSeconds), null); }
       else proceed();
-    }, (e: unknown) => fail(e, null));
+    }, (e: unknown) => { gate = 2; fail(e, null); });
   }
 
+  /**
+   * What the router derives from a principal: its permissions (auth/permissions.ts permissionsOf) and
+   * its per-key bucket. Kept per principal object (a cached bearer token hands out the same one on
+   * every request; principals are never modified); a signed request's new principal is computed anew.
+   */
+  private readonly principals = new WeakMap<Principal, { permissions: ReadonlySet<Permission>; bucket: string }>();
+
+  private derived(p: Principal): { permissions: ReadonlySet<Permission>; bucket: string } {
+    let d = this.principals.get(p);
+    if (d === undefined) {
+      const cred = p.kind === 'api_key' ? p.credentialId : `user:${p.userId}`;
+      d = { permissions: new Set(permissionsOf(p)), bucket: `key:${cred}` };
+      this.principals.set(p, d);
+    }
+    return d;
+  }
+
+  /** The per-IP bucket's key; the last one is kept (keep-alive clients send many requests from one address). */
+  private ipKey(addr: string): string {
+    if (addr !== this.lastIp) { this.lastIp = addr; this.lastIpKey = `ip:${addr}`; }
+    return this.lastIpKey;
+  }
+  private lastIp = '';
+  private lastIpKey = 'ip:';
+
   /** Authentication and the per-key rate limit; throws problems. */
-  private async prepare(route: Route, _names: string[], raw: RawRequest, body: Buffer, requestId: string, nowMs: number): Promise<RouteContext> {
+  private async prepare(route: Route, raw: RawRequest, body: Buffer, requestId: string, nowMs: number): Promise<RouteContext> {
     const ctx: RouteContext = { principal: null, access: null, params: {}, query: {}, body: undefined, raw, requestId, nowMs, audit: {} };
-    const signed = hasSignatureHeaders(raw.headers);
+    // raw.headers holds uWS's lower-case names, so this is auth/signing.ts hasSignatureHeaders
+    // without its case-insensitive scan (which iterates every header when the name is absent).
+    const signed = raw.headers.has(HEADER_KEY) || raw.headers.has(HEADER_SIGNATURE);
     const authz = raw.headers.get('authorization');
     if (signed && this.auth.signatures !== undefined) {
       const r = this.auth.signatures.verifyRequest({ method: raw.method, pathWithQuery: targetOf(raw), headers: raw.headers, body }, nowMs);
@@ -273,8 +310,7 @@ export class RestRouter {
       ctx.access = { jti: r.principal.credentialId, expiresAtMs: r.expiresAtMs };
     }
     if (ctx.principal !== null) {
-      const cred = ctx.principal.kind === 'api_key' ? ctx.principal.credentialId : `user:${ctx.principal.userId}`;
-      const kd = this.consume(`key:${cred}`, this.o.perKey, nowMs);
+      const kd = this.consume(this.derived(ctx.principal).bucket, this.o.perKey, nowMs);
       const d = kd instanceof Promise ? await kd : kd;
       if (!d.allowed) throw rateProblem(d.retryAfterSeconds);
     }
@@ -285,7 +321,7 @@ export class RestRouter {
     if (route.permission === 'public') return;
     const p = ctx.principal;
     if (p === null) throw problem(401, 'missing_credentials', 'this route needs credentials: a signed request (X-TE-APIKEY, ...) or Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' });
-    if (permissionsOf(p).includes(route.permission)) return;
+    if (this.derived(p).permissions.has(route.permission)) return;
     // authorize() says which of role and scope is missing.
     const rule = PERMISSIONS[route.permission];
     const d = authorize(p, route.permission, rule.target === 'account' ? [...p.accountIds][0] ?? 0 : undefined);
@@ -307,7 +343,7 @@ export class RestRouter {
     const entry: AuditInput = {
       tsMs: this.o.nowMs(), actor, action: route.audit, remoteAddr: raw.remoteAddr, requestId, outcome,
       ...(ctx?.audit.target !== undefined ? { target: ctx.audit.target } : {}),
-      detail: { method: raw.method, path: raw.path, ...detail, ...ctx?.audit.detail },
+      detail: auditDetail(raw, detail, ctx?.audit.detail),
     };
     const failed = (e: unknown): void => { this.o.log?.({ err: (e as Error).message, requestId }, 'rest: audit append failed'); };
     if (grouped && audit.appendGrouped !== undefined) return audit.appendGrouped(entry).then(() => {}, failed);
@@ -321,7 +357,14 @@ export class RestRouter {
 }
 
 const EMPTY = Buffer.alloc(0);
-const EMPTY_BODY: Promise<Buffer> = Promise.resolve(EMPTY);
+
+/** `{ method, path, ...detail, ...extra }`, built by assignment (same keys, later ones win). */
+function auditDetail(raw: RawRequest, detail: Record<string, unknown>, extra: Record<string, unknown> | undefined): Record<string, unknown> {
+  const d: Record<string, unknown> = { method: raw.method, path: raw.path };
+  for (const k in detail) d[k] = detail[k];
+  if (extra !== undefined) for (const k in extra) d[k] = extra[k];
+  return d;
+}
 
 function rateProblem(retryAfterSeconds: number): ProblemError {
   return problem(429, 'rate_limited', `too many requests; retry after ${retryAfterSeconds} s`, { retry_after_seconds: retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) });

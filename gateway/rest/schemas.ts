@@ -188,6 +188,13 @@ export function toUs(iso: string | undefined): number | undefined {
   return iso === undefined ? undefined : Date.parse(iso) * 1000;
 }
 
+let isoMs = -1;
+let isoText = '';
+
 export function isoOfUs(us: number): string | null {
-  return us > 0 ? new Date(Math.floor(us / 1000)).toISOString() : null;
+  if (us <= 0) return null;
+  // An order's timestamps are mostly the same millisecond, and so are those of one burst: the last is kept.
+  const ms = Math.floor(us / 1000);
+  if (ms !== isoMs) { isoText = new Date(ms).toISOString(); isoMs = ms; }
+  return isoText;
 }

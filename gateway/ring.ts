@@ -11,7 +11,8 @@
 // `counter & mask`), so `(tail - head) | 0` is the fill level even across the 2^32 wrap.
 
 type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+/** Atomics.waitAsync (in Node 20, not yet in TypeScript's ES2022 lib). */
+export const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 export const RING_MAGIC = 0x52494e47; // "RING"
 export const RING_LAYOUT_VERSION = 1;

@@ -9,7 +9,7 @@
 
 import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
-import { Ring } from '../gateway/ring.js';
+import { Ring, waitAsync } from '../gateway/ring.js';
 import type { CheckpointerData } from './journal-checkpointer.js';
 
 export type Durability = 'none' | 'normal' | 'full';
@@ -163,9 +163,6 @@ export const CTRL_RECORDS_F64 = 10;
 export const STATE_RUNNING = 1;
 export const STATE_CLOSED = 2;
 export const STATE_FAILED = 3;
-
-type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 interface Waiter { seq: number; resolve: () => void; reject: (e: Error) => void }
 

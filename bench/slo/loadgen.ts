@@ -12,8 +12,10 @@
 // rewritten on arrival into an ExecAccepted with the same ids (a copy of a few fields, well under a
 // microsecond) so TradingClient resolves it exactly as it resolves the engine's ack.
 
+import { Worker } from 'node:worker_threads';
 import { REJECT_NAMES } from '../common.js';
 import { TradingClient, type Ack, type Report, type TimerApi, type Transport } from '../../gateway/client.js';
+import { waitAsync } from '../../gateway/ring.js';
 import { RawWebSocket } from '../../gateway/ws-test-client.js';
 import { OrderMixer, MixRequest, REQUEST_KINDS, OT_STOP, OT_STOP_LIMIT, TIF_IOC, type RequestKind } from './mix.js';
 import { echoToAccepted } from './echo-frames.js';
@@ -21,7 +23,6 @@ import type { PhaseRequest, PhaseResult } from './setup.js';
 import type { OrderMix } from './slo.js';
 import { encodeHistogram, newLatencyHistogram, recordUs, type Histogram } from './stats.js';
 import { ARM, FIRE, STOP } from './pacer-worker.js';
-import { Worker } from 'node:worker_threads';
 
 export interface LoadgenInit {
   type: 'init';
@@ -49,8 +50,6 @@ const NAP = new Int32Array(new SharedArrayBuffer(4));
 /** Reason codes of the advanced order types (docs/matching-semantics.md) not in bench/common.ts. */
 const EXTRA_REJECT_NAMES: Record<number, string> = { 34: 'StopWouldTrigger', 35: 'InvalidStopPrice', 36: 'InvalidDisplayQty', 37: 'InvalidTrailOffset' };
 const MAX_PER_TURN = 4096;
-type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 /** With less than this until the next send, the loop takes one more turn instead of arming the pacer. */
 const PACER_MIN_SLEEP_MS = 0.02;
 

@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
+import { waitAsync } from '../../gateway/ring.js';
 import { ARM, FIRE, STOP } from './pacer-worker.js';
-
-type WaitAsync = (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 test('the pacer wakes the event loop at the armed time, never before it, and a re-arm replaces the time', async () => {
   const ctlSab = new SharedArrayBuffer(16), dueSab = new SharedArrayBuffer(8);

@@ -86,10 +86,8 @@ export function chainHash(prevHashHex: string, canonical: string): string {
   const body = Buffer.allocUnsafe(prev.length + Buffer.byteLength(canonical, 'utf8'));
   prev.copy(body, 0);
   body.write(canonical, prev.length, 'utf8');
-  return sha256Hex(body);
+  return hash('sha256', body, 'hex');
 }
-
-const sha256Hex = (data: Buffer): string => (hash as (alg: string, d: Buffer, enc: 'hex') => string)('sha256', data, 'hex');
 
 interface Pending {
   e: AuditEntry;

@@ -2,8 +2,6 @@
 // (object-level authorization), exact decimal conversion and "submit, then wait for the durable ack".
 
 import { hash } from 'node:crypto';
-
-const sha256 = (data: Buffer): Buffer => (hash as (alg: string, d: Buffer, enc: 'buffer') => Buffer)('sha256', data, 'buffer');
 import { DecimalError, DecimalStep, formatDecimal, parseDecimal } from '../../core/fixed.js';
 import type { InstrumentSpec } from '../../core/instrument.js';
 import type { Command } from '../../core/types.js';
@@ -141,5 +139,5 @@ export function fieldProblem(reason: number, field: string, message: string, cod
 export function engineClientOrderId(s: string): number {
   if (/^[1-9][0-9]{0,14}$/.test(s)) return Number(s);
   // One-shot hash: a createHash object per request left a weak handle for the scavenger (audit.ts).
-  return sha256(Buffer.from(s, 'utf8')).readUIntBE(0, 6) + 1;
+  return hash('sha256', s, 'buffer').readUIntBE(0, 6) + 1;
 }

@@ -23,8 +23,11 @@ RUN npx tsc -p tsconfig.json \
 FROM node:20-bookworm-slim AS runtime
 # Listen on every interface inside the container (the default, 127.0.0.1, is for development).
 # dataDir stays the default ./data, i.e. /app/data, the volume below.
+# glibc.malloc.hugetlb=1: glibc asks for transparent huge pages on its large allocations (the order
+# books' typed arrays), which the kernel's default THP mode (madvise) otherwise does not give.
 ENV NODE_ENV=production \
-    ENGINE_HOST=0.0.0.0
+    ENGINE_HOST=0.0.0.0 \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 # Code stays owned by root (read-only for the engine); only the data dir belongs to `node`.
 COPY --from=build /app/package.json /app/package-lock.json ./

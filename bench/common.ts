@@ -1,6 +1,7 @@
 // Shared pieces of the benches: the bench instrument, the book interface they drive, reason names,
 // percentiles, machine description and environment knobs.
 
+import fs from 'node:fs';
 import os from 'node:os';
 import type { InstrumentSpec } from '../core/instrument.js';
 import type { EventBuffer } from '../core/events.js';
@@ -11,6 +12,7 @@ import { MID_PRICE_TICKS } from './streams.js';
 export interface BenchBook {
   execute(cmd: Command): void;
   stateHash(): string;
+  prefetch?(type: number, orderId: number, account: number, clientOrderId: number): void;
 }
 export type BookFactory = (spec: InstrumentSpec, events: EventBuffer) => BenchBook;
 
@@ -99,7 +101,22 @@ export function machineInfo(): Record<string, unknown> {
     node: process.version, v8: process.versions.v8, platform: process.platform, arch: process.arch,
     cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', totalMemBytes: os.totalmem(),
     loadAvg1m: round(os.loadavg()[0] ?? 0, 2), date: new Date().toISOString(),
+    glibcTunables: process.env['GLIBC_TUNABLES'] ?? null,
   };
+}
+
+/**
+ * The process's anonymous memory in transparent huge pages, in KiB (Linux; null elsewhere). With
+ * THP in `madvise` mode (Debian's default) it is 0 unless the process asks, which the npm scripts do
+ * for glibc's allocations with GLIBC_TUNABLES=glibc.malloc.hugetlb=1.
+ */
+export function anonHugePagesKb(): number | null {
+  try {
+    const m = /AnonHugePages:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
 }
 
 export function envInt(name: string, fallback: number): number {

@@ -17,7 +17,10 @@
 //
 // Environment: BENCH_OPS (timed ops per stream), BENCH_DEEP_PRELOAD (resting orders of the deep
 // preload), BENCH_RUNS (default 5), BENCH_PEER_RUNS (default 3), BENCH_REF_OPS (default 5000),
-// BENCH_STREAMS (comma list of stream names), BENCH_PEERS=0 / BENCH_REF=0 to skip those parts.
+// BENCH_STREAMS (comma list of stream names), BENCH_PEERS=0 / BENCH_REF=0 to skip those parts,
+// BENCH_PREFETCH=0 to replay without telling the book the next command (`OrderBook.prefetch`, which
+// the shard worker calls as it drains its ring; on by default, also in the latency pass, inside the
+// timed region).
 // Progress goes to stderr; the last line of stdout is one JSON object.
 
 import { OrderBook } from '../core/book.js';
@@ -25,7 +28,7 @@ import { EventBuffer } from '../core/events.js';
 import { Command, EVENT_WORDS, EventType } from '../core/types.js';
 import {
   type BenchBook, type BookFactory, benchSpec, COMMAND_NAMES, END_NAMES, envInt, EVENT_NAMES, fullGc, hasGc, log,
-  machineInfo, median, nameOf, quantile, REJECT_NAMES, round, timerOverheadNs,
+  anonHugePagesKb, machineInfo, median, nameOf, quantile, REJECT_NAMES, round, timerOverheadNs,
 } from './common.js';
 import { peerAdapters, PeerStrings, replayPeer, type PeerAdapter, type PeerRunStats } from './peers.js';
 import { type GeneratedStream, generateStream, loadCommand, type OpStream, STREAMS, type StreamConfig } from './streams.js';
@@ -38,6 +41,7 @@ const REF_OPS = envInt('BENCH_REF_OPS', 5_000);
 const ONLY = (process.env['BENCH_STREAMS'] ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
 const WITH_PEERS = process.env['BENCH_PEERS'] !== '0';
 const WITH_REF = process.env['BENCH_REF'] !== '0';
+const PREFETCH = process.env['BENCH_PREFETCH'] !== '0';
 
 const fastFactory: BookFactory = (spec, events) => new OrderBook(spec, events);
 
@@ -67,8 +71,10 @@ function freshRig(factory: BookFactory, g: GeneratedStream): Rig {
 /** The throughput loop: returns the number of events produced. */
 function replay(book: BenchBook, s: OpStream, count: number, cmd: Command, ev: EventBuffer): number {
   let events = 0;
+  const pf = PREFETCH && book.prefetch !== undefined;
   for (let i = 0; i < count; i++) {
     loadCommand(s, i, cmd);
+    if (pf && i + 1 < count) book.prefetch!(s.kind[i + 1]!, s.orderId[i + 1]!, s.account[i + 1]!, s.clientOrderId[i + 1]!);
     book.execute(cmd);
     events += ev.count;
     ev.clear();
@@ -176,9 +182,11 @@ function benchStream(g: GeneratedStream, factory: BookFactory, runs: number, ove
   {
     const { book, ev, cmd } = rig;
     const s = g.ops;
+    const pf = PREFETCH && book.prefetch !== undefined;
     for (let i = 0; i < n; i++) {
       loadCommand(s, i, cmd);
       const t0 = performance.now();
+      if (pf && i + 1 < n) book.prefetch!(s.kind[i + 1]!, s.orderId[i + 1]!, s.account[i + 1]!, s.clientOrderId[i + 1]!);
       book.execute(cmd);
       const t1 = performance.now();
       lat[i] = (t1 - t0) * 1e6;
@@ -200,6 +208,7 @@ function benchStream(g: GeneratedStream, factory: BookFactory, runs: number, ove
     heapGrowthBytesPerOp: hasGc ? round(median(heapPerOp), 3) : null,
     trades: st['trades'], events, eventsPerOp: round(events / Math.max(1, n), 3),
     preloadMs: round(median(preloadMs)),
+    anonHugePagesKb: anonHugePagesKb(),
     ...st,
     generator: { ...g.expected, tradesMatch: st['trades'] === g.expected.trades },
   };
@@ -411,7 +420,7 @@ async function main(): Promise<void> {
   }
 
   out['machine'] = machineInfo();
-  out['config'] = { runs: RUNS, peerRuns: PEER_RUNS, opsOverride: OPS || null, deepPreloadOverride: DEEP_PRELOAD || null, refOps: REF_OPS };
+  out['config'] = { runs: RUNS, peerRuns: PEER_RUNS, opsOverride: OPS || null, deepPreloadOverride: DEEP_PRELOAD || null, refOps: REF_OPS, prefetchNext: PREFETCH };
   const rate = (k: string): number | null => {
     const v = (out[k] as Record<string, unknown> | undefined)?.['opsPerSec'];
     return typeof v === 'number' ? v : null;

@@ -15,7 +15,7 @@ import {
 } from './journal.js';
 
 const SAMPLE_CAPACITY = 1 << 16;
-/** How often (records) a long batch gives slots back to the producer and checks its time bound. */
+/** How often (records) a long batch checks its time bound. */
 const CHECK_EVERY = 64;
 
 class Watermark {
@@ -86,7 +86,7 @@ function run(d: JournalWorkerData): void {
   const mark = new Watermark(d.ctrlSab);
   let db: Database.Database;
   try {
-    db = openJournalDb(d.path, d.durability, ring.recordBytes, d.checkpoint === 'inline', d.seqWord, d.kindWord);
+    db = openJournalDb(d.path, d.durability, ring.recordBytes, d.checkpoint === 'inline', d.seqWord, d.kindWord, d.pageSize);
   } catch (e) {
     failWith(mark, e instanceof JournalError ? e.code : 'failed', `cannot open journal ${d.path}: ${(e as Error).message}`);
     return;
@@ -102,15 +102,20 @@ function run(d: JournalWorkerData): void {
   mark.setState(STATE_RUNNING);
   post({ type: 'ready', lastSeq: last, tid: threadId(), nice: niceThisThread(d.nice) });
 
-  const words = ring.recordWords;
+  // Chunks are inserted straight from the ring's memory (no copy in this thread; SQLite copies the
+  // bound blob): a chunk is a run of consecutive slots, cut at JOURNAL_CHUNK_RECORDS and where the
+  // ring wraps. Its slots go back to the producer once inserted (ring.release), before the COMMIT.
   const f = ring.f64;
-  const chunk = Buffer.alloc(JOURNAL_CHUNK_RECORDS * ring.recordBytes);
-  const chunkF64 = new Float64Array(chunk.buffer, chunk.byteOffset, JOURNAL_CHUNK_RECORDS * words);
+  const recordBytes = ring.recordBytes;
+  const ringBytes = Buffer.from(ring.sab);
   let chunkN = 0;
   let chunkFirst = 0;
+  let chunkByte = 0;
+  let chunkLast = 0;
   const flush = (): void => {
     if (chunkN === 0) return;
-    insert.run(last, chunkFirst, chunkN, chunk.subarray(0, chunkN * ring.recordBytes));
+    insert.run(chunkLast, chunkFirst, chunkN, ringBytes.subarray(chunkByte, chunkByte + chunkN * recordBytes));
+    ring.release(chunkN);
     chunkN = 0;
   };
   const samples = new Samples();
@@ -154,19 +159,16 @@ function run(d: JournalWorkerData): void {
           bad = `record ${seq} has a non-integer kind ${kind}`;
           break;
         }
-        if (chunkN === 0) chunkFirst = seq;
-        const base = chunkN * words;
-        for (let i = 0; i < words; i++) chunkF64[base + i] = f[o + i]!;
+        const byte = o * 8;
+        if (chunkN > 0 && byte !== chunkByte + chunkN * recordBytes) flush(); // the ring wrapped
+        if (chunkN === 0) { chunkFirst = seq; chunkByte = byte; }
         chunkN++;
+        chunkLast = seq;
         last = seq;
         if (chunkN === JOURNAL_CHUNK_RECORDS) flush();
         n++;
-        if (n % CHECK_EVERY === 0) {
-          ring.releaseAll();
-          if (performance.now() - t0 >= maxBatchMs) break;
-        }
+        if (n % CHECK_EVERY === 0 && performance.now() - t0 >= maxBatchMs) break;
       }
-      ring.releaseAll();
       flush();
       const tc = performance.now();
       commit.run();

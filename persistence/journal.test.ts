@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Journal, JournalError, lastSeq, latestSnapshot, readJournal, readJournalChunks, writeSnapshot, type JournalOptions } from './journal.js';
+import { JOURNAL_PAGE_SIZE, Journal, JournalError, lastSeq, latestSnapshot, readJournal, readJournalChunks, writeSnapshot, type JournalOptions } from './journal.js';
 import { threadNice } from './thread-priority.js';
 import { diffTestRecord, fillTestRecord, testKind } from './journal-test-records.js';
 
@@ -223,4 +223,27 @@ test('SIGKILL mid-stream leaves a gap-free prefix holding every seq reported dur
   await j.waitDurable(last + 500);
   await j.close();
   verifyPrefix(path, last + 500);
+});
+
+test('a new file gets the configured page size, an existing one keeps its own; records cross ring wraps intact', { timeout: 30_000 }, async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const pageOf = (p: string): number => { const db = new Database(p, { readonly: true }); try { return db.pragma('page_size', { simple: true }) as number; } finally { db.close(); } };
+  await assert.rejects(Journal.open({ path: freshPath(), pageSize: 1000 }), (e: unknown) => e instanceof JournalError && e.code === 'bad-options');
+  const path = freshPath();
+  // A small ring (64 slots): chunks are inserted straight from the ring and cut where it wraps.
+  let j = await Journal.open({ path, pageSize: 4096, ringCapacity: 64 });
+  await appendRange(j, 1, 1000);
+  await j.waitDurable(1000);
+  await j.close();
+  assert.equal(pageOf(path), 4096);
+  j = await Journal.open({ path, ringCapacity: 64 }); // default page size: the file keeps 4096
+  await appendRange(j, 1001, 1500);
+  await j.waitDurable(1500);
+  await j.close();
+  assert.equal(pageOf(path), 4096);
+  verifyPrefix(path, 1500);
+  const fresh = freshPath();
+  j = await Journal.open({ path: fresh });
+  await j.close();
+  assert.equal(pageOf(fresh), JOURNAL_PAGE_SIZE);
 });

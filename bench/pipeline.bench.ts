@@ -14,12 +14,14 @@
 // driver that busy-spins takes a whole core of the two, leaving the shard and journal threads one
 // core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
 // Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
-// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us),
-// BENCH_CKPT_MS (WAL checkpoint period).
+// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us), BENCH_PAGE_SIZE (journal page size), BENCH_WINDOW (maxInFlight), BENCH_CMD_RING, BENCH_EV_RING, BENCH_JOURNAL_RING (ring capacities),
+// BENCH_CKPT_MS (WAL checkpoint period). BENCH_CLOSED_ONLY=1: only the closed loop of the modes in
+// BENCH_MODES (normal included only when listed), no open loop, ring round trip or recovery;
+// BENCH_PHASE_MS: the length of each phase (default 4000, 700 with BENCH_QUICK).
 // Per mode it also reports the CPU time of the process and of the main thread during the open loop
 // (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine).
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Durability } from '../persistence/journal.js';
 import { Command, CommandType } from '../core/types.js';
@@ -31,7 +33,8 @@ import { ECHO_STOP, type EchoWorkerData } from '../gateway/ring-echo-worker.js';
 import { startEngine } from '../persistence/recovery.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
-const PHASE_MS = QUICK ? 700 : 4000;
+const PHASE_MS = Number(process.env['BENCH_PHASE_MS'] ?? (QUICK ? 700 : 4000));
+const CLOSED_ONLY = process.env['BENCH_CLOSED_ONLY'] === '1';
 const OFFERED_PER_SEC = Number(process.env['BENCH_RATE'] ?? 200_000);
 const SAMPLE_CAP = 1 << 22;
 const SPIN_DRIVER = process.env['BENCH_SPIN_DRIVER'] === '1';
@@ -44,6 +47,9 @@ const DUMP = process.env['BENCH_DUMP'] ?? '';
 // frame) unless BENCH_BATCH=0.
 const BATCH = process.env['BENCH_BATCH'] !== '0';
 const WAKE_ON_EVENTS = process.env['BENCH_WAKE_ON_EVENTS'] !== '0';
+// Closed loop: after a Busy answer and a poll that found no events, wait for the shard's next events
+// (1 ms at most) unless BENCH_BUSY_SPIN=1 (retry at once, the driver of sessions 1-4).
+const BUSY_SPIN = process.env['BENCH_BUSY_SPIN'] === '1';
 
 /** CPU ms (user + system) of this thread (Linux /proc; -1 elsewhere). */
 function mainThreadCpuMs(): number {
@@ -54,6 +60,33 @@ function mainThreadCpuMs(): number {
   } catch {
     return -1;
   }
+}
+
+/** CPU ms (user + system) per thread of this process, by tid (Linux /proc; empty elsewhere). */
+function threadCpuMs(): Map<number, { name: string; ms: number }> {
+  const out = new Map<number, { name: string; ms: number }>();
+  try {
+    for (const t of readdirSync('/proc/self/task')) {
+      try {
+        const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        out.set(Number(t), { name, ms: (Number(f[11]) + Number(f[12])) * 10 });
+      } catch { /* the thread ended */ }
+    }
+  } catch { /* not Linux */ }
+  return out;
+}
+
+/** The busiest threads between two threadCpuMs() readings, as "name:tid" -> ms. */
+function threadCpuDiff(a: Map<number, { name: string; ms: number }>, b: Map<number, { name: string; ms: number }>): Record<string, number> {
+  const rows: [string, number][] = [];
+  for (const [tid, v] of b) {
+    const ms = v.ms - (a.get(tid)?.ms ?? 0);
+    if (ms >= 20) rows.push([`${tid === process.pid ? 'main' : v.name}:${tid}`, ms]);
+  }
+  rows.sort((x, y) => y[1] - x[1]);
+  return Object.fromEntries(rows);
 }
 
 function pct(sorted: Float64Array, p: number): number {
@@ -74,8 +107,10 @@ class Driver {
     this.ids = engine.instruments.map((s) => s.id);
   }
   /** Submits the pending (or a new) command; returns its seq, or 0 if Busy. */
+  /** Wall clock (us) for the flow's GTD expiries, read once per loop pass (a clock read per order cost ~5% of the main thread). */
+  nowUs = Date.now() * 1000;
   trySubmit(): number {
-    if (this.pendingIndex < 0) this.pendingIndex = this.flow.next(this.cmd, Date.now() * 1000);
+    if (this.pendingIndex < 0) this.pendingIndex = this.flow.next(this.cmd, this.nowUs);
     const r = this.engine.submit(this.cmd, this.ids[this.pendingIndex]!);
     if (r.status === SubmitStatus.Busy) return 0;
     if (r.status === SubmitStatus.Accepted && this.cmd.type === CommandType.NewOrder) this.flow.accepted(this.pendingIndex, r.seq, this.cmd.account);
@@ -102,12 +137,17 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
       }
     }
   };
-  const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false, maxInFlight: 1 << 16,
+  const { engine } = await startEngine({ instruments: kitInstruments(), shards: 1, durability: mode, dataDir: dir, onAck, snapshotOnClose: false,
+    maxInFlight: Number(process.env['BENCH_WINDOW'] ?? 1 << 16),
+    ...(process.env['BENCH_CMD_RING'] ? { commandRingCapacity: Number(process.env['BENCH_CMD_RING']) } : {}),
+    ...(process.env['BENCH_EV_RING'] ? { eventRingCapacity: Number(process.env['BENCH_EV_RING']) } : {}),
+    ...(process.env['BENCH_JOURNAL_RING'] ? { journalRingCapacity: Number(process.env['BENCH_JOURNAL_RING']) } : {}),
     ...(process.env['BENCH_SHARD_SPIN'] ? { shardSpinIterations: Number(process.env['BENCH_SHARD_SPIN']) } : {}),
     ...(process.env['BENCH_SHARD_ADAPTIVE_US'] ? { shardAdaptiveSpinUs: Number(process.env['BENCH_SHARD_ADAPTIVE_US']) } : {}),
     ...(process.env['BENCH_JOURNAL_ADAPTIVE_US'] ? { journalAdaptiveSpinUs: Number(process.env['BENCH_JOURNAL_ADAPTIVE_US']) } : {}),
     ...(process.env['BENCH_CKPT_MS'] ? { journalCheckpointIntervalMs: Number(process.env['BENCH_CKPT_MS']) } : {}),
     ...(process.env['BENCH_LINGER'] ? { journalLingerUs: Number(process.env['BENCH_LINGER']) } : {}),
+    ...(process.env['BENCH_PAGE_SIZE'] ? { journalPageSize: Number(process.env['BENCH_PAGE_SIZE']) } : {}),
     ...(process.env['BENCH_JOURNAL_NICE'] ? { journalThreadNice: Number(process.env['BENCH_JOURNAL_NICE']) } : {}),
     ...(process.env['BENCH_CKPT_NICE'] ? { journalCheckpointerNice: Number(process.env['BENCH_CKPT_NICE']) } : {}),
     ...(process.env['BENCH_JOURNAL_SPIN'] ? { journalSpinIterations: Number(process.env['BENCH_JOURNAL_SPIN']) } : {}) });
@@ -117,17 +157,36 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
 
   // Sustained maximum (closed loop).
   const a0 = acks;
+  const cpu0 = CLOSED_ONLY ? threadCpuMs() : null;
   let t0 = performance.now();
   let end = t0 + PHASE_MS;
   while (performance.now() < end) {
     if (BATCH) engine.beginBatch();
-    for (let k = 0; k < 256; k++) if (d.trySubmit() === 0) break;
+    let full = false;
+    d.nowUs = Date.now() * 1000;
+    for (let k = 0; k < 256; k++) if (d.trySubmit() === 0) { full = true; break; }
     if (BATCH) engine.endBatch();
-    engine.poll();
+    // Busy and nothing came back: the shard is behind (or not running). Wait for its next events
+    // instead of retrying at once, as a gateway whose clients wait for answers idles in its event
+    // loop; a retry loop would keep a core from the shard and journal threads (BENCH_BUSY_SPIN=1).
+    if (engine.poll() === 0 && full && !BUSY_SPIN) engine.waitForEventsSync(1);
     if ((acks & 0xfff) === 0) await yieldLoop();
   }
   await engine.drain();
   const ordersPerSec = (acks - a0) / ((performance.now() - t0) / 1000);
+  if (CLOSED_ONLY) {
+    const threads = threadCpuDiff(cpu0!, threadCpuMs());
+    const st = engine.stats();
+    // Diagnostics: wake-ups paid by the main thread's publishes (journal ring, shard command ring).
+    const shardRing = (engine as unknown as { shards: { cmdRing: Ring }[] }).shards[0]!.cmdRing;
+    process.stderr.write(`${mode} notifies: journal ${engine.journal.ring.notifyCount}, shard ${shardRing.notifyCount}; journal commits ${(engine.journal as unknown as { ctrlF64: Float64Array }).ctrlF64[9]}\n`);
+    await engine.close();
+    process.stderr.write(`${mode} shard: ${JSON.stringify(engine.shardThreadStats?.()[0])}\n`);
+    process.stderr.write(`${mode} threads (CPU ms; journal thread ${engine.journal.threads.journalTid}, checkpointer ${engine.journal.threads.checkpointerTid}): ${JSON.stringify(threads)}\n`);
+    let cpuMs = 0;
+    for (const k in threads) cpuMs += threads[k]!;
+    return { dir, result: { ordersPerSec: Math.round(ordersPerSec), cpuUsPerOrder: Math.round((cpuMs * 1000 / (acks - a0)) * 100) / 100, mainUsPerOrder: Math.round(((threads[`main:${process.pid}`] ?? 0) * 1000 / (acks - a0)) * 100) / 100, mainCpuMs: threads[`main:${process.pid}`] ?? -1, busyRingFull: st.busyRingFull, busyJournalRing: st.busyJournalRing ?? -1, busyInFlight: st.busyInFlight, commands: st.nextSeq - 1 } };
+  }
   if (typeof global.gc === 'function') global.gc();
   await yieldLoop();
 
@@ -144,6 +203,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     const now = performance.now();
     if (now >= end) break;
     if (BATCH) engine.beginBatch();
+    d.nowUs = Date.now() * 1000;
     while (t0 + k * intervalMs <= now) {
       const seqBefore = engine.nextSequence;
       intended[seqBefore & (intended.length - 1)] = t0 + k * intervalMs;
@@ -238,11 +298,15 @@ async function main(): Promise<void> {
   const modes: Record<string, Record<string, number>> = {};
   let normalDir = '';
   const only = (process.env['BENCH_MODES'] ?? 'none,normal,full').split(',');
-  for (const mode of (['none', 'normal', 'full'] as const).filter((m) => only.includes(m) || m === 'normal')) {
+  for (const mode of (['none', 'normal', 'full'] as const).filter((m) => only.includes(m) || (m === 'normal' && !CLOSED_ONLY))) {
     const { result, dir } = await runMode(mode);
     modes[mode] = result;
     process.stderr.write(`${mode}: ${JSON.stringify(result)}\n`);
-    if (mode === 'normal') normalDir = dir; else rmSync(dir, { recursive: true, force: true });
+    if (mode === 'normal' && !CLOSED_ONLY) normalDir = dir; else rmSync(dir, { recursive: true, force: true });
+  }
+  if (CLOSED_ONLY) {
+    process.stdout.write(`${JSON.stringify({ modes, phaseMs: PHASE_MS, closedOnly: true })}\n`);
+    return;
   }
   const ring = await ringRoundTrip();
   const recoveryEventsPerSec = await recoveryRate(normalDir);

@@ -62,6 +62,8 @@ export interface EngineOptions {
   journalCheckpointIntervalMs?: number;
   /** Journal periodic group commit: the journal thread naps this long between batches, unannounced (persistence/journal.ts lingerUs). Default 500 with durability 'none', else 0. */
   journalLingerUs?: number;
+  /** SQLite page size of a new journal file (persistence/journal.ts pageSize; default JOURNAL_PAGE_SIZE). */
+  journalPageSize?: number;
   /** Nice value of the journal thread (persistence/journal.ts threadNice; default 0). */
   journalThreadNice?: number;
   /** Nice value of the WAL checkpoint thread (persistence/journal.ts checkpointerNice; default 10). */
@@ -128,6 +130,8 @@ export interface EngineStats {
   ackedSeq: number;
   durableSeq: number;
   busyRingFull: number;
+  /** The part of busyRingFull where the journal's ring was the full one (the rest: a shard's command ring). */
+  busyJournalRing: number;
   busyInFlight: number;
   busySnapshot: number;
   busyLedger: number;
@@ -153,6 +157,17 @@ interface ShardHandle {
   ackCounter: number;
   instrumentIds: number[];
   stopped: Promise<Record<number, string>>;
+  /** The thread's counters, once it stopped. */
+  threadStats: ShardThreadStats | null;
+}
+
+/** Counters of a shard thread, reported when it stops (diagnostics, benches). */
+export interface ShardThreadStats {
+  commands: number;
+  /** Sleeps on its command ring. */
+  waits: number;
+  /** Wake-ups of the gateway's thread by its event publishes. */
+  notifies: number;
 }
 
 export class Engine {
@@ -207,6 +222,7 @@ export class Engine {
 
   // Counters.
   busyRingFull = 0;
+  busyJournalRing = 0;
   busyInFlight = 0;
   busySnapshot = 0;
   busyLedger = 0;
@@ -264,6 +280,7 @@ export class Engine {
       // bench:pipeline at 200k orders/s: process CPU 6.5 -> 5.0 CPU-s per 4 s; docs/runtime.md).
       lingerUs: o.journalLingerUs ?? (o.durability === 'none' ? 500 : 0),
       ...(o.journalThreadNice !== undefined ? { threadNice: o.journalThreadNice } : {}),
+      ...(o.journalPageSize !== undefined ? { pageSize: o.journalPageSize } : {}),
       ...(o.journalCheckpointerNice !== undefined ? { checkpointerNice: o.journalCheckpointerNice } : {}),
       ...(o.journalCheckpointIntervalMs !== undefined ? { checkpointIntervalMs: o.journalCheckpointIntervalMs } : {}) });
     // The newest complete snapshot set within the journal (a snapshot past the journal's end would
@@ -310,12 +327,12 @@ export class Engine {
         let onFailed: (e: Error) => void = () => {};
         const stopped = new Promise<Record<number, string>>((res, rej) => { onStopped = res; onFailed = rej; });
         stopped.catch(() => {});
-        const h: ShardHandle = { index: k, worker, cmdRing, evRing, ctrl: new Int32Array(ctrlSab), ackCounter: 0, instrumentIds: mine.map((s) => s.id), stopped };
+        const h: ShardHandle = { index: k, worker, cmdRing, evRing, ctrl: new Int32Array(ctrlSab), ackCounter: 0, instrumentIds: mine.map((s) => s.id), stopped, threadStats: null };
         shards.push(h);
         readies.push(new Promise<void>((res, rej) => {
           worker.on('message', (m: ShardMessage) => {
             if (m.type === 'ready') res();
-            else if (m.type === 'stopped') onStopped(m.hashes);
+            else if (m.type === 'stopped') { h.threadStats = { commands: m.commands, waits: m.waits, notifies: m.notifies }; onStopped(m.hashes); }
             else { const e = new EngineError(m.message); rej(e); onFailed(e); engineRef?.fail(e); }
           });
           worker.on('error', (e) => { rej(e); onFailed(e); engineRef?.fail(e); });
@@ -371,7 +388,7 @@ export class Engine {
     const shard = this.shards[this.shardOfIndex[i]!]!;
     const jring = this.journal.ring;
     const jo = jring.tryReserve();
-    if (jo < 0) return this.busy(RejectReason.Busy, 'ring');
+    if (jo < 0) { this.busyJournalRing++; return this.busy(RejectReason.Busy, 'ring'); }
     const so = shard.cmdRing.tryReserve();
     if (so < 0) { jring.unreserveLast(); return this.busy(RejectReason.Busy, 'ring'); }
 
@@ -460,7 +477,7 @@ export class Engine {
     const r = this.result;
     const jring = this.journal.ring;
     const jo = jring.tryReserve();
-    if (jo < 0) return this.busy(RejectReason.Busy, 'ring');
+    if (jo < 0) { this.busyJournalRing++; return this.busy(RejectReason.Busy, 'ring'); }
     const reason = this.applyFunding(cmd.type, cmd.account, asset, cmd.value);
     if (reason !== RejectReason.None) {
       jring.unreserveLast();
@@ -587,17 +604,28 @@ export class Engine {
         const n = this.tCount[e]!;
         ack.set(seq, type, instrumentId, s.evRing, s.ackCounter, n);
         this.deliver(ack);
-        s.evRing.release(n);
         s.ackCounter = (s.ackCounter + n) | 0;
       } else {
         ack.set(seq, type, instrumentId, null, 0, 0);
         this.deliver(ack);
         if (sh === SHARD_ALL) {
-          for (const s of this.shards) { s.evRing.release(1); s.ackCounter = (s.ackCounter + 1) | 0; }
+          for (const s of this.shards) s.ackCounter = (s.ackCounter + 1) | 0;
         }
       }
       this.ackSeq = seq + 1;
       if (type === RuntimeCommandType.Snapshot) this.snapshotAcked(seq);
+    }
+    // The acked commands' event slots go back to the shards: one release (an atomic store) per ring
+    // per call, not per ack. (A throwing onAck fails the engine; nothing is released after it.)
+    this.releaseAckedEvents();
+  }
+
+  private releaseAckedEvents(): void {
+    for (let k = 0; k < this.shards.length; k++) {
+      const s = this.shards[k]!;
+      const r = s.evRing;
+      const n = (s.ackCounter - r.releasedCount()) | 0;
+      if (n > 0) r.release(n);
     }
   }
 
@@ -864,13 +892,18 @@ export class Engine {
     this.snapshotSeqs = [];
   }
 
+  /** Per shard, its thread's counters once it stopped (after close), else null. */
+  shardThreadStats(): (ShardThreadStats | null)[] {
+    return this.shards.map((s) => s.threadStats);
+  }
+
   /** The seq the next accepted command will get (no allocation; stats() builds an object). */
   get nextSequence(): number { return this.nextSeq; }
 
   stats(): EngineStats {
     return {
       nextSeq: this.nextSeq, ackedSeq: this.ackSeq - 1, durableSeq: this.journal.durableSeq(),
-      busyRingFull: this.busyRingFull, busyInFlight: this.busyInFlight, busySnapshot: this.busySnapshot,
+      busyRingFull: this.busyRingFull, busyJournalRing: this.busyJournalRing, busyInFlight: this.busyInFlight, busySnapshot: this.busySnapshot,
       busyLedger: this.busyLedger, rejectedByLedger: this.rejectedByLedger, eventsDrained: this.eventsDrained,
       ledgerShortfalls: this.ledger.shortfallCount,
     };

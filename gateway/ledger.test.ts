@@ -11,7 +11,7 @@ import {
   Command, CommandType, EventType, OrderFlags, OrderType, RejectReason, Side, StpMode, TimeInForce,
 } from '../core/types.js';
 import { testSpec } from '../testing/fixtures.js';
-import { Ledger, LedgerError, buyRequiredUnits, feeBoundUnits } from './ledger.js';
+import { Ledger, LedgerError, SeqMap, buyRequiredUnits, feeBoundUnits } from './ledger.js';
 
 const FEE = 99;
 const A = 1, B = 2;
@@ -1200,5 +1200,57 @@ describe('OCO and brackets: linked legs share one hold', () => {
     assert.equal(r.ledger.openOrderCount, 0);
     assert.equal(r.lk(A, r.base), 0);
     assert.equal(r.av(A, r.base), 3 * BPL);
+  });
+});
+
+describe('SeqMap (order id and seq index)', () => {
+  // Against a Map, under the patterns the ledger sees: ids mostly increasing, most ending soon, some
+  // living long (their entries collide with ids a multiple of the capacity later), random deletes.
+  function check(keyOf: (n: number, r: () => number) => number, steps: number, expected: number): void {
+    let x = 12345;
+    const r = (): number => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x / 4294967296; };
+    const m = new SeqMap(expected);
+    const ref = new Map<number, number>();
+    const live: number[] = [];
+    for (let n = 1; n <= steps; n++) {
+      const k = keyOf(n, r);
+      if (!ref.has(k) && ref.size < expected) {
+        m.set(k, n & 0x7fffffff); ref.set(k, n & 0x7fffffff); live.push(k);
+      }
+      if (live.length > 0 && r() < 0.5) {
+        // Mostly the oldest or the newest (IOC, short GTD), sometimes any.
+        const u = r();
+        const at = u < 0.4 ? 0 : u < 0.8 ? live.length - 1 : Math.floor(r() * live.length);
+        const d = live[at]!;
+        live[at] = live[live.length - 1]!; live.pop();
+        assert.equal(m.delete(d), true);
+        ref.delete(d);
+        assert.equal(m.delete(d), false);
+      }
+      if (n % 97 === 0) {
+        for (const [key, v] of ref) assert.equal(m.get(key), v, `key ${key} at step ${n}`);
+        assert.equal(m.size, ref.size);
+        assert.equal(m.get(k + 1_000_003), ref.get(k + 1_000_003) ?? -1);
+      }
+    }
+    for (const [key, v] of ref) assert.equal(m.get(key), v);
+    for (const key of [...ref.keys()]) { assert.equal(m.delete(key), true); assert.equal(m.get(key), -1); }
+    assert.equal(m.size, 0);
+  }
+
+  it('consecutive ids', () => check((n) => n, 20_000, 1000));
+  it('consecutive ids with long-lived ones colliding at multiples of the capacity', () => {
+    // capacity 2048 for 1000 entries: every id collides with the ids 2048k away.
+    check((n, r) => (r() < 0.3 ? n : n + 2048 * Math.floor(r() * 8)), 20_000, 1000);
+  });
+  it('random and large keys (beyond 2^32)', () => check((n, r) => 1 + Math.floor(r() * 2 ** 52), 10_000, 500));
+  it('a long run of live consecutive ids: an overwrite keeps one entry; full past half', () => {
+    const m = new SeqMap(1000);
+    for (let k = 1; k <= 1000; k++) m.set(k, k);
+    m.set(500, 7);
+    assert.equal(m.get(500), 7);
+    assert.equal(m.size, 1000);
+    for (let k = 1001; k <= 1024; k++) m.set(k, k);
+    assert.throws(() => m.set(5000, 1), /SeqMap full/);
   });
 });

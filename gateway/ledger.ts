@@ -25,6 +25,90 @@ const DUMP_VERSION = 4;
 /** The previous dump version, still restored when it means the same under the current rules (restore). */
 const DUMP_VERSION_V3 = 3;
 
+/**
+ * Map from an order id or a seq (a positive safe integer) to a slot (a non-negative int32), for keys
+ * that mostly arrive in increasing order, as the runtime's order ids (its seqs) do. Linear probing from
+ * home = key & mask, without mixing: consecutive ids sit in consecutive entries, so the live ones
+ * (recent ids) share a few hot cache lines, where a mixed key (core/tables.ts IntMap) costs a random
+ * line of a multi-megabyte table per lookup (bench:pipeline: about 12% of the main thread's time was
+ * those misses). IntMap mixes because a long run of live consecutive ids, every entry at its home,
+ * made each backward-shift delete scan the whole run; here a delete scans at most `maxShift` entries
+ * past the hole (the largest distance an entry was ever placed from its home: no entry further on can
+ * belong before the hole), so it stays O(1) while ids do not collide. Fixed size: at most half full
+ * (the ledger's pools are sized so), entries interleaved (key, value) in one Float64Array.
+ */
+export class SeqMap {
+  private readonly t: Float64Array;
+  private readonly mask: number;
+  /** The largest distance from its home at which an entry was ever placed (reset when empty). */
+  private maxShift = 0;
+  size = 0;
+
+  constructor(expected: number) {
+    let cap = 16;
+    while (cap < expected * 2) cap *= 2;
+    this.t = new Float64Array(2 * cap).fill(NIL);
+    this.mask = cap - 1;
+  }
+
+  get(key: number): number {
+    const t = this.t, mask = this.mask;
+    let i = key & mask;
+    for (let d = this.maxShift; d >= 0; d--) {
+      const v = t[2 * i + 1]!;
+      if (v === NIL) return NIL;
+      if (t[2 * i] === key) return v;
+      i = (i + 1) & mask;
+    }
+    return NIL;
+  }
+
+  /** Insert or overwrite. Throws past half full (a sizing bug, never silent). */
+  set(key: number, value: number): void {
+    const t = this.t, mask = this.mask;
+    let i = key & mask;
+    for (let d = 0; ; d++) {
+      const v = t[2 * i + 1]!;
+      if (v === NIL) {
+        if ((this.size + 1) * 2 > mask + 1) throw new Error('SeqMap full');
+        t[2 * i] = key; t[2 * i + 1] = value;
+        this.size++;
+        if (d > this.maxShift) this.maxShift = d;
+        return;
+      }
+      if (t[2 * i] === key) { t[2 * i + 1] = value; return; }
+      i = (i + 1) & mask;
+    }
+  }
+
+  delete(key: number): boolean {
+    const t = this.t, mask = this.mask;
+    let i = key & mask;
+    for (let d = this.maxShift; ; d--) {
+      if (d < 0) return false;
+      const v = t[2 * i + 1]!;
+      if (v === NIL) return false;
+      if (t[2 * i] === key) break;
+      i = (i + 1) & mask;
+    }
+    // Backward shift: an entry at j moves into the hole at i when its home lies cyclically at or before
+    // i, i.e. its distance from home is at least (j - i). Past maxShift entries from the hole none can.
+    const maxShift = this.maxShift;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const dj = (j - i) & mask;
+      if (dj > maxShift || t[2 * j + 1] === NIL) break;
+      if (((j - (t[2 * j]! & mask)) & mask) >= dj) {
+        t[2 * i] = t[2 * j]!; t[2 * i + 1] = t[2 * j + 1]!; i = j;
+      }
+    }
+    t[2 * i + 1] = NIL;
+    if (--this.size === 0) this.maxShift = 0;
+    return true;
+  }
+}
+
 /** How an order's hold is computed (see docs/ledger.md). */
 export const enum HoldKind {
   /** Limit order: buy holds required(remaining, limit price), sell holds remaining * baseUnitsPerLot. */
@@ -119,7 +203,7 @@ export class Ledger {
   private readonly external: Float64Array;
 
   // Orders (struct of arrays by slot).
-  private readonly ids: IntMap;
+  private readonly ids: SeqMap;
   private readonly cids: PairMap;
   private readonly oId: Float64Array;
   private readonly oAccount: Float64Array;
@@ -164,9 +248,17 @@ export class Ledger {
   private readonly oGrowPend: Float64Array;
   private freeOrder = 0;
   private liveOrders = 0;
+  /**
+   * The highest order id ever put in `ids`: a NewOrder above it (the runtime's ids are its seqs,
+   * always fresh) needs no lookup to know that its id is unused (a lookup that misses touches a
+   * random line of a multi-megabyte table: 10% of the main thread in bench:pipeline).
+   */
+  private maxIdSet = 0;
+  /** Account index of the fee account (the first account; accounts are never removed). */
+  private readonly feeIdx: number;
 
   // Replaces in flight with an extra hold: seq -> record.
-  private readonly pendMap: IntMap;
+  private readonly pendMap: SeqMap;
   private readonly pSeq: Float64Array;
   private readonly pOrderId: Float64Array;
   private readonly pExtra: Float64Array;
@@ -232,7 +324,7 @@ export class Ledger {
     this.lockd = new Float64Array(aCap * this.assetCount);
     this.external = new Float64Array(this.assetCount);
 
-    this.ids = new IntMap(maxOrders);
+    this.ids = new SeqMap(maxOrders);
     this.cids = new PairMap(maxOrders);
     this.oId = new Float64Array(maxOrders);
     this.oAccount = new Float64Array(maxOrders);
@@ -262,7 +354,7 @@ export class Ledger {
     this.oGrowPend = new Float64Array(maxOrders);
     for (let i = 0; i < maxOrders; i++) this.oNext[i] = i + 1 < maxOrders ? i + 1 : NIL;
 
-    this.pendMap = new IntMap(maxPend);
+    this.pendMap = new SeqMap(maxPend);
     this.pSeq = new Float64Array(maxPend);
     this.pOrderId = new Float64Array(maxPend);
     this.pExtra = new Float64Array(maxPend);
@@ -271,7 +363,7 @@ export class Ledger {
     this.pUsed = new Uint8Array(maxPend);
     for (let i = 0; i < maxPend; i++) this.pNext[i] = i + 1 < maxPend ? i + 1 : NIL;
 
-    this.acctIndex(this.feeAccount, true);
+    this.feeIdx = this.acctIndex(this.feeAccount, true);
   }
 
   private addAsset(name: string): void {
@@ -403,7 +495,7 @@ export class Ledger {
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const i = instrumentIndex;
     if (!isId(cmd.account)) return RejectReason.InvalidAccount;
-    if (!isId(cmd.orderId) || this.ids.get(cmd.orderId) !== NIL) return RejectReason.InvalidValue;
+    if (!isId(cmd.orderId) || (cmd.orderId <= this.maxIdSet && this.ids.get(cmd.orderId) !== NIL)) return RejectReason.InvalidValue;
     const side = cmd.side, type = cmd.orderType;
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
     const trailing = type === OrderType.TrailingStop || type === OrderType.TrailingStopLimit;
@@ -505,7 +597,7 @@ export class Ledger {
     if (avail < units) return RejectReason.InsufficientBalance;
     if (this.freeOrder === NIL) return RejectReason.Busy;
 
-    const ai = this.acctIndex(cmd.account, true);
+    const ai = a !== NIL ? a : this.acctIndex(cmd.account, true);
     const s = this.freeOrder;
     this.freeOrder = this.oNext[s]!;
     this.oUsed[s] = 1;
@@ -538,6 +630,7 @@ export class Ledger {
     if (partner !== NIL) this.oLink[partner] = s;
     if (entry !== NIL && this.oKid[entry] === NIL) this.oKid[entry] = s;
     this.ids.set(cmd.orderId, s);
+    if (cmd.orderId > this.maxIdSet) this.maxIdSet = cmd.orderId;
     if (cmd.clientOrderId !== 0) this.cidLink(s);
     const bi = ai * this.assetCount + asset;
     this.avail[bi] = this.avail[bi]! - units;
@@ -746,7 +839,7 @@ export class Ledger {
     this.debitHold(ss, baseUnits);
     this.avail[sAcct * k + qa] = this.avail[sAcct * k + qa]! + notional - sellerFee;
     // Fees (buyerFee + sellerFee >= 0 since makerFeePpm >= -takerFeePpm).
-    const f = this.acctIndex(this.feeAccount, true) * k + qa;
+    const f = this.feeIdx * k + qa;
     this.avail[f] = this.avail[f]! + buyerFee + sellerFee;
 
     // Remainders: the maker's from the event (it leaves the book at 0); a QuoteQty taker ends when its
@@ -1256,6 +1349,7 @@ export class Ledger {
       L.oAcct[s] = L.acctIndex(L.oAccount[s]!, true);
       L.oCidNext[s] = NIL;
       L.ids.set(L.oId[s]!, s);
+      if (L.oId[s]! > L.maxIdSet) L.maxIdSet = L.oId[s]!;
       if (L.oCid[s] !== 0) L.cidLink(s);
     }
     for (let j = 0; j < linkIds.length; j += 3) {

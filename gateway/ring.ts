@@ -243,6 +243,11 @@ export class Ring {
     return DATA_WORD + (r & this.mask) * this.recordWords;
   }
 
+  /** Records released so far (the free-running head counter, wraps at 2^32 like it). */
+  releasedCount(): number {
+    return this.head;
+  }
+
   /** Records polled but not yet released. */
   unreleasedCount(): number {
     return (this.readCursor - this.head) | 0;

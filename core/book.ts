@@ -39,6 +39,8 @@ import {
 const NIL = -1;
 /** Record buffers from this size on are offset to a 256-byte boundary (see the constructor). */
 const REC_ALIGN_MIN_BYTES = 32 * 1024 * 1024;
+/** `prefetch` does nothing while open orders + retained client ids are fewer (their tables fit in cache). */
+const PREFETCH_MIN_ENTRIES = 1 << 16;
 /** Client-id index values from CID_RING on are retention-window positions (slots are below 2^26 + 1). */
 const CID_RING = 1 << 27;
 export const ORDER_FIELDS = 22;
@@ -194,6 +196,8 @@ export class OrderBook {
   private readonly oi: Int32Array;
   private readonly ob: Uint8Array;
   private freeOrder = NIL;
+  /** `prefetch` works from this many open orders + retained client ids on (tests set 0 to exercise it on small books). */
+  prefetchMinEntries = PREFETCH_MIN_ENTRIES;
   /** Sum of the values of loads made only to bring a line into cache (kept so they are not removed). */
   private pfSink = 0;
 
@@ -401,6 +405,8 @@ export class OrderBook {
    * (the shard worker draining its ring, a replay) calls this before executing the current one.
    */
   prefetch(type: number, orderId: number, account: number, clientOrderId: number): void {
+    // In a small book these lines are in cache already, and the hash and loads would only cost time.
+    if (this.resting + this.retainCount < this.prefetchMinEntries) return;
     if (type === CommandType.NewOrder) {
       if (clientOrderId !== 0) {
         const h = mix(account, clientOrderId) | 1;

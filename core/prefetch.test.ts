@@ -40,6 +40,7 @@ test('prefetch of the next command (and of garbage) changes no event and no stat
     const cmds = buildStream(spec, steps);
     const evA = new EventBuffer(1 << 14), evB = new EventBuffer(1 << 14);
     const a = new OrderBook(spec, evA), b = new OrderBook(spec, evB);
+    b.prefetchMinEntries = 0; // a small book: make prefetch do its loads anyway
     for (let i = 0; i < cmds.length; i++) {
       const c = cmds[i]!;
       const next = cmds[i + 1];

@@ -164,3 +164,59 @@ it('chainHash is sha256(previous hash bytes || canonical row UTF-8): rows writte
   }
   assert.equal(chainHash(GENESIS_HASH, '[]'), createHash('sha256').update(Buffer.from(GENESIS_HASH, 'hex')).update('[]', 'utf8').digest('hex'));
 });
+
+/** canonicalJson as it was first written (map, filter, sort, join): the appending one must give the same text. */
+function referenceCanonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') {
+    const s = JSON.stringify(v);
+    return s === undefined ? 'null' : s;
+  }
+  if (Array.isArray(v)) return `[${v.map(referenceCanonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${referenceCanonicalJson(o[k])}`).join(',')}}`;
+}
+
+it('canonicalJson built by appending equals the plain map/filter/sort/join form (random values, odd keys and strings)', () => {
+  let seed = 12345;
+  const rnd = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % n; };
+  const strs = ['', 'a', 'B', 'é', 'ünï', '日本', '\u2028', '"q"', 'back\\slash', 'line\nbreak', '\u0000', '\ud800', '10', '9', '__proto__x', 'order.place', 'x'.repeat(300)];
+  const value = (depth: number): unknown => {
+    switch (rnd(depth > 2 ? 6 : 9)) {
+      case 0: return null;
+      case 1: return rnd(2) === 0;
+      case 2: return [0, -0, 1.5, -3, 1e21, 2 ** 53, NaN, Infinity][rnd(8)];
+      case 3: return strs[rnd(strs.length)];
+      case 4: return undefined;
+      case 5: return rnd(1e9);
+      case 6: { const a: unknown[] = []; for (let i = rnd(4); i > 0; i--) a.push(value(depth + 1)); if (rnd(5) === 0) a[a.length + 1] = 1; return a; }
+      default: { const o: Record<string, unknown> = {}; for (let i = rnd(6); i > 0; i--) o[strs[rnd(strs.length)]!] = value(depth + 1); return o; }
+    }
+  };
+  for (let i = 0; i < 3000; i++) {
+    const v = value(0);
+    assert.equal(canonicalJson(v), referenceCanonicalJson(v), JSON.stringify(v));
+  }
+});
+
+it('rows appended one by one and in groups hash exactly as verifyAuditChain recomputes them (unicode and long details)', async () => {
+  const id = openTestIdentity();
+  try {
+    const log = id.audit;
+    const details = [{}, { note: 'ünïcödé ✓ 日本' }, { long: 'y'.repeat(5000) }, { q: '"\\', n: [1, null, { b: 2, a: 1 }] }];
+    for (let i = 0; i < 8; i++) log.append({ tsMs: T0_MS + i, actor: `user:${i % 2}`, action: 'order.place', outcome: 'success', detail: details[i % 4]! });
+    await Promise.all(Array.from({ length: 12 }, (_, i) => log.appendGrouped({ tsMs: T0_MS + 50 + i, actor: 'user:1', action: 'order.cancel', target: `order:${i}`, remoteAddr: '192.0.2.7', requestId: `q${i}`, outcome: 'failure', detail: details[i % 4]! })));
+    const v = log.verify();
+    assert.ok(v.ok, JSON.stringify(v));
+    assert.equal(v.rows, 20);
+    const rows = id.db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Record<string, string | number | null>[];
+    let prev = GENESIS_HASH;
+    for (const r of rows) {
+      const canonical = JSON.stringify([r['seq'], r['ts_ms'], r['actor'], r['action'], r['target'], r['remote_addr'], r['request_id'], r['outcome'], r['detail']]);
+      assert.equal(r['hash'], createHash('sha256').update(Buffer.from(prev, 'hex')).update(canonical, 'utf8').digest('hex'));
+      prev = r['hash'] as string;
+    }
+  } finally {
+    id.dispose();
+  }
+});

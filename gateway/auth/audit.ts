@@ -60,18 +60,65 @@ function checkEntry(e: AuditEntry): void {
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(e.outcome)) throw new TypeError(`bad audit outcome ${e.outcome}`);
 }
 
-/** JSON with object keys sorted at every level (arrays keep their order). */
+/**
+ * JSON with object keys sorted at every level (arrays keep their order). The same text as
+ * `{${Object.keys(o).filter(defined).sort().map(k => JSON.stringify(k) + ':' + canonicalJson(o[k])).join(',')}}`
+ * (and `[${a.map(canonicalJson).join(',')}]` for arrays, JSON.stringify or "null" for the rest),
+ * built by appending, with the keys sorted in place and quoted key names taken from a small cache:
+ * an audit row is written per state-changing request, and the intermediate arrays and
+ * strings of the plain form were a fifth of the REST server's allocation per order.
+ */
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') {
     const s = JSON.stringify(v);
     return s === undefined ? 'null' : s;
   }
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ',';
+      if (i in v) out += canonicalJson(v[i]); // a hole joins as nothing, as map + join did
+    }
+    return out + ']';
+  }
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  const keys = Object.keys(o);
+  // Insertion sort (a handful of keys): string < compares UTF-16 code units, as sort() does.
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) { keys[j + 1] = keys[j]!; j--; }
+    keys[j + 1] = k;
+  }
+  let out = '{';
+  let first = true;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!, x = o[k];
+    if (x === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += quotedName(k);
+    out += ':';
+    out += canonicalJson(x);
+  }
+  return out + '}';
 }
 
+/** JSON.stringify of a name from a small set (object keys, actions, outcomes), remembered. */
+const quotedNames = new Map<string, string>();
+function quotedName(s: string): string {
+  let q = quotedNames.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (s.length <= 64) {
+      if (quotedNames.size >= 1024) quotedNames.clear();
+      quotedNames.set(s, q);
+    }
+  }
+  return q;
+}
+
+/** The canonical row (JSON.stringify builds it in one pass; measured: no more allocation than appending the pieces). */
 function canonicalRow(r: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
   return JSON.stringify([r.seq, r.ts_ms, r.actor, r.action, r.target, r.remote_addr, r.request_id, r.outcome, r.detail]);
 }
@@ -89,6 +136,18 @@ export function chainHash(prevHashHex: string, canonical: string): string {
   return hash('sha256', body, 'hex');
 }
 
+/** chainHash's bytes are assembled here when a row is appended (one buffer, grown when needed). */
+let scratch = Buffer.alloc(4096);
+
+/** chainHash for a 64-hex-digit previous hash, without a buffer per row (same bytes, same digest). */
+function chainHashFast(prevHashHex: string, canonical: string): string {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (32 + 3 * canonical.length > scratch.length) scratch = Buffer.alloc(2 * (32 + 3 * canonical.length));
+  if (prevHashHex.length !== 64 || scratch.write(prevHashHex, 0, 32, 'hex') !== 32) return chainHash(prevHashHex, canonical);
+  const n = scratch.write(canonical, 32, 'utf8');
+  return hash('sha256', scratch.subarray(0, 32 + n), 'hex');
+}
+
 interface Pending {
   e: AuditEntry;
   resolve: (r: AuditRecord) => void;
@@ -102,12 +161,31 @@ export class AuditLog {
   groupCommits = 0;
   groupRows = 0;
 
-  constructor(private readonly db: IdentityDb) {}
+  /** One transaction for a flush's batch (made once). */
+  private readonly writeBatch: (batch: Pending[]) => AuditRecord[];
+
+  constructor(private readonly db: IdentityDb) {
+    const tx = db.transaction((batch: Pending[]): AuditRecord[] => {
+      const h = this.head();
+      let seq = h?.seq ?? 0, prev = h?.hash ?? GENESIS_HASH;
+      const recs: AuditRecord[] = [];
+      for (let i = 0; i < batch.length; i++) {
+        const r = this.insertRow(batch[i]!.e, seq, prev);
+        seq = r.seq; prev = r.hash;
+        recs.push(r);
+      }
+      return recs;
+    });
+    this.writeBatch = (batch) => tx.immediate(batch);
+  }
 
   /** Appends one row (in its own immediate transaction, so concurrent writers serialize). */
   append(e: AuditEntry): AuditRecord {
     checkEntry(e);
-    return this.db.transaction(() => this.insertRow(e, this.head())).immediate();
+    return this.db.transaction(() => {
+      const h = this.head();
+      return this.insertRow(e, h?.seq ?? 0, h?.hash ?? GENESIS_HASH);
+    }).immediate();
   }
 
   /**
@@ -140,16 +218,7 @@ export class AuditLog {
     this.pending = [];
     let out: AuditRecord[];
     try {
-      out = this.db.transaction(() => {
-        let last = this.head();
-        const recs: AuditRecord[] = [];
-        for (const p of batch) {
-          const r = this.insertRow(p.e, last);
-          last = { seq: r.seq, hash: r.hash };
-          recs.push(r);
-        }
-        return recs;
-      }).immediate();
+      out = this.writeBatch(batch);
     } catch (err) {
       for (const p of batch) p.reject(err as Error);
       return;
@@ -159,24 +228,23 @@ export class AuditLog {
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(out[i]!);
   }
 
-  private insertRow(e: AuditEntry, last: AuditHead | null): AuditRecord {
-    const row = {
-      seq: (last?.seq ?? 0) + 1,
-      ts_ms: e.tsMs,
-      actor: e.actor,
-      action: e.action,
-      target: e.target ?? null,
-      remote_addr: e.remoteAddr ?? null,
-      request_id: e.requestId ?? null,
-      outcome: e.outcome,
-      detail: canonicalJson(e.detail ?? {}),
-    };
-    const prevHash = last?.hash ?? GENESIS_HASH;
-    const hash = chainHash(prevHash, canonicalRow(row));
+  /** Writes the row after (lastSeq, prevHash); the canonical row is canonicalRow's (verifyAuditChain), without the row object. */
+  private insertRow(e: AuditEntry, lastSeq: number, prevHash: string): AuditRecord {
+    const seq = lastSeq + 1;
+    const target = e.target ?? null, remoteAddr = e.remoteAddr ?? null, requestId = e.requestId ?? null;
+    const detail = canonicalJson(e.detail ?? {});
+    const hash = chainHashFast(prevHash, JSON.stringify([seq, e.tsMs, e.actor, e.action, target, remoteAddr, requestId, e.outcome, detail]));
     // Positional parameters: better-sqlite3 binds them without walking an object's keys.
-    prepared(this.db, INSERT_AUDIT_ROW).run(row.seq, row.ts_ms, row.actor, row.action, row.target, row.remote_addr, row.request_id, row.outcome,
-      row.detail, prevHash, hash);
-    return { ...e, seq: row.seq, prevHash, hash };
+    this.insert.run(seq, e.tsMs, e.actor, e.action, target, remoteAddr, requestId, e.outcome, detail, prevHash, hash);
+    // Object.assign rather than spread: the same own fields, but spreading into a literal with more
+    // fields made a dictionary-mode object here (~1.5 KB per row instead of ~0.3 KB).
+    const r = Object.assign({}, e) as { -readonly [K in keyof AuditRecord]: AuditRecord[K] };
+    r.seq = seq; r.prevHash = prevHash; r.hash = hash;
+    return r;
+  }
+
+  private get insert(): ReturnType<typeof prepared> {
+    return prepared(this.db, INSERT_AUDIT_ROW);
   }
 
   head(): AuditHead | null {

@@ -16,12 +16,23 @@
 // --rate N (net only): open loop at N requests/s in total (wrk2 style; latency from the intended send
 //   time, serviceP50Ms/serviceP99Ms from the actual write; the generator's timers add up to ~1 ms of
 //   lateness to the former). Default: closed loop, which is what the JSON keys are quoted from.
+//
+// Each phase's `heap` (main thread, measured part): allocatedBytesPerRequest, promotedBytesPerRequest
+// (what scavenges moved to the old generation) and scavengesPer10k. They hardly depend on the rate or
+// on what else runs on the machine, so they are the figures to compare builds by on a shared machine
+// (with the rates and latencies of alternated runs). REST_BENCH_HEAP_PROFILE=file.heapprofile (and
+// REST_BENCH_HEAP_PROFILE_KIND=all|old|live) or REST_BENCH_CPU_PROFILE=file.cpuprofile profile the
+// main thread during the measured POST phase (see Profiles below); node flags given to this script
+// (e.g. --trace-gc-nvp) apply to the server, which runs in this process.
 
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 import { encodeRequest, runLoad } from './rest-loadgen.js';
 
 type Gen = 'net' | 'http';
@@ -35,6 +46,81 @@ interface PhaseResult {
   mainCores?: number; mainUsPerRequest?: number;
   /** This process's GC during the phase: pauses (count, total and longest ms), minor (scavenges) and major. */
   gc?: { minor: number; minorMs: number; major: number; majorMs: number; maxPauseMs: number };
+  /**
+   * This process's main-thread heap during the phase (v8.GCProfiler): bytes allocated per request
+   * (growth of the used heap between collections, summed), bytes promoted to the old generation per
+   * request by scavenges, and scavenges per 10,000 requests. Allocation is the steadiest of the
+   * figures on a noisy machine: it does not depend on the rate or on what else runs.
+   */
+  heap?: { allocatedBytesPerRequest: number; promotedBytesPerRequest: number; scavengesPer10k: number };
+}
+
+/**
+ * REST_BENCH_HEAP_PROFILE=file / REST_BENCH_CPU_PROFILE=file: a sampling heap profile (every
+ * allocation, including what the scavenger collects) or a CPU profile of this process's main thread
+ * during the measured part of the orders phase, written as JSON (.heapprofile / .cpuprofile); see
+ * REST_BENCH_HEAP_PROFILE_KIND below for which allocations the heap profile keeps.
+ */
+class Profiles {
+  private session: Session | null = null;
+  private readonly heapFile = process.env['REST_BENCH_HEAP_PROFILE'];
+  private readonly cpuFile = process.env['REST_BENCH_CPU_PROFILE'];
+  private readonly heapKind = process.env['REST_BENCH_HEAP_PROFILE_KIND'] ?? 'all';
+  async start(): Promise<void> {
+    if (this.heapFile === undefined && this.cpuFile === undefined) return;
+    this.session = new Session();
+    this.session.connect();
+    if (this.heapFile !== undefined) {
+      // REST_BENCH_HEAP_PROFILE_KIND: all (default) = every allocation; old = what was promoted to the
+      // old generation (still alive or collected by a full GC); live = still alive after a full GC at
+      // the end (what the phase retained).
+      const kind = this.heapKind;
+      await this.session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: kind !== 'live', includeObjectsCollectedByMinorGC: kind === 'all' } as never);
+    }
+    if (this.cpuFile !== undefined) {
+      await this.session.post('Profiler.enable');
+      await this.session.post('Profiler.setSamplingInterval', { interval: 200 });
+      await this.session.post('Profiler.start');
+    }
+  }
+  async stop(): Promise<void> {
+    const s = this.session;
+    if (s === null) return;
+    this.session = null;
+    if (this.heapFile !== undefined && this.heapKind === 'live') await s.post('HeapProfiler.collectGarbage');
+    if (this.heapFile !== undefined) writeFileSync(this.heapFile, JSON.stringify((await s.post('HeapProfiler.stopSampling')).profile));
+    if (this.cpuFile !== undefined) writeFileSync(this.cpuFile, JSON.stringify((await s.post('Profiler.stop')).profile));
+    s.disconnect();
+  }
+}
+
+/** Allocation and promotion on this thread's heap while `on` (v8.GCProfiler). */
+class HeapCounter {
+  private profiler: v8.GCProfiler | null = null;
+  private used0 = 0;
+  start(): void {
+    this.profiler?.stop();
+    this.profiler = new v8.GCProfiler();
+    this.used0 = v8.getHeapStatistics().used_heap_size;
+    this.profiler.start();
+  }
+  stop(requests: number): PhaseResult['heap'] {
+    const r = this.profiler?.stop();
+    this.profiler = null;
+    const used1 = v8.getHeapStatistics().used_heap_size;
+    if (r === undefined) return undefined;
+    let allocated = 0, promoted = 0, scavenges = 0, last = this.used0;
+    const oldSpace = (h: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] }): number =>
+      h.heapSpaceStatistics.reduce((n, s) => (s.spaceName === 'old_space' || s.spaceName === 'large_object_space' ? n + s.spaceUsedSize : n), 0);
+    for (const g of r.statistics) {
+      allocated += Math.max(0, g.beforeGC.heapStatistics.usedHeapSize - last);
+      last = g.afterGC.heapStatistics.usedHeapSize;
+      if (g.gcType === 'Scavenge') { scavenges++; promoted += Math.max(0, oldSpace(g.afterGC) - oldSpace(g.beforeGC)); }
+    }
+    allocated += Math.max(0, used1 - last);
+    const n = Math.max(1, requests);
+    return { allocatedBytesPerRequest: Math.round(allocated / n), promotedBytesPerRequest: Math.round(promoted / n), scavengesPer10k: +((scavenges * 1e4) / n).toFixed(1) };
+  }
 }
 
 /** Counts this process's GC pauses (main thread) while `on`. */
@@ -175,20 +261,24 @@ async function parent(): Promise<void> {
     let cpu0 = process.cpuUsage(), main0 = threadCpuSeconds();
     gcCounter.start();
     const onMessage = (m: PhaseResult & { error?: string; measuring?: boolean }): void => {
-      if (m.measuring) { cpu0 = process.cpuUsage(); main0 = threadCpuSeconds(); gcCounter.reset(); return; }
+      if (m.measuring) { cpu0 = process.cpuUsage(); main0 = threadCpuSeconds(); gcCounter.reset(); heapCounter.start(); if (p === 'orders') void profiles.start(); return; }
       proc.off('message', onMessage);
       const gc = gcCounter.stop();
+      const heap = heapCounter.stop(m.requests ?? 0);
+      const profiled = p === 'orders' ? profiles.stop() : Promise.resolve();
       if (m.error) { reject(new Error(m.error)); return; }
       const cpu = process.cpuUsage(cpu0), main = threadCpuSeconds() - main0;
-      resolve({
-        ...m, serverCores: +((cpu.user + cpu.system) / 1e6 / m.seconds).toFixed(2), gc,
+      void profiled.then(() => resolve({
+        ...m, serverCores: +((cpu.user + cpu.system) / 1e6 / m.seconds).toFixed(2), gc, ...(heap !== undefined ? { heap } : {}),
         ...(Number.isFinite(main) ? { mainCores: +(main / m.seconds).toFixed(2), mainUsPerRequest: +((main * 1e6) / Math.max(1, m.requests)).toFixed(1) } : {}),
-      });
+      }));
     };
     proc.on('message', onMessage);
     proc.send({ port: kit.gateway.port, tokens, seconds, connections, phase: p, gen, rate, warmup } satisfies ChildArgs);
   });
   const gcCounter = new GcCounter();
+  const heapCounter = new HeapCounter();
+  const profiles = new Profiles();
   const failures: string[] = [];
   const check = (r: PhaseResult): void => {
     const bad = nonOk(r);
@@ -205,7 +295,7 @@ async function parent(): Promise<void> {
       getTickerRps: ticker.rps, getTickerP99Ms: ticker.p99Ms, postOrderRps: orders.rps, postOrderP50Ms: orders.p50Ms, postOrderP99Ms: orders.p99Ms,
       connections, secondsPerPhase: seconds, warmupSecondsPerPhase: warmup, orderStatuses: orders.statuses, durability: kit.engine.durability,
       generator: gen, mode: rate > 0 ? `open loop ${rate}/s` : 'closed loop',
-      postOrderGeneratorCores: orders.generatorCores, postOrderServerCores: orders.serverCores, postOrderMainCores: orders.mainCores, postOrderMainUsPerRequest: orders.mainUsPerRequest, postOrderGc: orders.gc,
+      postOrderGeneratorCores: orders.generatorCores, postOrderServerCores: orders.serverCores, postOrderMainCores: orders.mainCores, postOrderMainUsPerRequest: orders.mainUsPerRequest, postOrderGc: orders.gc, postOrderHeap: orders.heap,
     }));
   } finally {
     proc.kill();

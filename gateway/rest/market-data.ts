@@ -73,7 +73,7 @@ export class MarketDataResource {
     const list = c.model.books.get(i.spec.id)!.trades;
     const out = [];
     for (let k = list.length - 1; k >= 0 && out.length < q.limit; k--) {
-      const t = list[k]!;
+      const t = list.at(k);
       out.push({ id: `${i.spec.id}-${t.tradeId}`, price: c.fmtPrice(i, t.priceTicks), quantity: c.fmtQty(i, t.qtyLots), taker_side: SIDES[t.takerSide] ?? 'buy', timestamp: isoOfUs(t.tsUs), engine_seq: t.seq });
     }
     return { body: { data: out } };

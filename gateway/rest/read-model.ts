@@ -13,6 +13,11 @@ import { CommandType, EventType } from '../../core/types.js';
 import { latestSnapshot } from '../../persistence/journal.js';
 import { decodeSnapshot } from '../../persistence/snapshot-blob.js';
 import type { Ack } from '../engine.js';
+import {
+  FillStore, IdList, isLiveStatus, KeyedSlots, NumberQueue, MarketTradeList, OrderTable, ORDER_STRIDE, O_ACCOUNT, O_CID, O_CREATED, O_EFF_TYPE, O_END, O_EXPIRE, O_FEE, O_FILLED,
+  O_FILLED_NOTIONAL, O_FLAGS, O_ID, O_INSTRUMENT, O_LAST_SEQ, O_PRICE, O_QTY, O_QUOTE_QTY, O_REJECT, O_REMAINING, O_SIDE, O_STATUS, O_STOP, O_TIF,
+  O_TRIGGERED, O_TYPE, O_UPDATED, ST_CANCELED, ST_EXPIRED, ST_FILLED, ST_NEW, ST_PARTIAL, ST_PENDING, ST_REJECTED,
+} from './read-tables.js';
 
 export const ORDER_STATUSES = ['new', 'pending_trigger', 'partially_filled', 'filled', 'canceled', 'expired', 'rejected'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
@@ -81,14 +86,21 @@ export interface MarketTrade { tradeId: number; priceTicks: number; qtyLots: num
 
 export interface BookMirror {
   spec: InstrumentSpec;
+  /**
+   * Price -> [qty, count] per side. A level that empties stays as [0, 0] (skipped by every reader)
+   * until `emptyLevels` passes EMPTY_LEVELS_KEPT: a level that comes and goes with each order then
+   * costs no Map delete and set each time (the Map's tables were reallocated and promoted).
+   */
   bids: Map<number, [number, number]>;
   asks: Map<number, [number, number]>;
+  emptyLevels: number;
   bidPx: number; bidQty: number; askPx: number; askQty: number;
   lastPx: number; lastQty: number;
   /** Volume and trade count since the gateway started. */
   volumeLots: number; quoteVolumeUnits: number; tradeCount: number;
   engineSeq: number;
-  trades: MarketTrade[];
+  /** Recent public trades (read-tables.ts), oldest first. */
+  trades: MarketTradeList;
 }
 
 export interface Position {
@@ -123,31 +135,43 @@ export interface ReadModelOptions {
 }
 
 export class ReadModel {
-  readonly orders = new Map<number, OrderRecord>();
+  /** Orders by id (read-tables.ts: rows of numbers; `get` builds a record). */
+  readonly orders = new OrderTable();
   /** account -> order ids in ascending order (may hold evicted ids: skip them). */
-  private readonly ordersByAccount = new Map<number, number[]>();
-  private readonly terminated: number[] = [];
-  private terminatedHead = 0;
-  readonly tradesByAccount = new Map<number, TradeRecord[]>();
+  private readonly ordersByAccount = new Map<number, IdList>();
+  /** Ids dropped from `orders` since the account lists were last cleaned of them. */
+  private staleIds = 0;
+  /** Terminated order ids, oldest first (the oldest are dropped past maxTerminatedOrders). */
+  private readonly terminated = new NumberQueue();
+  /** Each account's fills, oldest first (read-tables.ts). */
+  readonly tradesByAccount: FillStore;
   private fillNo = 0;
   readonly books = new Map<number, BookMirror>();
   readonly bySymbol = new Map<string, BookMirror>();
   readonly positions = new Map<string, Position>();
+  /** The same Position objects by account, then instrument (no key string per fill). */
+  private readonly positionsByAccount = new Map<number, Map<number, Position>>();
   readonly limits = new Map<string, AccountLimits>();
   readonly riskEvents: RiskEvent[] = [];
   /** REST clients' string ids and details the events do not carry, by the NewOrder's seq. */
-  private readonly submitted = new Map<number, { clientOrderId: string | null; stopPriceTicks: number }>();
-  private readonly waiters = new Map<number, { resolve: (o: AckOutcome | null) => void; deadline: number }>();
-  private readonly touched: OrderRecord[] = [];
+  /** By seq: the REST client order id (value) and the stop price in ticks (number). */
+  private readonly submitted = new KeyedSlots<string | null>();
+  /** By seq: who waits for the ack (value) and until when (number, performance.now() ms). */
+  private readonly waiters = new KeyedSlots<(o: AckOutcome | null) => void>();
+  /** Rows of the orders the current ack touched. */
+  private readonly touched: number[] = [];
+  /** Rows of orders dropped during the current ack, reused only once it is done. */
+  private readonly dropped: number[] = [];
   lastSeq = 0;
   private readonly o: Required<Omit<ReadModelOptions, 'onTrade'>> & Pick<ReadModelOptions, 'onTrade'>;
 
   constructor(readonly instruments: readonly InstrumentSpec[], options: ReadModelOptions = {}) {
     this.o = { maxTerminatedOrders: 200_000, maxTradesPerAccount: 100_000, maxMarketTrades: 1000, ...options };
+    this.tradesByAccount = new FillStore(this.o.maxTradesPerAccount);
     for (const spec of instruments) {
       const b: BookMirror = {
-        spec, bids: new Map(), asks: new Map(), bidPx: 0, bidQty: 0, askPx: 0, askQty: 0, lastPx: 0, lastQty: 0,
-        volumeLots: 0, quoteVolumeUnits: 0, tradeCount: 0, engineSeq: 0, trades: [],
+        spec, bids: new Map(), asks: new Map(), emptyLevels: 0, bidPx: 0, bidQty: 0, askPx: 0, askQty: 0, lastPx: 0, lastQty: 0,
+        volumeLots: 0, quoteVolumeUnits: 0, tradeCount: 0, engineSeq: 0, trades: new MarketTradeList(this.o.maxMarketTrades),
       };
       this.books.set(spec.id, b);
       this.bySymbol.set(spec.symbol, b);
@@ -186,15 +210,14 @@ export class ReadModel {
       const count = d[p++]!;
       for (let k = 0; k < count; k++, p += ORDER_FIELDS) {
         const id = d[p]!, type = d[p + 4]!;
-        const rec: OrderRecord = {
-          id, account: d[p + 1]!, instrumentId, clientOrderId: d[p + 2]! !== 0 ? String(d[p + 2]!) : null, side: d[p + 3]!,
-          orderType: type, effectiveType: part < 2 && type >= TYPE_STOP ? 0 : type, tif: d[p + 9]!, flags: d[p + 10]!,
-          priceTicks: d[p + 5]!, stopPriceTicks: d[p + 14]!, qtyLots: d[p + 6]!, quoteQtyUnits: 0, expireTsUs: d[p + 13]!,
-          filledLots: d[p + 8]!, remainingLots: d[p + 7]!, filledNotionalUnits: 0, feeUnits: 0, status: 'new',
-          triggered: part < 2 && type >= TYPE_STOP, rejectReason: 0, endReason: 0, createdUs: 0, updatedUs: 0, lastSeq: 0,
-        };
-        rec.status = this.liveStatus(rec);
-        this.addOrder(rec);
+        const s = this.addOrder(id, d[p + 1]!);
+        if (s < 0) continue;
+        const w = this.orders.w, o = s * ORDER_STRIDE;
+        w[o + O_INSTRUMENT] = instrumentId; w[o + O_CID] = d[p + 2]!; w[o + O_SIDE] = d[p + 3]!;
+        w[o + O_TYPE] = type; w[o + O_EFF_TYPE] = part < 2 && type >= TYPE_STOP ? 0 : type; w[o + O_TIF] = d[p + 9]!; w[o + O_FLAGS] = d[p + 10]!;
+        w[o + O_PRICE] = d[p + 5]!; w[o + O_STOP] = d[p + 14]!; w[o + O_QTY] = d[p + 6]!; w[o + O_EXPIRE] = d[p + 13]!;
+        w[o + O_FILLED] = d[p + 8]!; w[o + O_REMAINING] = d[p + 7]!; w[o + O_TRIGGERED] = part < 2 && type >= TYPE_STOP ? 1 : 0;
+        w[o + O_STATUS] = this.liveStatus(o);
       }
     }
     const accts = d[p++]!;
@@ -212,7 +235,7 @@ export class ReadModel {
 
   /** A REST NewOrder was sequenced at `seq`: remembers what the events will not carry. */
   noteSubmitted(seq: number, clientOrderId: string | null, stopPriceTicks: number): void {
-    this.submitted.set(seq, { clientOrderId, stopPriceTicks });
+    this.submitted.set(seq, clientOrderId, stopPriceTicks);
   }
 
   /** Resolves once the command at `seq` is acked (durable). */
@@ -220,7 +243,7 @@ export class ReadModel {
     if (seq <= this.lastSeq) return Promise.resolve(null);
     return new Promise((resolve) => {
       const deadline = performance.now() + timeoutMs;
-      this.waiters.set(seq, { resolve, deadline });
+      this.waiters.set(seq, resolve, deadline);
       if (this.sweepAt > deadline) this.scheduleSweep(deadline);
     });
   }
@@ -242,8 +265,12 @@ export class ReadModel {
     this.sweepAt = Infinity;
     const now = performance.now();
     let next = Infinity;
-    for (const [seq, w] of this.waiters) {
-      if (w.deadline <= now) { this.waiters.delete(seq); w.resolve(null); } else if (w.deadline < next) next = w.deadline;
+    const w = this.waiters;
+    for (let s = 0; s < w.slotCount; s++) {
+      const seq = w.keyAt(s);
+      if (Number.isNaN(seq)) continue;
+      const deadline = w.num(s);
+      if (deadline <= now) { const resolve = w.value(s); w.delete(seq); resolve(null); } else if (deadline < next) next = deadline;
     }
     if (next !== Infinity) this.scheduleSweep(next);
   };
@@ -269,43 +296,59 @@ export class ReadModel {
           break;
         case EventType.Trade: this.trade(b, w, o, seq, ts); break;
         case EventType.Canceled: case EventType.Expired: {
-          const rec = this.orders.get(w[o + 3]!);
-          if (rec !== undefined) {
-            rec.remainingLots = 0; rec.endReason = w[o + 6]!; rec.filledLots = Math.max(rec.filledLots, w[o + 7]!);
-            this.end(rec, type === EventType.Canceled ? 'canceled' : 'expired', seq, ts);
+          const s = this.orders.slot(w[o + 3]!);
+          if (s >= 0) {
+            const t = this.orders.w, q = s * ORDER_STRIDE;
+            t[q + O_REMAINING] = 0; t[q + O_END] = w[o + 6]!; t[q + O_FILLED] = Math.max(t[q + O_FILLED]!, w[o + 7]!);
+            this.end(s, type === EventType.Canceled ? ST_CANCELED : ST_EXPIRED, seq, ts);
           }
           break;
         }
         case EventType.Replaced: {
-          const rec = this.orders.get(w[o + 3]!);
-          if (rec !== undefined) { rec.priceTicks = w[o + 5]!; rec.qtyLots = w[o + 6]!; rec.remainingLots = w[o + 7]!; this.touch(rec, seq, ts); }
+          const s = this.orders.slot(w[o + 3]!);
+          if (s >= 0) {
+            const t = this.orders.w, q = s * ORDER_STRIDE;
+            t[q + O_PRICE] = w[o + 5]!; t[q + O_QTY] = w[o + 6]!; t[q + O_REMAINING] = w[o + 7]!; this.touch(s, seq, ts);
+          }
           break;
         }
         case EventType.Decremented: {
-          const rec = this.orders.get(w[o + 3]!);
-          if (rec !== undefined) { rec.remainingLots = w[o + 6]!; this.touch(rec, seq, ts); }
+          const s = this.orders.slot(w[o + 3]!);
+          if (s >= 0) { this.orders.w[s * ORDER_STRIDE + O_REMAINING] = w[o + 6]!; this.touch(s, seq, ts); }
           break;
         }
         case EventType.Triggered: {
-          const rec = this.orders.get(w[o + 3]!);
-          if (rec !== undefined) {
-            rec.triggered = true; rec.stopPriceTicks = w[o + 5]!; rec.effectiveType = w[o + 7]!;
-            if (w[o + 8]! > 0) rec.priceTicks = w[o + 8]!;
-            rec.remainingLots = w[o + 9]!;
-            rec.status = this.liveStatus(rec);
-            this.touch(rec, seq, ts);
+          const s = this.orders.slot(w[o + 3]!);
+          if (s >= 0) {
+            const t = this.orders.w, q = s * ORDER_STRIDE;
+            t[q + O_TRIGGERED] = 1; t[q + O_STOP] = w[o + 5]!; t[q + O_EFF_TYPE] = w[o + 7]!;
+            if (w[o + 8]! > 0) t[q + O_PRICE] = w[o + 8]!;
+            t[q + O_REMAINING] = w[o + 9]!;
+            t[q + O_STATUS] = this.liveStatus(q);
+            this.touch(s, seq, ts);
           }
           break;
         }
         case EventType.Activated: {
-          const rec = this.orders.get(w[o + 3]!);
-          if (rec !== undefined) { rec.qtyLots = w[o + 5]!; rec.remainingLots = w[o + 6]!; this.touch(rec, seq, ts); }
+          const s = this.orders.slot(w[o + 3]!);
+          if (s >= 0) {
+            const t = this.orders.w, q = s * ORDER_STRIDE;
+            t[q + O_QTY] = w[o + 5]!; t[q + O_REMAINING] = w[o + 6]!; this.touch(s, seq, ts);
+          }
           break;
         }
         case EventType.Depth: {
           const m = w[o + 3] === 0 ? b.bids : b.asks;
           const px = w[o + 4]!, qty = w[o + 5]!, count = w[o + 6]!;
-          if (qty === 0 && count === 0) m.delete(px); else m.set(px, [qty, count]);
+          // The level's pair is updated in place (levels() copies what it answers); an emptied one is kept a while.
+          const l = m.get(px);
+          const empty = qty === 0 && count === 0;
+          if (l !== undefined) {
+            const wasEmpty = l[0] === 0 && l[1] === 0;
+            l[0] = qty; l[1] = count;
+            if (empty && !wasEmpty && ++b.emptyLevels > EMPTY_LEVELS_KEPT) this.dropEmptyLevels(b);
+            else if (!empty && wasEmpty) b.emptyLevels--;
+          } else if (!empty) m.set(px, [qty, count]);
           break;
         }
         case EventType.TopOfBook:
@@ -332,51 +375,53 @@ export class ReadModel {
       b.engineSeq = ack.seq;
     }
     this.finishTouched();
+    this.orders.releaseDeferred(this.dropped);
     this.lastSeq = ack.seq;
     this.submitted.delete(ack.seq);
-    const waiter = this.waiters.get(ack.seq);
-    if (waiter !== undefined) {
+    const ws = this.waiters.slot(ack.seq);
+    if (ws >= 0) {
+      const resolve = this.waiters.value(ws);
       this.waiters.delete(ack.seq);
       if (this.waiters.size === 0 && this.sweepTimer !== null) { clearTimeout(this.sweepTimer); this.sweepTimer = null; this.sweepAt = Infinity; }
-      waiter.resolve({ seq: ack.seq, rejectReason, affected });
+      resolve({ seq: ack.seq, rejectReason, affected });
     }
   }
 
   private accepted(instrumentId: number, w: Float64Array, o: number, seq: number, ts: number): void {
     const id = w[o + 3]!;
-    const extra = this.submitted.get(id);
-    const cid = w[o + 5]!;
+    const extra = this.submitted.slot(id);
     const type = w[o + 7]!;
-    const rec: OrderRecord = {
-      id, account: w[o + 4]!, instrumentId, clientOrderId: extra !== undefined ? extra.clientOrderId : cid !== 0 ? String(cid) : null,
-      side: w[o + 6]!, orderType: type, effectiveType: type, tif: w[o + 8]!, flags: w[o + 12]!, priceTicks: w[o + 9]!,
-      stopPriceTicks: extra?.stopPriceTicks ?? 0, qtyLots: w[o + 10]!, quoteQtyUnits: w[o + 11]!, expireTsUs: w[o + 13]!,
-      filledLots: 0, remainingLots: w[o + 10]!, filledNotionalUnits: 0, feeUnits: 0, status: type >= TYPE_STOP ? 'pending_trigger' : 'new',
-      triggered: false, rejectReason: 0, endReason: 0, createdUs: ts, updatedUs: ts, lastSeq: seq,
-    };
-    this.addOrder(rec);
-    this.touched.push(rec);
+    const s = this.addOrder(id, w[o + 4]!);
+    if (s < 0) return;
+    const t = this.orders.w, q = s * ORDER_STRIDE;
+    // The REST client's string id when it came through REST, else the engine's integer.
+    if (extra >= 0) this.orders.setClientOrderId(s, this.submitted.value(extra)); else t[q + O_CID] = w[o + 5]!;
+    t[q + O_INSTRUMENT] = instrumentId; t[q + O_SIDE] = w[o + 6]!; t[q + O_TYPE] = type; t[q + O_EFF_TYPE] = type; t[q + O_TIF] = w[o + 8]!;
+    t[q + O_FLAGS] = w[o + 12]!; t[q + O_PRICE] = w[o + 9]!; t[q + O_STOP] = extra >= 0 ? this.submitted.num(extra) : 0; t[q + O_QTY] = w[o + 10]!;
+    t[q + O_QUOTE_QTY] = w[o + 11]!; t[q + O_EXPIRE] = w[o + 13]!; t[q + O_REMAINING] = w[o + 10]!;
+    t[q + O_STATUS] = type >= TYPE_STOP ? ST_PENDING : ST_NEW;
+    t[q + O_CREATED] = ts; t[q + O_UPDATED] = ts; t[q + O_LAST_SEQ] = seq;
+    this.touched.push(s);
   }
 
   private rejectedNew(instrumentId: number, w: Float64Array, o: number, seq: number, ts: number): void {
     const id = w[o + 3]!;
-    const extra = this.submitted.get(id);
-    if (extra === undefined) return; // only REST orders are kept as rejected orders (we know their fields)
-    const rec: OrderRecord = {
-      id, account: w[o + 4]!, instrumentId, clientOrderId: extra.clientOrderId, side: 0, orderType: 0, effectiveType: 0, tif: 0, flags: 0,
-      priceTicks: 0, stopPriceTicks: extra.stopPriceTicks, qtyLots: 0, quoteQtyUnits: 0, expireTsUs: 0, filledLots: 0, remainingLots: 0,
-      filledNotionalUnits: 0, feeUnits: 0, status: 'rejected', triggered: false, rejectReason: w[o + 6]!, endReason: 0,
-      createdUs: ts, updatedUs: ts, lastSeq: seq,
-    };
-    this.addOrder(rec);
-    this.retire(rec.id);
+    const extra = this.submitted.slot(id);
+    if (extra < 0) return; // only REST orders are kept as rejected orders (we know their fields)
+    const s = this.addOrder(id, w[o + 4]!);
+    if (s >= 0) {
+      const t = this.orders.w, q = s * ORDER_STRIDE;
+      this.orders.setClientOrderId(s, this.submitted.value(extra));
+      t[q + O_INSTRUMENT] = instrumentId; t[q + O_STOP] = this.submitted.num(extra); t[q + O_STATUS] = ST_REJECTED; t[q + O_REJECT] = w[o + 6]!;
+      t[q + O_CREATED] = ts; t[q + O_UPDATED] = ts; t[q + O_LAST_SEQ] = seq;
+    }
+    this.retire(id);
   }
 
   private trade(b: BookMirror, w: Float64Array, o: number, seq: number, ts: number): void {
     const tradeId = w[o + 3]!, px = w[o + 4]!, qty = w[o + 5]!, notional = w[o + 15]!;
     b.lastPx = px; b.lastQty = qty; b.volumeLots += qty; b.quoteVolumeUnits += notional; b.tradeCount++;
-    b.trades.push({ tradeId, priceTicks: px, qtyLots: qty, takerSide: w[o + 10]!, tsUs: ts, seq });
-    if (b.trades.length > this.o.maxMarketTrades * 2) b.trades.splice(0, b.trades.length - this.o.maxMarketTrades);
+    b.trades.push(tradeId, px, qty, w[o + 10]!, ts, seq);
     this.o.onTrade?.(b.spec, ts, px, qty, notional);
     const takerSide = w[o + 10]!;
     this.fill(b, w[o + 6]!, w[o + 7]!, 1 - takerSide, 'maker', tradeId, px, qty, notional, w[o + 11]!, w[o + 13]!, seq, ts);
@@ -385,20 +430,16 @@ export class ReadModel {
 
   private fill(b: BookMirror, orderId: number, account: number, side: number, liquidity: 'maker' | 'taker', tradeId: number,
     px: number, qty: number, notional: number, fee: number, remaining: number, seq: number, ts: number): void {
-    const rec = this.orders.get(orderId);
-    if (rec !== undefined) {
-      rec.filledLots += qty; rec.filledNotionalUnits += notional; rec.feeUnits += fee;
-      if ((rec.flags & FLAG_QUOTE_QTY) === 0) rec.remainingLots = remaining;
-      if (rec.remainingLots === 0 && (rec.flags & FLAG_QUOTE_QTY) === 0 && (rec.flags & FLAG_CHILD) === 0) this.end(rec, 'filled', seq, ts);
-      else { rec.status = this.liveStatus(rec); this.touch(rec, seq, ts); }
+    const s = this.orders.slot(orderId);
+    if (s >= 0) {
+      const t = this.orders.w, q = s * ORDER_STRIDE;
+      t[q + O_FILLED] += qty; t[q + O_FILLED_NOTIONAL] += notional; t[q + O_FEE] += fee;
+      const flags = t[q + O_FLAGS]!;
+      if ((flags & FLAG_QUOTE_QTY) === 0) t[q + O_REMAINING] = remaining;
+      if (t[q + O_REMAINING] === 0 && (flags & FLAG_QUOTE_QTY) === 0 && (flags & FLAG_CHILD) === 0) this.end(s, ST_FILLED, seq, ts);
+      else { t[q + O_STATUS] = this.liveStatus(q); this.touch(s, seq, ts); }
     }
-    let list = this.tradesByAccount.get(account);
-    if (list === undefined) { list = []; this.tradesByAccount.set(account, list); }
-    list.push({
-      id: `${b.spec.id}-${tradeId}`, fillNo: ++this.fillNo, instrumentId: b.spec.id, tradeId, account, orderId, side, liquidity,
-      priceTicks: px, qtyLots: qty, notionalUnits: notional, feeUnits: fee, tsUs: ts, seq,
-    });
-    if (list.length > this.o.maxTradesPerAccount * 1.25) list.splice(0, list.length - this.o.maxTradesPerAccount);
+    this.tradesByAccount.of(account).push(++this.fillNo, b.spec.id, tradeId, account, orderId, side, liquidity === 'taker', px, qty, notional, fee, ts, seq);
     this.applyPosition(account, b.spec.id, side, qty, notional, fee);
   }
 
@@ -432,11 +473,13 @@ export class ReadModel {
   }
 
   position(account: number, instrumentId: number): Position {
-    const k = key(account, instrumentId);
-    let p = this.positions.get(k);
+    let byInstrument = this.positionsByAccount.get(account);
+    if (byInstrument === undefined) { byInstrument = new Map(); this.positionsByAccount.set(account, byInstrument); }
+    let p = byInstrument.get(instrumentId);
     if (p === undefined) {
       p = { account, instrumentId, qtyLots: 0, costUnits: 0, realizedUnits: 0, feeUnits: 0, partialHistory: false };
-      this.positions.set(k, p);
+      this.positions.set(key(account, instrumentId), p);
+      byInstrument.set(instrumentId, p);
     }
     return p;
   }
@@ -462,51 +505,71 @@ export class ReadModel {
 
   // ------------------------------------------------------------------------------ order bookkeeping
 
-  private addOrder(rec: OrderRecord): void {
-    if (this.orders.has(rec.id)) return;
-    this.orders.set(rec.id, rec);
-    let ids = this.ordersByAccount.get(rec.account);
-    if (ids === undefined) { ids = []; this.ordersByAccount.set(rec.account, ids); }
-    if (ids.length === 0 || ids[ids.length - 1]! < rec.id) ids.push(rec.id);
-    else { ids.splice(lowerBound(ids, rec.id), 0, rec.id); }
+  /** A new row for order `id` of `account` (listed under the account), or -1 when the id is already held. */
+  private addOrder(id: number, account: number): number {
+    const s = this.orders.add(id);
+    if (s < 0) return -1;
+    this.orders.w[s * ORDER_STRIDE + O_ACCOUNT] = account;
+    let ids = this.ordersByAccount.get(account);
+    if (ids === undefined) { ids = new IdList(); this.ordersByAccount.set(account, ids); }
+    ids.insert(id);
+    return s;
   }
 
-  private liveStatus(rec: OrderRecord): OrderStatus {
-    if (rec.filledLots > 0) return 'partially_filled';
-    return rec.orderType >= TYPE_STOP && !rec.triggered ? 'pending_trigger' : 'new';
+  /** Status of a live order at row offset `q`. */
+  private liveStatus(q: number): number {
+    const t = this.orders.w;
+    if (t[q + O_FILLED]! > 0) return ST_PARTIAL;
+    return t[q + O_TYPE]! >= TYPE_STOP && t[q + O_TRIGGERED] !== 1 ? ST_PENDING : ST_NEW;
   }
 
-  private touch(rec: OrderRecord, seq: number, ts: number): void {
-    rec.updatedUs = ts; rec.lastSeq = seq;
-    this.touched.push(rec);
+  private touch(s: number, seq: number, ts: number): void {
+    const t = this.orders.w, q = s * ORDER_STRIDE;
+    t[q + O_UPDATED] = ts; t[q + O_LAST_SEQ] = seq;
+    this.touched.push(s);
   }
 
-  private end(rec: OrderRecord, status: OrderStatus, seq: number, ts: number): void {
-    if (!LIVE_STATUSES.has(rec.status)) return;
-    rec.status = status;
-    rec.updatedUs = ts; rec.lastSeq = seq;
-    this.retire(rec.id);
+  private end(s: number, status: number, seq: number, ts: number): void {
+    const t = this.orders.w, q = s * ORDER_STRIDE;
+    if (!isLiveStatus(t[q + O_STATUS]!)) return;
+    t[q + O_STATUS] = status;
+    t[q + O_UPDATED] = ts; t[q + O_LAST_SEQ] = seq;
+    this.retire(t[q + O_ID]!);
   }
 
   /** Orders that cannot rest are over at the end of their command (market remainders end without an event when filled). */
   private finishTouched(): void {
-    for (const rec of this.touched) {
-      if (!LIVE_STATUSES.has(rec.status)) continue;
-      const cannotRest = rec.effectiveType === TYPE_MARKET || (rec.orderType < TYPE_STOP || rec.triggered) && (rec.tif === TIF_IOC || rec.tif === TIF_FOK);
-      if (!cannotRest || rec.status === 'pending_trigger') continue;
-      rec.remainingLots = 0;
-      this.end(rec, rec.filledLots > 0 ? 'filled' : 'expired', rec.lastSeq, rec.updatedUs);
+    const touched = this.touched;
+    for (let k = 0; k < touched.length; k++) {
+      const s = touched[k]!;
+      const t = this.orders.w, q = s * ORDER_STRIDE;
+      const st = t[q + O_STATUS]!;
+      if (!isLiveStatus(st)) continue;
+      const type = t[q + O_TYPE]!, tif = t[q + O_TIF]!;
+      const cannotRest = t[q + O_EFF_TYPE] === TYPE_MARKET || (type < TYPE_STOP || t[q + O_TRIGGERED] === 1) && (tif === TIF_IOC || tif === TIF_FOK);
+      if (!cannotRest || st === ST_PENDING) continue;
+      t[q + O_REMAINING] = 0;
+      this.end(s, t[q + O_FILLED]! > 0 ? ST_FILLED : ST_EXPIRED, t[q + O_LAST_SEQ]!, t[q + O_UPDATED]!);
     }
-    this.touched.length = 0;
+    touched.length = 0;
   }
 
   private retire(id: number): void {
     this.terminated.push(id);
-    const live = this.terminated.length - this.terminatedHead;
-    if (live > this.o.maxTerminatedOrders) {
-      const drop = this.terminated[this.terminatedHead++]!;
-      this.orders.delete(drop);
-      if (this.terminatedHead > 65536) { this.terminated.splice(0, this.terminatedHead); this.terminatedHead = 0; }
+    if (this.terminated.size > this.o.maxTerminatedOrders) {
+      const drop = this.terminated.shift();
+      const s = this.orders.slot(drop);
+      // The oldest terminated order is usually its account's oldest id: it leaves the list at once.
+      // Others stay (readers skip ids no longer held) until there are many.
+      const ids = s >= 0 ? this.ordersByAccount.get(this.orders.w[s * ORDER_STRIDE + O_ACCOUNT]!) : undefined;
+      this.orders.deleteDeferred(drop, this.dropped);
+      if (ids?.dropFirst(drop) === true) {
+        // Ids left behind an order that lived long go with it.
+        while (this.staleIds > 0 && ids.length > 0 && !this.orders.has(ids.at(0)) && ids.dropFirst(ids.at(0))) this.staleIds--;
+      } else if (++this.staleIds > Math.max(65_536, this.orders.size)) {
+        for (const l of this.ordersByAccount.values()) l.retain((x) => this.orders.has(x));
+        this.staleIds = 0;
+      }
     }
   }
 
@@ -514,41 +577,44 @@ export class ReadModel {
   *orderIdsDesc(account: number, beforeId: number): Generator<number> {
     const ids = this.ordersByAccount.get(account);
     if (ids === undefined) return;
-    let i = beforeId > 0 ? lowerBound(ids, beforeId) - 1 : ids.length - 1;
-    for (; i >= 0; i--) yield ids[i]!;
+    let i = beforeId > 0 ? ids.lowerBound(beforeId) - 1 : ids.length - 1;
+    for (; i >= 0; i--) yield ids.at(i);
   }
 
   /** Open orders of an account (any book). */
   openOrders(account: number): OrderRecord[] {
     const out: OrderRecord[] = [];
     for (const id of this.orderIdsDesc(account, 0)) {
-      const r = this.orders.get(id);
-      if (r !== undefined && LIVE_STATUSES.has(r.status)) out.push(r);
+      const s = this.orders.slot(id);
+      if (s >= 0 && isLiveStatus(this.orders.w[s * ORDER_STRIDE + O_STATUS]!)) out.push(this.orders.record(s));
     }
     return out;
   }
 
   private refreshTop(b: BookMirror): void {
     let bp = 0, bq = 0, ap = 0, aq = 0;
-    for (const [px, [q]] of b.bids) if (px > bp) { bp = px; bq = q; }
-    for (const [px, [q]] of b.asks) if (ap === 0 || px < ap) { ap = px; aq = q; }
+    for (const [px, [q, n]] of b.bids) if ((q !== 0 || n !== 0) && px > bp) { bp = px; bq = q; }
+    for (const [px, [q, n]] of b.asks) if ((q !== 0 || n !== 0) && (ap === 0 || px < ap)) { ap = px; aq = q; }
     b.bidPx = bp; b.bidQty = bq; b.askPx = ap; b.askQty = aq;
+  }
+
+  private dropEmptyLevels(b: BookMirror): void {
+    for (const m of [b.bids, b.asks]) for (const [px, l] of m) if (l[0] === 0 && l[1] === 0) m.delete(px);
+    b.emptyLevels = 0;
   }
 
   /** Best `depth` levels of a side as [price, qty, count], best first. */
   levels(b: BookMirror, side: number, depth: number): [number, number, number][] {
     const m = side === 0 ? b.bids : b.asks;
-    const px = [...m.keys()].sort((x, y) => (side === 0 ? y - x : x - y)).slice(0, depth);
+    const px = [...m.keys()].filter((p) => { const l = m.get(p)!; return l[0] !== 0 || l[1] !== 0; })
+      .sort((x, y) => (side === 0 ? y - x : x - y)).slice(0, depth);
     return px.map((p) => [p, m.get(p)![0], m.get(p)![1]]);
   }
 }
 
+/** Emptied price levels kept per book before they are all dropped (BookMirror). */
+const EMPTY_LEVELS_KEPT = 256;
+
 function key(account: number, instrumentId: number): string {
   return `${account}:${instrumentId}`;
-}
-
-function lowerBound(a: number[], v: number): number {
-  let lo = 0, hi = a.length;
-  while (lo < hi) { const mid = (lo + hi) >>> 1; if (a[mid]! < v) lo = mid + 1; else hi = mid; }
-  return lo;
 }

@@ -340,11 +340,13 @@ export class RestRouter {
     if (route.method === 'get' || route.audit === null || route.audit === undefined || audit === undefined) return null;
     const p = ctx?.principal ?? null;
     const actor = p === null ? 'anonymous' : p.kind === 'api_key' ? `key:${p.credentialId}` : `user:${p.userId}`;
+    // target is set only when known (an absent field, not undefined), without spreading into the
+    // literal (which made a dictionary-mode object per request).
     const entry: AuditInput = {
       tsMs: this.o.nowMs(), actor, action: route.audit, remoteAddr: raw.remoteAddr, requestId, outcome,
-      ...(ctx?.audit.target !== undefined ? { target: ctx.audit.target } : {}),
       detail: auditDetail(raw, detail, ctx?.audit.detail),
     };
+    if (ctx?.audit.target !== undefined) entry.target = ctx.audit.target;
     const failed = (e: unknown): void => { this.o.log?.({ err: (e as Error).message, requestId }, 'rest: audit append failed'); };
     if (grouped && audit.appendGrouped !== undefined) return audit.appendGrouped(entry).then(() => {}, failed);
     try {

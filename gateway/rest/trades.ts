@@ -45,16 +45,17 @@ export class TradeResource {
     const before = q.cursor !== undefined ? Number(q.cursor) : Infinity;
     const hits: TradeRecord[] = [];
     for (const a of accounts) {
-      const list = c.model.tradesByAccount.get(a) ?? [];
+      const list = c.model.tradesByAccount.get(a);
+      if (list === undefined) continue;
       let n = 0;
       for (let k = list.length - 1; k >= 0 && n < q.limit; k--) {
-        const t = list[k]!;
-        if (t.fillNo >= before) continue;
-        if (instrumentId !== 0 && t.instrumentId !== instrumentId) continue;
-        if (side >= 0 && t.side !== side) continue;
-        if (orderId !== 0 && t.orderId !== orderId) continue;
-        if (t.tsUs < from || t.tsUs > to) continue;
-        hits.push(t); n++;
+        if (list.fillNo(k) >= before) continue;
+        if (instrumentId !== 0 && list.instrumentId(k) !== instrumentId) continue;
+        if (side >= 0 && list.side(k) !== side) continue;
+        if (orderId !== 0 && list.orderId(k) !== orderId) continue;
+        const ts = list.tsUs(k);
+        if (ts < from || ts > to) continue;
+        hits.push(list.at(k)); n++;
       }
     }
     hits.sort((x, y) => y.fillNo - x.fillNo);
@@ -81,10 +82,11 @@ export class TradeResource {
     const hits: TradeRecord[] = [];
     const seen = new Set<string>();
     for (const a of accounts) {
-      const list = c.model.tradesByAccount.get(a) ?? [];
+      const list = c.model.tradesByAccount.get(a);
+      if (list === undefined) continue;
       let n = 0;
       for (let k = list.length - 1; k >= 0 && n < q.limit; k--) {
-        const t = list[k]!;
+        const t = list.at(k);
         if (before !== null && compareFillsDesc(fillKey(t), before) <= 0) continue;
         if (instrumentId !== 0 && t.instrumentId !== instrumentId) continue;
         if (side >= 0 && t.side !== side) continue;
@@ -111,9 +113,17 @@ export class TradeResource {
   private async one(ctx: RouteContext): Promise<{ body: unknown }> {
     const c = this.c;
     const id = (ctx.params as { trade_id: string }).trade_id;
-    for (const a of ctx.principal!.accountIds) {
-      const t = c.model.tradesByAccount.get(a)?.find((x) => x.id === id);
-      if (t !== undefined) return { body: tradeJson(c, t) };
+    // Ids are `${instrumentId}-${tradeId}`: the first fill (oldest first) with that id, as before.
+    const m = /^([0-9]+)-([0-9]+)$/.exec(id);
+    for (const a of m === null ? [] : ctx.principal!.accountIds) {
+      const list = c.model.tradesByAccount.get(a);
+      if (list === undefined) continue;
+      const inst = Number(m![1]), tid = Number(m![2]);
+      for (let k = 0; k < list.length; k++) {
+        if (list.tradeId(k) !== tid || list.instrumentId(k) !== inst) continue;
+        const t = list.at(k);
+        if (t.id === id) return { body: tradeJson(c, t) };
+      }
     }
     if (c.history !== null) {
       const [inst, tid] = id.split('-').map(Number) as [number, number];

@@ -18,6 +18,7 @@
 // Environment: BENCH_OPS (timed ops per stream), BENCH_DEEP_PRELOAD (resting orders of the deep
 // preload), BENCH_RUNS (default 5), BENCH_PEER_RUNS (default 3), BENCH_REF_OPS (default 5000),
 // BENCH_STREAMS (comma list of stream names), BENCH_PEERS=0 / BENCH_REF=0 to skip those parts,
+// BENCH_PAIRS (default 5; 0 skips): deep/shallow measured in back-to-back pairs (ratios.deepVsShallowPaired),
 // BENCH_PREFETCH=0 to replay without telling the book the next command (`OrderBook.prefetch`, which
 // the shard worker calls as it drains its ring; on by default, also in the latency pass, inside the
 // timed region).
@@ -42,6 +43,7 @@ const ONLY = (process.env['BENCH_STREAMS'] ?? '').split(',').map((x) => x.trim()
 const WITH_PEERS = process.env['BENCH_PEERS'] !== '0';
 const WITH_REF = process.env['BENCH_REF'] !== '0';
 const PREFETCH = process.env['BENCH_PREFETCH'] !== '0';
+const PAIRS = envInt('BENCH_PAIRS', 5);
 
 const fastFactory: BookFactory = (spec, events) => new OrderBook(spec, events);
 
@@ -368,6 +370,7 @@ async function main(): Promise<void> {
   log(`timer overhead (performance.now pair): ${overheadNs.toFixed(0)} ns`);
 
   let shallowGen: GeneratedStream | null = null;
+  let deepGen: GeneratedStream | null = null;
   for (const base of STREAMS) {
     if (ONLY.length > 0 && !ONLY.includes(base.name)) continue;
     const c = streamConfig(base);
@@ -385,7 +388,32 @@ async function main(): Promise<void> {
     const r = out[c.name] as Record<string, unknown>;
     log(`${c.name}: ${JSON.stringify({ opsPerSec: r['opsPerSec'], p50Ns: r['p50Ns'], p99Ns: r['p99Ns'], p999Ns: r['p999Ns'], trades: r['trades'], rejects: r['rejects'] })}`);
     if (c.name === 'shallow') shallowGen = g;
+    if (c.name === 'deep') deepGen = g;
     fullGc();
+  }
+
+  // deep/shallow measured in pairs: one timed run of each on a fresh book, back to back (the order
+  // alternating), the ratio taken per pair. The sequential figures above run all of shallow, then all
+  // of deep, so a host that slows down for a minute (this shared VM does) moves their ratio; a pair
+  // spans a few seconds.
+  let paired: Record<string, unknown> | null = null;
+  if (shallowGen !== null && deepGen !== null && PAIRS > 0 && !('error' in (out['shallow'] as object)) && !('error' in (out['deep'] as object))) {
+    const ratios: number[] = [];
+    for (let k = 0; k < PAIRS; k++) {
+      const rate = (g: GeneratedStream): number => {
+        const rig = freshRig(fastFactory, g);
+        fullGc();
+        const t0 = performance.now();
+        replay(rig.book, g.ops, g.ops.count, rig.cmd, rig.ev);
+        return g.ops.count / ((performance.now() - t0) / 1000);
+      };
+      let sh: number, dp: number;
+      if (k % 2 === 0) { sh = rate(shallowGen); dp = rate(deepGen); } else { dp = rate(deepGen); sh = rate(shallowGen); }
+      ratios.push(dp / sh);
+      log(`  pair ${k + 1}/${PAIRS}: shallow ${Math.round(sh).toLocaleString('en-US')}, deep ${Math.round(dp).toLocaleString('en-US')} ops/s, deep/shallow ${(dp / sh).toFixed(3)}`);
+      fullGc();
+    }
+    paired = { pairs: PAIRS, ratios: ratios.map((x) => round(x, 3)), median: round(median(ratios), 3) };
   }
 
   if (WITH_REF && shallowGen !== null) {
@@ -432,6 +460,7 @@ async function main(): Promise<void> {
   out['ratios'] = {
     shallowVsFastestPeer: shallow !== null && peerRates.length > 0 ? round(shallow / Math.max(...peerRates), 2) : null,
     deepVsShallow: shallow !== null && deep !== null ? round(deep / shallow, 3) : null,
+    deepVsShallowPaired: paired,
     shallowVsReference: shallow !== null && rate('reference') !== null ? round(shallow / rate('reference')!, 2) : null,
     advancedVsShallow: shallow !== null && rate('advanced') !== null ? round(rate('advanced')! / shallow, 3) : null,
   };

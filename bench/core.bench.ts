@@ -29,7 +29,7 @@ import { EventBuffer } from '../core/events.js';
 import { Command, EVENT_WORDS, EventType } from '../core/types.js';
 import {
   type BenchBook, type BookFactory, benchSpec, COMMAND_NAMES, END_NAMES, envInt, EVENT_NAMES, fullGc, hasGc, log,
-  anonHugePagesKb, machineInfo, median, nameOf, quantile, REJECT_NAMES, round, timerOverheadNs,
+  anonHugePagesKb, settle, machineInfo, median, nameOf, quantile, REJECT_NAMES, round, timerOverheadNs,
 } from './common.js';
 import { peerAdapters, PeerStrings, replayPeer, type PeerAdapter, type PeerRunStats } from './peers.js';
 import { type GeneratedStream, generateStream, loadCommand, type OpStream, STREAMS, type StreamConfig } from './streams.js';
@@ -62,6 +62,7 @@ function capacityFor(g: GeneratedStream): number {
 interface Rig { book: BenchBook; ev: EventBuffer; cmd: Command; preloadMs: number }
 
 function freshRig(factory: BookFactory, g: GeneratedStream): Rig {
+  settle(); // a previous (large) book's memory is returned before this one is built and timed
   const ev = new EventBuffer(1 << 16);
   const book = factory(benchSpec(capacityFor(g)), ev);
   const cmd = new Command();

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_REQUEST_LIMITS, MemoryRateLimiter, RequestRateLimits, checkPolicy, tokenBucketStep, type RateLimitPolicy } from './rate-limit.js';
+import { DEFAULT_REQUEST_LIMITS, MemoryRateLimiter, RequestRateLimits, checkPolicy, tokenBucketStep, type BucketState, type RateLimitPolicy } from './rate-limit.js';
 import { rateLimiterConformance } from './rate-limit-conformance.js';
 
 const POLICY: RateLimitPolicy = { burst: 5, ratePerSecond: 2 };
@@ -62,6 +62,30 @@ describe('token bucket', () => {
     assert.equal(l.size, 3);
     assert.equal(l.consumeSync('a', p, 3).allowed, false, 'a kept its empty bucket');
     assert.equal(l.consumeSync('b', p, 3).allowed, true, 'b was dropped and comes back full');
+  });
+
+  it('evicts exactly as a Map kept in recency order would (randomized against that model)', () => {
+    // The model: the former implementation, Map order = recency (delete and re-insert on every use).
+    for (let seed = 1; seed <= 20; seed++) {
+      let x = seed;
+      const rnd = (n: number): number => { x = (x * 1103515245 + 12345) % 2147483648; return x % n; };
+      const max = 1 + rnd(6);
+      const l = new MemoryRateLimiter(max);
+      const model = new Map<string, BucketState>();
+      const p = { burst: 3, ratePerSecond: 0.5 };
+      for (let t = 0; t < 2000; t++) {
+        const key = `k${rnd(max + 4)}`, now = t * 100;
+        let b = model.get(key);
+        if (b) model.delete(key);
+        else {
+          b = { tokens: p.burst, updatedAtMs: now };
+          if (model.size >= max) model.delete(model.keys().next().value!);
+        }
+        model.set(key, b);
+        assert.deepEqual(l.consumeSync(key, p, now), tokenBucketStep(b, p, now), `seed ${seed} step ${t}`);
+        assert.equal(l.size, model.size);
+      }
+    }
   });
 
   it('policies are validated', () => {

@@ -55,12 +55,29 @@ export function tokenBucketStep(state: BucketState, policy: RateLimitPolicy, now
   return { allowed: false, remaining: Math.floor(state.tokens), retryAfterSeconds, limit: policy.burst };
 }
 
+/** A bucket in the limiter's recency list (most recent at `head`). */
+interface LruBucket extends BucketState {
+  key: string;
+  /** Towards the least recently used; null at the tail. */
+  older: LruBucket | null;
+  /** Towards the most recently used; null at the head. */
+  newer: LruBucket | null;
+}
+
 /**
  * Buckets in a Map, at most `maxBuckets` of them; the least recently used is dropped when full (a
  * dropped bucket comes back full, which only ever favours the client).
+ *
+ * Recency is a doubly linked list through the buckets themselves: a use moves the bucket to the head
+ * by relinking (nothing at all when it is already there, as for a busy keep-alive client), where
+ * deleting and re-inserting the Map entry on every request left holes in the Map's table and
+ * rebuilt the table every few requests (the largest source of memory promoted per REST order).
  */
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly buckets = new Map<string, BucketState>();
+  private readonly buckets = new Map<string, LruBucket>();
+  /** Most and least recently used. */
+  private head: LruBucket | null = null;
+  private tail: LruBucket | null = null;
 
   constructor(readonly maxBuckets = 100_000) {}
 
@@ -74,14 +91,36 @@ export class MemoryRateLimiter implements RateLimiter {
 
   consumeSync(bucketKey: string, policy: RateLimitPolicy, nowMs: number, cost = 1): RateDecision {
     let b = this.buckets.get(bucketKey);
-    if (b) {
-      this.buckets.delete(bucketKey); // re-inserted below: Map order = recency
+    if (b !== undefined) {
+      if (b !== this.head) {
+        this.unlink(b);
+        this.pushHead(b);
+      }
     } else {
-      b = { tokens: policy.burst, updatedAtMs: nowMs };
-      if (this.buckets.size >= this.maxBuckets) this.buckets.delete(this.buckets.keys().next().value!);
+      if (this.buckets.size >= this.maxBuckets && this.tail !== null) {
+        const lru = this.tail;
+        this.unlink(lru);
+        this.buckets.delete(lru.key);
+      }
+      b = { tokens: policy.burst, updatedAtMs: nowMs, key: bucketKey, older: null, newer: null };
+      this.buckets.set(bucketKey, b);
+      this.pushHead(b);
     }
-    this.buckets.set(bucketKey, b);
     return tokenBucketStep(b, policy, nowMs, cost);
+  }
+
+  private unlink(b: LruBucket): void {
+    if (b.newer !== null) b.newer.older = b.older; else this.head = b.older;
+    if (b.older !== null) b.older.newer = b.newer; else this.tail = b.newer;
+    b.older = null;
+    b.newer = null;
+  }
+
+  private pushHead(b: LruBucket): void {
+    b.older = this.head;
+    b.newer = null;
+    if (this.head !== null) this.head.newer = b; else this.tail = b;
+    this.head = b;
   }
 }
 

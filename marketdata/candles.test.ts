@@ -106,3 +106,34 @@ test('out-of-order trades throw unless clampTime is set', () => {
   c.addTrade('X', 60_000_000, 12, 1, 12);
   assert.deepEqual(c.drain().map((x) => [x.openTimeUs, x.closeTicks, x.tradeCount]), [[120_000_000, 12, 2]]);
 });
+
+test('property: each drain holds exactly the deltas of the trades since the previous one, in first-touched order', () => {
+  fc.assert(fc.property(tradesArb, fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 10 }), (trades, cuts) => {
+    const agg = new CandleAggregator();
+    const cutSet = new Set(cuts);
+    let since: TradeTick[] = [];
+    const check = (): void => assert.deepEqual(agg.drain(), [...bruteForce(since).values()]);
+    trades.forEach((t, i) => {
+      if (cutSet.has(i)) { check(); since = []; }
+      agg.add(t);
+      since.push(t);
+    });
+    check();
+    assert.equal(agg.size, 0);
+  }), { numRuns: 100 });
+});
+
+test('an aggregator over some intervals, in any order, keeps its candles apart per symbol', () => {
+  const c = new CandleAggregator(['1h', '1m']);
+  c.addTrade('X', 60_000_000, 10, 1, 10);
+  c.addTrade('Y', 60_000_001, 20, 2, 40);
+  c.addTrade('X', 119_999_999, 11, 1, 11);
+  c.addTrade('X', 120_000_000, 9, 3, 27);
+  assert.deepEqual(c.drain().map((x) => [x.symbol, x.interval, x.openTimeUs, x.openTicks, x.highTicks, x.lowTicks, x.closeTicks, x.volumeLots, x.tradeCount]), [
+    ['X', '1h', 0, 10, 11, 9, 9, 5, 3], ['X', '1m', 60_000_000, 10, 11, 10, 11, 2, 2],
+    ['Y', '1h', 0, 20, 20, 20, 20, 2, 1], ['Y', '1m', 60_000_000, 20, 20, 20, 20, 2, 1],
+    ['X', '1m', 120_000_000, 9, 9, 9, 9, 3, 1],
+  ]);
+  c.addTrade('X', 120_000_001, 8, 1, 8);
+  assert.deepEqual(c.drain().map((x) => [x.interval, x.openTimeUs, x.openTicks, x.tradeCount]), [['1h', 0, 8, 1], ['1m', 120_000_000, 8, 1]]);
+});

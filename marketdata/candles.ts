@@ -90,6 +90,14 @@ export class CandleAggregator {
   private pending = new Map<string, Candle>();
   /** Last trade time per symbol: trades must come in non-decreasing time. */
   private lastTs = new Map<string, number>();
+  /**
+   * Per symbol, per interval (same index as `intervals`): the bucket last touched and its delta in
+   * `pending`, so that a trade in the same buckets as the symbol's previous one updates them without
+   * building a key string per interval. Valid while `gen` equals `drains` (a drain hands the deltas out).
+   */
+  private readonly open = new Map<string, { gen: number; starts: number[]; candles: Candle[] }>();
+  private drains = 0;
+  private readonly lens: number[];
   private readonly clampTime: boolean;
 
   /**
@@ -99,6 +107,7 @@ export class CandleAggregator {
   constructor(intervals: readonly Interval[] = INTERVALS, o: { clampTime?: boolean } = {}) {
     for (const i of intervals) if (!isInterval(i)) throw new CandleError(`unknown interval ${String(i)}`);
     this.intervals = [...intervals];
+    this.lens = this.intervals.map((i) => INTERVAL_US[i]);
     this.clampTime = o.clampTime === true;
   }
 
@@ -113,23 +122,42 @@ export class CandleAggregator {
       tsUs = last;
     }
     this.lastTs.set(symbol, tsUs);
-    for (const interval of this.intervals) {
-      const open = bucketStartUs(tsUs, interval);
-      const key = candleKey(symbol, interval, open);
-      const c = this.pending.get(key);
-      if (c === undefined) {
-        this.pending.set(key, {
-          symbol, interval, openTimeUs: open, openTicks: priceTicks, highTicks: priceTicks, lowTicks: priceTicks,
-          closeTicks: priceTicks, volumeLots: qtyLots, quoteVolumeUnits: notionalUnits, tradeCount: 1,
-        });
-      } else {
-        if (priceTicks > c.highTicks) c.highTicks = priceTicks;
-        if (priceTicks < c.lowTicks) c.lowTicks = priceTicks;
-        c.closeTicks = priceTicks;
-        c.volumeLots = safeAdd(c.volumeLots, qtyLots, 'volume');
-        c.quoteVolumeUnits = safeAdd(c.quoteVolumeUnits, notionalUnits, 'quote volume');
-        c.tradeCount++;
+    let cur = this.open.get(symbol);
+    if (cur === undefined) {
+      cur = { gen: this.drains, starts: new Array<number>(this.intervals.length).fill(Number.NaN), candles: new Array<Candle>(this.intervals.length) };
+      this.open.set(symbol, cur);
+    } else if (cur.gen !== this.drains) {
+      cur.gen = this.drains;
+      cur.starts.fill(Number.NaN);
+    }
+    for (let i = 0; i < this.intervals.length; i++) {
+      const len = this.lens[i]!, r = tsUs % len;
+      const open = r < 0 ? tsUs - r - len : tsUs - r; // bucketStartUs
+      let c: Candle | undefined;
+      if (cur.starts[i] === open) c = cur.candles[i]!;
+      else {
+        const interval = this.intervals[i]!;
+        const key = candleKey(symbol, interval, open);
+        c = this.pending.get(key);
+        if (c === undefined) {
+          c = {
+            symbol, interval, openTimeUs: open, openTicks: priceTicks, highTicks: priceTicks, lowTicks: priceTicks,
+            closeTicks: priceTicks, volumeLots: qtyLots, quoteVolumeUnits: notionalUnits, tradeCount: 1,
+          };
+          this.pending.set(key, c);
+          cur.starts[i] = open;
+          cur.candles[i] = c;
+          continue;
+        }
+        cur.starts[i] = open;
+        cur.candles[i] = c;
       }
+      if (priceTicks > c.highTicks) c.highTicks = priceTicks;
+      if (priceTicks < c.lowTicks) c.lowTicks = priceTicks;
+      c.closeTicks = priceTicks;
+      c.volumeLots = safeAdd(c.volumeLots, qtyLots, 'volume');
+      c.quoteVolumeUnits = safeAdd(c.quoteVolumeUnits, notionalUnits, 'quote volume');
+      c.tradeCount++;
     }
   }
 
@@ -146,6 +174,7 @@ export class CandleAggregator {
   drain(): Candle[] {
     const out = [...this.pending.values()];
     this.pending = new Map();
+    this.drains++;
     return out;
   }
 }

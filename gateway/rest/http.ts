@@ -75,8 +75,9 @@ export function readBody(res: HttpResponse, limitBytes: number, done: (err: Body
     if (finished) return;
     size += chunk.byteLength;
     if (size > limitBytes) { finished = true; done(new BodyTooLarge(), EMPTY); return; }
-    // uWS reuses the chunk's memory after the callback: copy it (once).
-    const b = Buffer.from(chunk.slice(0));
+    // uWS reuses the chunk's memory after the callback: copy it (once). Buffer.from(Uint8Array)
+    // copies into node's buffer pool (small bodies); chunk.slice(0) made a new ArrayBuffer per chunk.
+    const b = Buffer.from(new Uint8Array(chunk));
     if (first === null) first = b; else (chunks ??= [first]).push(b);
     if (isLast) { finished = true; done(null, chunks !== null ? Buffer.concat(chunks) : first); }
   });

@@ -133,7 +133,10 @@ class Shard {
 
   /** OrderBook.prefetch for the command record at word offset o (read, not decoded). */
   private prefetch(f: Float64Array, o: number): void {
-    const slot = this.byId.get(f[o + CW_INSTRUMENT]!);
+    const id = f[o + CW_INSTRUMENT]!;
+    // One book per shard is the common layout: no Map lookup per command for it.
+    const only = this.slots.length === 1 ? this.slots[0]! : undefined;
+    const slot = only !== undefined && only.id === id ? only : this.byId.get(id);
     if (slot !== undefined) slot.book.prefetch(f[o + CW_TYPE]!, f[o + CW_ORDER_ID]!, f[o + CW_ACCOUNT]!, f[o + CW_CLIENT_ORDER_ID]!);
   }
 

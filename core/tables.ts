@@ -115,6 +115,90 @@ export class IntMap {
 }
 
 /**
+ * Map from an order id or a seq (a positive safe integer) to a slot (a non-negative int32), for keys
+ * that mostly arrive in increasing order, as the runtime's order ids (its seqs) do. Linear probing from
+ * home = key & mask, without mixing: consecutive ids sit in consecutive entries, so the live ones
+ * (recent ids) share a few hot cache lines, where a mixed key (IntMap above) costs a random
+ * line of a multi-megabyte table per lookup (bench:pipeline: about 12% of the main thread's time was
+ * those misses). IntMap mixes because a long run of live consecutive ids, every entry at its home,
+ * made each backward-shift delete scan the whole run; here a delete scans at most `maxShift` entries
+ * past the hole (the largest distance an entry was ever placed from its home: no entry further on can
+ * belong before the hole), so it stays O(1) while ids do not collide. Fixed size: at most half full
+ * (its users size it so), entries interleaved (key, value) in one Float64Array.
+ */
+export class SeqMap {
+  private readonly t: Float64Array;
+  private readonly mask: number;
+  /** The largest distance from its home at which an entry was ever placed (reset when empty). */
+  private maxShift = 0;
+  size = 0;
+
+  constructor(expected: number) {
+    let cap = 16;
+    while (cap < expected * 2) cap *= 2;
+    this.t = new Float64Array(2 * cap).fill(EMPTY);
+    this.mask = cap - 1;
+  }
+
+  get(key: number): number {
+    const t = this.t, mask = this.mask;
+    let i = key & mask;
+    for (let d = this.maxShift; d >= 0; d--) {
+      const v = t[2 * i + 1]!;
+      if (v === EMPTY) return EMPTY;
+      if (t[2 * i] === key) return v;
+      i = (i + 1) & mask;
+    }
+    return EMPTY;
+  }
+
+  /** Insert or overwrite. Throws past half full (a sizing bug, never silent). */
+  set(key: number, value: number): void {
+    const t = this.t, mask = this.mask;
+    let i = key & mask;
+    for (let d = 0; ; d++) {
+      const v = t[2 * i + 1]!;
+      if (v === EMPTY) {
+        if ((this.size + 1) * 2 > mask + 1) throw new Error('SeqMap full');
+        t[2 * i] = key; t[2 * i + 1] = value;
+        this.size++;
+        if (d > this.maxShift) this.maxShift = d;
+        return;
+      }
+      if (t[2 * i] === key) { t[2 * i + 1] = value; return; }
+      i = (i + 1) & mask;
+    }
+  }
+
+  delete(key: number): boolean {
+    const t = this.t, mask = this.mask;
+    let i = key & mask;
+    for (let d = this.maxShift; ; d--) {
+      if (d < 0) return false;
+      const v = t[2 * i + 1]!;
+      if (v === EMPTY) return false;
+      if (t[2 * i] === key) break;
+      i = (i + 1) & mask;
+    }
+    // Backward shift: an entry at j moves into the hole at i when its home lies cyclically at or before
+    // i, i.e. its distance from home is at least (j - i). Past maxShift entries from the hole none can.
+    const maxShift = this.maxShift;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const dj = (j - i) & mask;
+      if (dj > maxShift || t[2 * j + 1] === EMPTY) break;
+      if (((j - (t[2 * j]! & mask)) & mask) >= dj) {
+        t[2 * i] = t[2 * j]!; t[2 * i + 1] = t[2 * j + 1]!; i = j;
+      }
+    }
+    t[2 * i + 1] = EMPTY;
+    if (--this.size === 0) this.maxShift = 0;
+    return true;
+  }
+}
+
+/**
  * Map from a pair of safe integers to a non-negative int32 value; entries interleaved. Grows by
  * doubling when a quarter full (amortized, never per message), so the table stays as small as the live
  * set and its probes stay in cache.

@@ -11,7 +11,8 @@ import {
   Command, CommandType, EventType, OrderFlags, OrderType, RejectReason, Side, StpMode, TimeInForce,
 } from '../core/types.js';
 import { testSpec } from '../testing/fixtures.js';
-import { Ledger, LedgerError, SeqMap, buyRequiredUnits, feeBoundUnits } from './ledger.js';
+import { Ledger, LedgerError, buyRequiredUnits, feeBoundUnits } from './ledger.js';
+import { SeqMap } from '../core/tables.js';
 
 const FEE = 99;
 const A = 1, B = 2;

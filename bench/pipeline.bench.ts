@@ -63,15 +63,15 @@ function mainThreadCpuMs(): number {
 }
 
 /** CPU ms (user + system) per thread of this process, by tid (Linux /proc; empty elsewhere). */
-function threadCpuMs(): Map<number, { name: string; ms: number }> {
-  const out = new Map<number, { name: string; ms: number }>();
+function threadCpuMs(): Map<number, { name: string; ms: number; sysMs: number }> {
+  const out = new Map<number, { name: string; ms: number; sysMs: number }>();
   try {
     for (const t of readdirSync('/proc/self/task')) {
       try {
         const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
         const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
         const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        out.set(Number(t), { name, ms: (Number(f[11]) + Number(f[12])) * 10 });
+        out.set(Number(t), { name, ms: (Number(f[11]) + Number(f[12])) * 10, sysMs: Number(f[12]) * 10 });
       } catch { /* the thread ended */ }
     }
   } catch { /* not Linux */ }
@@ -79,10 +79,10 @@ function threadCpuMs(): Map<number, { name: string; ms: number }> {
 }
 
 /** The busiest threads between two threadCpuMs() readings, as "name:tid" -> ms. */
-function threadCpuDiff(a: Map<number, { name: string; ms: number }>, b: Map<number, { name: string; ms: number }>): Record<string, number> {
+function threadCpuDiff(a: Map<number, { name: string; ms: number; sysMs: number }>, b: Map<number, { name: string; ms: number; sysMs: number }>, field: 'ms' | 'sysMs' = 'ms'): Record<string, number> {
   const rows: [string, number][] = [];
   for (const [tid, v] of b) {
-    const ms = v.ms - (a.get(tid)?.ms ?? 0);
+    const ms = v[field] - (a.get(tid)?.[field] ?? 0);
     if (ms >= 20) rows.push([`${tid === process.pid ? 'main' : v.name}:${tid}`, ms]);
   }
   rows.sort((x, y) => y[1] - x[1]);
@@ -175,14 +175,16 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   await engine.drain();
   const ordersPerSec = (acks - a0) / ((performance.now() - t0) / 1000);
   if (CLOSED_ONLY) {
-    const threads = threadCpuDiff(cpu0!, threadCpuMs());
+    const cpu1 = threadCpuMs();
+    const threads = threadCpuDiff(cpu0!, cpu1);
+    const threadsSys = threadCpuDiff(cpu0!, cpu1, 'sysMs');
     const st = engine.stats();
     // Diagnostics: wake-ups paid by the main thread's publishes (journal ring, shard command ring).
     const shardRing = (engine as unknown as { shards: { cmdRing: Ring }[] }).shards[0]!.cmdRing;
     process.stderr.write(`${mode} notifies: journal ${engine.journal.ring.notifyCount}, shard ${shardRing.notifyCount}; journal commits ${(engine.journal as unknown as { ctrlF64: Float64Array }).ctrlF64[9]}\n`);
     await engine.close();
     process.stderr.write(`${mode} shard: ${JSON.stringify(engine.shardThreadStats?.()[0])}\n`);
-    process.stderr.write(`${mode} threads (CPU ms; journal thread ${engine.journal.threads.journalTid}, checkpointer ${engine.journal.threads.checkpointerTid}): ${JSON.stringify(threads)}\n`);
+    process.stderr.write(`${mode} threads (CPU ms; journal thread ${engine.journal.threads.journalTid}, checkpointer ${engine.journal.threads.checkpointerTid}): ${JSON.stringify(threads)}; of it in the kernel: ${JSON.stringify(threadsSys)}\n`);
     let cpuMs = 0;
     for (const k in threads) cpuMs += threads[k]!;
     return { dir, result: { ordersPerSec: Math.round(ordersPerSec), cpuUsPerOrder: Math.round((cpuMs * 1000 / (acks - a0)) * 100) / 100, mainUsPerOrder: Math.round(((threads[`main:${process.pid}`] ?? 0) * 1000 / (acks - a0)) * 100) / 100, mainCpuMs: threads[`main:${process.pid}`] ?? -1, busyRingFull: st.busyRingFull, busyJournalRing: st.busyJournalRing ?? -1, busyInFlight: st.busyInFlight, commands: st.nextSeq - 1 } };

@@ -14,7 +14,7 @@
 // driver that busy-spins takes a whole core of the two, leaving the shard and journal threads one
 // core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
 // Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
-// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us), BENCH_PAGE_SIZE (journal page size), BENCH_WINDOW (maxInFlight), BENCH_CMD_RING, BENCH_EV_RING, BENCH_JOURNAL_RING (ring capacities),
+// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us), BENCH_PAGE_SIZE (journal page size), BENCH_JOURNAL_FORMAT (2: raw records, 3: compact, the default), BENCH_WINDOW (maxInFlight), BENCH_CMD_RING, BENCH_EV_RING, BENCH_JOURNAL_RING (ring capacities),
 // BENCH_CKPT_MS (WAL checkpoint period). BENCH_CLOSED_ONLY=1: only the closed loop of the modes in
 // BENCH_MODES (normal included only when listed), no open loop, ring round trip or recovery;
 // BENCH_PHASE_MS: the length of each phase (default 4000, 700 with BENCH_QUICK).
@@ -148,6 +148,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     ...(process.env['BENCH_CKPT_MS'] ? { journalCheckpointIntervalMs: Number(process.env['BENCH_CKPT_MS']) } : {}),
     ...(process.env['BENCH_LINGER'] ? { journalLingerUs: Number(process.env['BENCH_LINGER']) } : {}),
     ...(process.env['BENCH_PAGE_SIZE'] ? { journalPageSize: Number(process.env['BENCH_PAGE_SIZE']) } : {}),
+    ...(process.env['BENCH_JOURNAL_FORMAT'] ? { journalFormat: Number(process.env['BENCH_JOURNAL_FORMAT']) } : {}),
     ...(process.env['BENCH_JOURNAL_NICE'] ? { journalThreadNice: Number(process.env['BENCH_JOURNAL_NICE']) } : {}),
     ...(process.env['BENCH_CKPT_NICE'] ? { journalCheckpointerNice: Number(process.env['BENCH_CKPT_NICE']) } : {}),
     ...(process.env['BENCH_JOURNAL_SPIN'] ? { journalSpinIterations: Number(process.env['BENCH_JOURNAL_SPIN']) } : {}) });

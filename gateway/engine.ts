@@ -64,6 +64,8 @@ export interface EngineOptions {
   journalLingerUs?: number;
   /** SQLite page size of a new journal file (persistence/journal.ts pageSize; default JOURNAL_PAGE_SIZE). */
   journalPageSize?: number;
+  /** Format of a new journal file (persistence/journal.ts format: 3 compact, the default; 2 raw records). */
+  journalFormat?: number;
   /** Nice value of the journal thread (persistence/journal.ts threadNice; default 0). */
   journalThreadNice?: number;
   /** Nice value of the WAL checkpoint thread (persistence/journal.ts checkpointerNice; default 10). */
@@ -281,6 +283,7 @@ export class Engine {
       lingerUs: o.journalLingerUs ?? (o.durability === 'none' ? 500 : 0),
       ...(o.journalThreadNice !== undefined ? { threadNice: o.journalThreadNice } : {}),
       ...(o.journalPageSize !== undefined ? { pageSize: o.journalPageSize } : {}),
+      ...(o.journalFormat !== undefined ? { format: o.journalFormat } : {}),
       ...(o.journalCheckpointerNice !== undefined ? { checkpointerNice: o.journalCheckpointerNice } : {}),
       ...(o.journalCheckpointIntervalMs !== undefined ? { checkpointIntervalMs: o.journalCheckpointIntervalMs } : {}) });
     // The newest complete snapshot set within the journal (a snapshot past the journal's end would

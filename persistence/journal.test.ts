@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOURNAL_PAGE_SIZE, Journal, JournalError, lastSeq, latestSnapshot, readJournal, readJournalChunks, writeSnapshot, type JournalOptions } from './journal.js';
+import Database from 'better-sqlite3';
 import { threadNice } from './thread-priority.js';
 import { diffTestRecord, fillTestRecord, testKind } from './journal-test-records.js';
 
@@ -246,4 +247,65 @@ test('a new file gets the configured page size, an existing one keeps its own; r
   j = await Journal.open({ path: fresh });
   await j.close();
   assert.equal(pageOf(fresh), JOURNAL_PAGE_SIZE);
+});
+
+test('format 3 (the default) stores chunks compactly; a format-2 file keeps its format when appended to and reads the same', { timeout: 30_000 }, async () => {
+  const meta = (path: string): { format: number; blobBytes: number; records: number } => {
+    const db = new Database(path, { readonly: true });
+    try {
+      const format = (db.prepare("SELECT value FROM journal_meta WHERE key = 'format_version'").get() as { value: number }).value;
+      const s = db.prepare('SELECT sum(length(recs)) AS b, sum(n) AS n FROM journal').get() as { b: number; n: number };
+      return { format, blobBytes: s.b, records: s.n };
+    } finally {
+      db.close();
+    }
+  };
+  // Records like commands: most words repeat or step from the record before.
+  const appendLike = async (j: Journal, from: number, to: number): Promise<void> => {
+    const rec = new Float64Array(j.ring.recordWords);
+    for (let seq = from; seq <= to; seq++) {
+      rec[0] = 1 + (seq % 3); rec[1] = seq; rec[2] = 1_764_000_000_000_000 + seq; rec[5] = 10_000 + seq; rec[13] = 1_000 + (seq % 50);
+      while (!j.tryAppend(rec)) await new Promise((r) => setImmediate(r));
+    }
+  };
+  const p3 = freshPath();
+  let j = await Journal.open({ path: p3, recordBytes: 256 });
+  await appendLike(j, 1, 3_000);
+  await j.close();
+  const m3 = meta(p3);
+  assert.equal(m3.format, 3);
+  assert.equal(m3.records, 3_000);
+  assert.ok(m3.blobBytes < 3_000 * 256 / 10, `${m3.blobBytes} bytes for 3,000 256-byte records`);
+
+  const p2 = freshPath();
+  j = await Journal.open({ path: p2, recordBytes: 256, format: 2 });
+  await appendLike(j, 1, 1_500);
+  await j.close();
+  j = await Journal.open({ path: p2, recordBytes: 256 }); // default format 3 asked: the file stays 2
+  assert.equal(j.recoveredSeq, 1_500);
+  await appendLike(j, 1_501, 3_000);
+  await j.close();
+  const m2 = meta(p2);
+  assert.equal(m2.format, 2);
+  assert.equal(m2.blobBytes, 3_000 * 256, 'raw records');
+  const a = [...readJournal(p2, 0)], b = [...readJournal(p3, 0)];
+  assert.equal(a.length, 3_000);
+  for (let k = 0; k < a.length; k++) assert.deepEqual(a[k]!.bytes, b[k]!.bytes, `record ${k + 1} reads the same from both formats`);
+  await assert.rejects(Journal.open({ path: freshPath(), format: 4 }), (e: unknown) => e instanceof JournalError && e.code === 'bad-options');
+});
+
+test('a damaged format-3 chunk (truncated, padded, or not matching its row seqs) fails the reader with bad-format', { timeout: 30_000 }, async () => {
+  for (const damage of ['UPDATE journal SET recs = substr(recs, 1, length(recs) - 1) WHERE seq = (SELECT min(seq) FROM journal)',
+    "UPDATE journal SET recs = recs || x'00' WHERE seq = (SELECT min(seq) FROM journal)",
+    'UPDATE journal SET first_seq = first_seq + 1 WHERE seq = (SELECT min(seq) FROM journal)',
+    'UPDATE journal SET n = n - 1 WHERE seq = (SELECT min(seq) FROM journal)']) {
+    const path = freshPath();
+    const j = await Journal.open({ path });
+    await appendRange(j, 1, 600);
+    await j.close();
+    const db = new Database(path);
+    db.exec(damage);
+    db.close();
+    assert.throws(() => [...readJournal(path, 0)], (e: unknown) => e instanceof JournalError && e.code === 'bad-format', damage);
+  }
 });

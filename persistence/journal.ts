@@ -11,14 +11,22 @@ import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
 import { Ring, waitAsync } from '../gateway/ring.js';
 import type { CheckpointerData } from './journal-checkpointer.js';
+import { JournalDecodeError, decodeRecords } from './journal-codec.js';
 
 export type Durability = 'none' | 'normal' | 'full';
 
 /**
+ * Format of a new journal file.
  * 2: records are stored in chunks, one row per up to JOURNAL_CHUNK_RECORDS consecutive records
- * (`seq` = the chunk's last record seq), so SQLite's per-row cost is paid once per chunk.
+ * (`seq` = the chunk's last record seq), so SQLite's per-row cost is paid once per chunk; a chunk
+ * holds the records' bytes as they are.
+ * 3: the same rows, each chunk encoded by persistence/journal-codec.ts (every word against the
+ * record before it: a 256-byte command record takes 15-30 bytes), so the WAL and its checkpoints
+ * write about a tenth of the bytes. Both are read; an existing file keeps its format when appended to.
  */
-export const JOURNAL_FORMAT_VERSION = 2;
+export const JOURNAL_FORMAT_VERSION = 3;
+/** Formats the readers and the writer accept. */
+export const JOURNAL_FORMATS: readonly number[] = [2, 3];
 /** Records per journal row at most. */
 export const JOURNAL_CHUNK_RECORDS = 256;
 
@@ -84,6 +92,11 @@ export interface JournalOptions {
    * keeps the page size it was created with. Default JOURNAL_PAGE_SIZE.
    */
   pageSize?: number;
+  /**
+   * Format of a NEW journal file: 3 (default, compact chunks) or 2 (chunks of raw records); an
+   * existing file keeps its format. For comparisons (bench:pipeline BENCH_JOURNAL_FORMAT).
+   */
+  format?: number;
 }
 
 /**
@@ -125,6 +138,8 @@ export interface JournalWorkerData {
   nice: number;
   /** Page size of a new journal file. */
   pageSize: number;
+  /** Format of a new journal file (JOURNAL_FORMATS). */
+  format: number;
   /** Live histograms (JOURNAL_STATS_* layout), written by the journal thread after each commit. */
   statsSab: SharedArrayBuffer;
 }
@@ -250,6 +265,7 @@ export class Journal {
       statsSab: new SharedArrayBuffer(STATS_WORDS * 8),
       nice: niceOption(options.threadNice ?? 0, 'threadNice'),
       pageSize: pageSizeOption(options.pageSize ?? JOURNAL_PAGE_SIZE),
+      format: formatOption(options.format ?? JOURNAL_FORMAT_VERSION),
     };
     if (data.checkpoint !== 'thread' && data.checkpoint !== 'inline') throw new JournalError('bad-options', `unknown checkpoint mode '${String(data.checkpoint)}'`);
     const j = new Journal(data, ring, durability);
@@ -439,10 +455,11 @@ CREATE TABLE IF NOT EXISTS snapshots (shard INTEGER NOT NULL, seq INTEGER NOT NU
 
 /**
  * Open (creating if needed) a journal file for writing: WAL, synchronous by durability, schema,
- * and a check that an existing file was written with the same record size.
+ * and a check that an existing file was written with the same record size. A new file gets format
+ * `format`; `journalFileFormat(db)` tells the format of the file opened.
  */
 export function openJournalDb(path: string, durability: Durability, recordBytes: number, autoCheckpoint = true,
-  seqWord = 1, kindWord = 0, pageSize = JOURNAL_PAGE_SIZE): Database.Database {
+  seqWord = 1, kindWord = 0, pageSize = JOURNAL_PAGE_SIZE, format = JOURNAL_FORMAT_VERSION): Database.Database {
   const db = new Database(path);
   try {
     // Only a new (empty) file takes it; it must precede WAL mode and the first table.
@@ -458,13 +475,13 @@ export function openJournalDb(path: string, durability: Durability, recordBytes:
     if (meta.length === 0) {
       const put = db.prepare('INSERT INTO journal_meta (key, value) VALUES (?, ?)');
       db.transaction(() => {
-        put.run('format_version', JOURNAL_FORMAT_VERSION);
+        put.run('format_version', formatOption(format));
         put.run('record_bytes', recordBytes);
         put.run('seq_word', seqWord);
         put.run('kind_word', kindWord);
       })();
     } else {
-      if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
+      if (!JOURNAL_FORMATS.includes(get('format_version') ?? -1)) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not one of ${JOURNAL_FORMATS.join(', ')}`);
       if (get('record_bytes') !== recordBytes) throw new JournalError('bad-format', `${path}: records are ${get('record_bytes')} bytes, not ${recordBytes}`);
       if (get('seq_word') !== seqWord || get('kind_word') !== kindWord) throw new JournalError('bad-format', `${path}: seq/kind words differ from the file's`);
     }
@@ -473,6 +490,13 @@ export function openJournalDb(path: string, durability: Durability, recordBytes:
     db.close();
     throw e;
   }
+}
+
+/** The format_version of an open journal file (after openJournalDb). */
+export function journalFileFormat(db: Database.Database): number {
+  const row = db.prepare("SELECT value FROM journal_meta WHERE key = 'format_version'").get() as { value: number } | undefined;
+  if (row === undefined) throw new JournalError('bad-format', 'journal_meta has no format_version');
+  return row.value;
 }
 
 function openForRead(path: string): Database.Database {
@@ -545,20 +569,31 @@ export interface JournalChunk {
 export function* readJournalChunks(path: string, fromSeqExclusive = 0): Generator<JournalChunk, void, undefined> {
   const db = openForRead(path);
   try {
-    const { recordBytes, seqWord, kindWord } = journalLayout(db, path);
+    const { recordBytes, seqWord, kindWord, format } = journalLayout(db, path);
     const recordWords = recordBytes >>> 3;
     let buf = new Float64Array(JOURNAL_CHUNK_RECORDS * recordWords);
     let bytes = new Uint8Array(buf.buffer);
     const chunk: JournalChunk = { words: buf, n: 0, recordWords, seqWord, kindWord };
-    const rows = db.prepare('SELECT seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; n: number; recs: Buffer }>;
+    const rows = db.prepare('SELECT seq, first_seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; first_seq: number; n: number; recs: Buffer }>;
     for (const row of rows) {
-      if (row.recs.byteLength !== row.n * recordBytes) throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq} has ${row.recs.byteLength} bytes for ${row.n} records`);
+      const bad = (why: string): never => { throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq}: ${why}`); };
+      if (!Number.isSafeInteger(row.n) || row.n < 1) bad(`bad record count ${row.n}`);
+      if (format === 2 && row.recs.byteLength !== row.n * recordBytes) bad(`${row.recs.byteLength} bytes for ${row.n} records`);
       if (row.n * recordWords > buf.length) {
         buf = new Float64Array(row.n * recordWords);
         bytes = new Uint8Array(buf.buffer);
         chunk.words = buf;
       }
-      bytes.set(row.recs);
+      if (format === 2) bytes.set(row.recs);
+      else {
+        try {
+          decodeRecords(row.recs, row.recs.byteLength, row.n, recordWords, seqWord, buf, bytes);
+        } catch (e) {
+          if (e instanceof JournalDecodeError) bad(e.message);
+          throw e;
+        }
+      }
+      if (buf[seqWord] !== row.first_seq || buf[(row.n - 1) * recordWords + seqWord] !== row.seq) bad(`records run from seq ${buf[seqWord]} to ${buf[(row.n - 1) * recordWords + seqWord]}, the row says ${row.first_seq} to ${row.seq}`);
       chunk.n = row.n;
       yield chunk;
     }
@@ -567,15 +602,16 @@ export function* readJournalChunks(path: string, fromSeqExclusive = 0): Generato
   }
 }
 
-function journalLayout(db: Database.Database, path: string): { recordBytes: number; seqWord: number; kindWord: number } {
+function journalLayout(db: Database.Database, path: string): { recordBytes: number; seqWord: number; kindWord: number; format: number } {
   const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
   const get = (k: string): number => {
     const v = meta.find((r) => r.key === k)?.value;
     if (v === undefined) throw new JournalError('bad-format', `${path}: journal_meta has no ${k}`);
     return v;
   };
-  if (get('format_version') !== JOURNAL_FORMAT_VERSION) throw new JournalError('bad-format', `${path}: journal format ${get('format_version')} is not ${JOURNAL_FORMAT_VERSION}`);
-  return { recordBytes: get('record_bytes'), seqWord: get('seq_word'), kindWord: get('kind_word') };
+  const format = get('format_version');
+  if (!JOURNAL_FORMATS.includes(format)) throw new JournalError('bad-format', `${path}: journal format ${format} is not one of ${JOURNAL_FORMATS.join(', ')}`);
+  return { recordBytes: get('record_bytes'), seqWord: get('seq_word'), kindWord: get('kind_word'), format };
 }
 
 /** Highest seq in the journal (0 when empty). */
@@ -621,6 +657,11 @@ export function latestSnapshot(path: string, shard: number, atOrBeforeSeq = Numb
 }
 
 // ------------------------------------------------------------------ option checks
+
+function formatOption(v: number): number {
+  if (!JOURNAL_FORMATS.includes(v)) throw new JournalError('bad-options', `format must be one of ${JOURNAL_FORMATS.join(', ')}, got ${v}`);
+  return v;
+}
 
 function pageSizeOption(v: number): number {
   if (!Number.isInteger(v) || v < 512 || v > 65536 || (v & (v - 1)) !== 0) throw new JournalError('bad-options', `pageSize must be a power of two in [512, 65536], got ${v}`);

@@ -201,7 +201,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   end = t0 + PHASE_MS;
   let k = 0;
   let lastYield = t0;
-  const ru0 = process.resourceUsage(), main0 = mainThreadCpuMs();
+  const ru0 = process.resourceUsage(), main0 = mainThreadCpuMs(), openCpu0 = threadCpuMs();
   for (;;) {
     const now = performance.now();
     if (now >= end) break;
@@ -225,7 +225,9 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     }
     if (now - lastYield > 5) { lastYield = now; await yieldLoop(); }
   }
-  const ru1 = process.resourceUsage(), main1 = mainThreadCpuMs();
+  const ru1 = process.resourceUsage(), main1 = mainThreadCpuMs(), openCpu1 = threadCpuMs();
+  // Diagnostics: which threads used the CPU during the open loop (journal ${tid}, checkpointer ${tid}).
+  process.stderr.write(`${mode} open loop threads (CPU ms; journal thread ${engine.journal.threads.journalTid}, checkpointer ${engine.journal.threads.checkpointerTid}): ${JSON.stringify(threadCpuDiff(openCpu0, openCpu1))}; of it in the kernel: ${JSON.stringify(threadCpuDiff(openCpu0, openCpu1, 'sysMs'))}\n`);
   await engine.drain();
   measuring = false;
   if (DUMP) {

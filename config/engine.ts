@@ -25,6 +25,11 @@ export interface EngineConfig {
   durability: DurabilityMode;
   /** Each shard and the ledger write a snapshot into the journal this often (ms); 0 = only on demand. */
   snapshotIntervalMs: number;
+  /**
+   * After each periodic snapshot, move the journal rows recovery no longer needs into
+   * <dataDir>/journal-archive/ and trim them from the live journal (Engine.archiveJournal).
+   */
+  archiveJournal: boolean;
   /** Absolute path (a relative dataDir is resolved against the working directory). */
   dataDir: string;
   http: { host: string; port: number };
@@ -72,6 +77,7 @@ export const EngineConfigSchema = z.strictObject({
   shardMap: z.record(z.string(), z.number().int().min(0)).default({}),
   durability: z.enum(DURABILITY_MODES).default('normal'),
   snapshotIntervalMs: z.number({ error: 'must be an integer' }).int().min(0).max(86_400_000).default(60_000),
+  archiveJournal: z.boolean({ error: 'must be true or false' }).default(true),
   dataDir: z.string().min(1).default('./data'),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -274,6 +280,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     shardOf,
     durability: c.durability,
     snapshotIntervalMs: c.snapshotIntervalMs,
+    archiveJournal: c.archiveJournal,
     dataDir: resolve(cwd, c.dataDir),
     http: { host: c.http.host, port: c.http.port },
     logLevel: c.logLevel,

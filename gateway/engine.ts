@@ -17,7 +17,8 @@ import {
 } from '../core/command-codec.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, EventType, OrderType, RejectReason, Side } from '../core/types.js';
-import { Journal, latestSnapshot, writeSnapshot, type Durability } from '../persistence/journal.js';
+import { Journal, latestSnapshot, listJournalArchives, writeSnapshot, type Durability } from '../persistence/journal.js';
+import { archiveJournal, newestSnapshotSetSeq, type ArchiveResult } from '../persistence/journal-archive.js';
 import {
   LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot, findSnapshotSet, type SnapshotSet,
 } from '../persistence/snapshot-blob.js';
@@ -72,6 +73,11 @@ export interface EngineOptions {
   journalCheckpointerNice?: number;
   /** Take a snapshot every this many ms (0 = only on demand and at close). Default 0. */
   snapshotIntervalMs?: number;
+  /**
+   * After each periodic snapshot, archive the journal rows it makes unnecessary for recovery
+   * (Engine.archiveJournal). Default false.
+   */
+  archiveJournalOnSnapshot?: boolean;
   /** Engine time source in microseconds (tests: deterministic); it is made monotonic. */
   clockUs?: () => number;
   /** Called with every ack, in seq order, once the command is durable at the configured level. */
@@ -359,7 +365,10 @@ export class Engine {
     engine.replaying = journal.recoveredSeq > fromSeq;
     if (engine.ackWaitsForDurability) journal.setDurableListener(() => engine.schedule());
     if ((o.snapshotIntervalMs ?? 0) > 0) {
-      engine.snapshotTimer = setInterval(() => { engine.snapshot().catch(() => {}); }, o.snapshotIntervalMs);
+      engine.snapshotTimer = setInterval(() => {
+        const taken = engine.snapshot();
+        (o.archiveJournalOnSnapshot === true ? taken.then(() => engine.archiveJournal()) : taken).catch(() => {});
+      }, o.snapshotIntervalMs);
       engine.snapshotTimer.unref();
     }
     return engine;
@@ -718,6 +727,31 @@ export class Engine {
   // ------------------------------------------------------------------------------------------
   // Snapshots
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * Archives the journal: the rows wholly at or before the newest complete snapshot set (the ledger
+   * and every book at one seq), which recovery no longer needs, are copied into a segment under
+   * journal-archive/ on a worker thread (persistence/journal-archive.ts), then the journal thread
+   * trims them from the live file a few dozen rows at a time. Readers of the journal read the
+   * archives first, so nothing that replays it sees a gap. Resolves with the new segment, or null
+   * when no row is newly archivable (take a snapshot first). One archive runs at a time.
+   */
+  archiveJournal(): Promise<ArchiveResult | null> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const run = async (): Promise<ArchiveResult | null> => {
+      const bound = newestSnapshotSetSeq(this.journalPath, [LEDGER_SNAPSHOT_ID, ...this.instruments.map((s) => s.id)]);
+      const r = bound > 0 ? await archiveJournal(this.journalPath, bound) : null;
+      // Also after a restart that came between an archive and the end of its trim.
+      const archives = listJournalArchives(this.journalPath);
+      if (archives.length > 0) this.journal.requestTrim(archives[archives.length - 1]!.lastSeq);
+      return r;
+    };
+    const next = this.archiving.then(run, run);
+    this.archiving = next.catch(() => null);
+    return next;
+  }
+
+  private archiving: Promise<unknown> = Promise.resolve(null);
 
   /**
    * Requests a snapshot: once every earlier command is executed and settled (new submits answer

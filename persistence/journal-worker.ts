@@ -9,7 +9,8 @@ import { Ring } from '../gateway/ring.js';
 import { niceThisThread, threadId } from './thread-priority.js';
 import {
   BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE,
-  CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_VERSION, JOURNAL_CHUNK_RECORDS,
+  CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_TRIM_REQUEST_I64, CTRL_TRIMMED_I64,
+  CTRL_VERSION, JOURNAL_CHUNK_RECORDS, TRIM_ROWS_PER_STEP,
   JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, journalFileFormat, openJournalDb,
   type JournalErrorCode, type JournalStats, type JournalWorkerData,
 } from './journal.js';
@@ -129,6 +130,19 @@ function run(d: JournalWorkerData): void {
     ring.release(chunkN);
     chunkN = 0;
   };
+  // Trimming archived rows (Journal.requestTrim): a bounded DELETE between batches, never the last row.
+  const ctrlI64 = new BigInt64Array(d.ctrlSab);
+  const trim = db.prepare('DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE seq <= ? AND seq < ? ORDER BY seq LIMIT ?)');
+  let trimmed = 0;
+  const maybeTrim = (): void => {
+    const want = Number(Atomics.load(ctrlI64, CTRL_TRIM_REQUEST_I64));
+    if (want <= trimmed) return;
+    const r = trim.run(want, last, TRIM_ROWS_PER_STEP);
+    if (r.changes < TRIM_ROWS_PER_STEP) {
+      trimmed = want;
+      Atomics.store(ctrlI64, CTRL_TRIMMED_I64, BigInt(want));
+    }
+  };
   const samples = new Samples();
   const live = new Float64Array(d.statsSab);
   const maxBatchMs = d.maxBatchUs / 1000;
@@ -140,6 +154,13 @@ function run(d: JournalWorkerData): void {
   // wakes at most once per period instead of once per record (announced waits woke it per publish).
   const nap = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
+    try {
+      maybeTrim();
+    } catch (e) {
+      db.close();
+      failWith(mark, 'failed', `journal trim failed after seq ${mark.seq}: ${(e as Error).message}`);
+      return;
+    }
     if (lingerMs > 0) {
       if (ring.available() < maxBatchRecords) {
         Atomics.wait(nap, 0, 0, lingerMs);

@@ -8,6 +8,8 @@
 // Format, durability semantics and measurements: docs/runtime.md ("Journal").
 
 import Database from 'better-sqlite3';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Ring, waitAsync } from '../gateway/ring.js';
 import type { CheckpointerData } from './journal-checkpointer.js';
@@ -190,6 +192,15 @@ export const CTRL_CKPT_STOP = 3;
 export const CTRL_DURABLE_F64 = 8;
 export const CTRL_COMMITS_F64 = 9;
 export const CTRL_RECORDS_F64 = 10;
+/**
+ * BigInt64 index: the main thread asks the journal thread to delete the live file's chunk rows up to
+ * this seq (rows already copied to an archive; `Journal.requestTrim`). The last row always stays.
+ */
+export const CTRL_TRIM_REQUEST_I64 = 11;
+/** BigInt64 index: the journal thread has deleted the rows up to this seq (`Journal.trimmedSeq`). */
+export const CTRL_TRIMMED_I64 = 12;
+/** Rows the journal thread deletes per step between batches (one step holds its write lock briefly). */
+export const TRIM_ROWS_PER_STEP = 64;
 export const STATE_RUNNING = 1;
 export const STATE_CLOSED = 2;
 export const STATE_FAILED = 3;
@@ -218,6 +229,7 @@ export class Journal {
   checkpointError: Error | null = null;
   private readonly ctrl: Int32Array;
   private readonly ctrlF64: Float64Array;
+  private readonly ctrlI64: BigInt64Array;
   private readonly statsF64: Float64Array;
   private waiters: Waiter[] = [];
   private listener: ((durableSeq: number) => void) | null = null;
@@ -233,6 +245,7 @@ export class Journal {
     this.statsF64 = new Float64Array(data.statsSab);
     this.ctrl = new Int32Array(data.ctrlSab);
     this.ctrlF64 = new Float64Array(data.ctrlSab);
+    this.ctrlI64 = new BigInt64Array(data.ctrlSab);
     this.durability = durability;
     this.path = data.path;
     this.worker = new Worker(new URL('./journal-worker.js', import.meta.url), { workerData: data });
@@ -369,6 +382,22 @@ export class Journal {
       if (this.listener !== null) this.listener(d);
     }
     return d;
+  }
+
+  /**
+   * Asks the journal thread to delete the live file's chunk rows whose seqs are all <= `upToSeq`,
+   * a few dozen rows per step between its batches (so a long trim never holds up a commit for
+   * long). Only for rows already archived (persistence/journal-archive.ts): readers find them there.
+   * The last row always stays. Requests only move forward.
+   */
+  requestTrim(upToSeq: number): void {
+    if (!Number.isSafeInteger(upToSeq) || upToSeq < 0) throw new JournalError('bad-options', `trim bound must be a seq, got ${upToSeq}`);
+    if (upToSeq > Number(Atomics.load(this.ctrlI64, CTRL_TRIM_REQUEST_I64))) Atomics.store(this.ctrlI64, CTRL_TRIM_REQUEST_I64, BigInt(upToSeq));
+  }
+
+  /** The seq up to which the journal thread has trimmed the live file (0 = nothing yet). */
+  trimmedSeq(): number {
+    return Number(Atomics.load(this.ctrlI64, CTRL_TRIMMED_I64));
   }
 
   /** Commit what was appended, stop the thread, and return its statistics. */
@@ -567,27 +596,47 @@ export interface JournalChunk {
  * yielded object is only valid until the next iteration.
  */
 export function* readJournalChunks(path: string, fromSeqExclusive = 0): Generator<JournalChunk, void, undefined> {
+  // Archived segments first (journal-archive/, oldest first), then the live file from past the last
+  // archived seq (rows already archived but not yet trimmed from it are skipped).
+  let past = fromSeqExclusive;
+  const state: ChunkReadState = { buf: new Float64Array(0), bytes: new Uint8Array(0), chunk: null };
+  for (const a of listJournalArchives(path)) {
+    if (a.lastSeq <= past) continue;
+    yield* chunksOfFile(a.path, past, state);
+    past = a.lastSeq;
+  }
+  yield* chunksOfFile(path, past, state);
+}
+
+interface ChunkReadState { buf: Float64Array; bytes: Uint8Array; chunk: JournalChunk | null }
+
+function* chunksOfFile(path: string, fromSeqExclusive: number, st: ChunkReadState): Generator<JournalChunk, void, undefined> {
   const db = openForRead(path);
   try {
     const { recordBytes, seqWord, kindWord, format } = journalLayout(db, path);
     const recordWords = recordBytes >>> 3;
-    let buf = new Float64Array(JOURNAL_CHUNK_RECORDS * recordWords);
-    let bytes = new Uint8Array(buf.buffer);
-    const chunk: JournalChunk = { words: buf, n: 0, recordWords, seqWord, kindWord };
+    if (st.chunk === null || st.chunk.recordWords !== recordWords || st.chunk.seqWord !== seqWord || st.chunk.kindWord !== kindWord) {
+      if (st.chunk !== null) throw new JournalError('bad-format', `${path}: record layout differs from the journal's other segments`);
+      st.buf = new Float64Array(JOURNAL_CHUNK_RECORDS * recordWords);
+      st.bytes = new Uint8Array(st.buf.buffer);
+      st.chunk = { words: st.buf, n: 0, recordWords, seqWord, kindWord };
+    }
+    const chunk = st.chunk;
     const rows = db.prepare('SELECT seq, first_seq, n, recs FROM journal WHERE seq > ? ORDER BY seq').iterate(fromSeqExclusive) as IterableIterator<{ seq: number; first_seq: number; n: number; recs: Buffer }>;
     for (const row of rows) {
       const bad = (why: string): never => { throw new JournalError('bad-format', `${path}: chunk ending at ${row.seq}: ${why}`); };
       if (!Number.isSafeInteger(row.n) || row.n < 1) bad(`bad record count ${row.n}`);
       if (format === 2 && row.recs.byteLength !== row.n * recordBytes) bad(`${row.recs.byteLength} bytes for ${row.n} records`);
-      if (row.n * recordWords > buf.length) {
-        buf = new Float64Array(row.n * recordWords);
-        bytes = new Uint8Array(buf.buffer);
-        chunk.words = buf;
+      if (row.n * recordWords > st.buf.length) {
+        st.buf = new Float64Array(row.n * recordWords);
+        st.bytes = new Uint8Array(st.buf.buffer);
+        chunk.words = st.buf;
       }
-      if (format === 2) bytes.set(row.recs);
+      const buf = st.buf;
+      if (format === 2) st.bytes.set(row.recs);
       else {
         try {
-          decodeRecords(row.recs, row.recs.byteLength, row.n, recordWords, seqWord, buf, bytes);
+          decodeRecords(row.recs, row.recs.byteLength, row.n, recordWords, seqWord, buf, st.bytes);
         } catch (e) {
           if (e instanceof JournalDecodeError) bad(e.message);
           throw e;
@@ -602,6 +651,41 @@ export function* readJournalChunks(path: string, fromSeqExclusive = 0): Generato
   }
 }
 
+/** An archived journal segment: a journal file holding the chunk rows of seqs firstSeq..lastSeq. */
+export interface JournalArchive { path: string; firstSeq: number; lastSeq: number }
+
+/** Where the archived segments of a journal live: `journal-archive/` beside it. */
+export function journalArchiveDir(journalPath: string): string {
+  return join(dirname(journalPath), 'journal-archive');
+}
+
+const ARCHIVE_NAME = /^journal-(\d{16})-(\d{16})\.sqlite$/;
+
+/** The name of the archive of seqs first..last (fixed-width, so that names sort by seq). */
+export function journalArchiveName(firstSeq: number, lastSeq: number): string {
+  return `journal-${String(firstSeq).padStart(16, '0')}-${String(lastSeq).padStart(16, '0')}.sqlite`;
+}
+
+/**
+ * The archived segments of a journal, oldest first (none when the directory does not exist).
+ * Overlapping or out-of-order names (a damaged directory) are refused.
+ */
+export function listJournalArchives(journalPath: string): JournalArchive[] {
+  const dir = journalArchiveDir(journalPath);
+  if (!existsSync(dir)) return [];
+  const out: JournalArchive[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = ARCHIVE_NAME.exec(name);
+    if (m === null) continue; // temporary files of an archive in progress, anything else
+    out.push({ path: join(dir, name), firstSeq: Number(m[1]), lastSeq: Number(m[2]) });
+  }
+  out.sort((a, b) => a.firstSeq - b.firstSeq);
+  for (let i = 1; i < out.length; i++) {
+    if (out[i]!.firstSeq <= out[i - 1]!.lastSeq) throw new JournalError('bad-format', `${dir}: archives ${out[i - 1]!.path} and ${out[i]!.path} overlap`);
+  }
+  return out;
+}
+
 function journalLayout(db: Database.Database, path: string): { recordBytes: number; seqWord: number; kindWord: number; format: number } {
   const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
   const get = (k: string): number => {
@@ -614,12 +698,13 @@ function journalLayout(db: Database.Database, path: string): { recordBytes: numb
   return { recordBytes: get('record_bytes'), seqWord: get('seq_word'), kindWord: get('kind_word'), format };
 }
 
-/** Highest seq in the journal (0 when empty). */
+/** Highest seq in the journal, archives included (0 when empty). */
 export function lastSeq(path: string): number {
   const db = openForRead(path);
   try {
     const row = db.prepare('SELECT max(seq) AS s FROM journal').get() as { s: number | null };
-    return row.s ?? 0;
+    const archives = listJournalArchives(path);
+    return Math.max(row.s ?? 0, archives.length > 0 ? archives[archives.length - 1]!.lastSeq : 0);
   } finally {
     db.close();
   }

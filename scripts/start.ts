@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   try {
     const started = await startEngine({
       instruments: config.instruments, shards: config.shards, shardOf: config.shardOf, durability: config.durability,
-      dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs, onAck,
+      dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs, archiveJournalOnSnapshot: config.archiveJournal, onAck,
       log: (fields, msg) => log.info(fields, msg),
     });
     engine = started.engine;

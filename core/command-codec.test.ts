@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CMD_WORDS, CommandExtras, EVR_INSTRUMENT, EVR_LAST, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType,
-  decodeCommand, encodeCommand, encodeDoneRecord, encodeEventRecord,
+  CMD_WORDS, CW_LEDGER_EXTRA, CommandExtras, EVR_INSTRUMENT, EVR_LAST, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType,
+  copyCommandRecord, decodeCommand, encodeCommand, encodeDoneRecord, encodeEventRecord,
 } from './command-codec.js';
 import { EventBuffer } from './events.js';
 import { Command, EVENT_WORDS } from './types.js';
@@ -25,7 +25,24 @@ describe('command codec', () => {
     assert.deepEqual({ ...x }, { instrumentId: 65535, asset: 4, ledgerExtraUnits: 99 });
     assert.equal(w[0], 7, 'nothing written before the record');
     assert.equal(w[2 * CMD_WORDS], 7, 'nothing written after the record');
-    assert.equal(w[CMD_WORDS + CMD_WORDS - 1], 0, 'reserved words are zero');
+    for (let i = CW_LEDGER_EXTRA + 1; i < CMD_WORDS; i++) assert.equal(w[CMD_WORDS + i], 0, `reserved word ${i} is zero`);
+  });
+
+  it('copyCommandRecord copies exactly one record, word for word, and nothing around it', () => {
+    const src = new Float64Array(CMD_WORDS * 3);
+    for (let i = 0; i < src.length; i++) src[i] = i * 3 + 1;
+    const dst = new Float64Array(CMD_WORDS * 4).fill(-1);
+    copyCommandRecord(src, CMD_WORDS, dst, 2 * CMD_WORDS + 5);
+    for (let i = 0; i < dst.length; i++) {
+      const k = i - (2 * CMD_WORDS + 5);
+      assert.equal(dst[i], k >= 0 && k < CMD_WORDS ? src[CMD_WORDS + k] : -1, `word ${i}`);
+    }
+    // An encoded record copied decodes to the same command and extras.
+    const a = new Command();
+    FIELDS.forEach((f, k) => { (a as unknown as Record<string, number>)[f] = 1000 + k; });
+    encodeCommand(a, 7, src, 0, 2, 55);
+    copyCommandRecord(src, 0, dst, 0);
+    assert.deepEqual(Array.from(dst.subarray(0, CMD_WORDS)), Array.from(src.subarray(0, CMD_WORDS)));
   });
 
   it('keeps the journal convention: word 0 = type, word 1 = seq', () => {

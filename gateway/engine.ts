@@ -12,8 +12,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  CMD_RECORD_BYTES, CMD_WORDS, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CommandExtras, EVR_INSTRUMENT, EVR_LAST,
-  EVR_RECORD_BYTES, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType, decodeCommand, encodeCommand, isFundingType,
+  CMD_RECORD_BYTES, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CommandExtras, EVR_INSTRUMENT, EVR_LAST,
+  EVR_RECORD_BYTES, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType, copyCommandRecord, decodeCommand, encodeCommand, isFundingType,
 } from '../core/command-codec.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, EventType, OrderType, RejectReason, Side } from '../core/types.js';
@@ -433,8 +433,7 @@ export class Engine {
     const extra = cmd.type === CommandType.Replace ? this.ledger.lastReplaceExtraUnits : -1;
     encodeCommand(cmd, instrumentId, jring.f64, jo, 0, extra);
     // The shard gets the same record: a word copy is cheaper than encoding the fields again.
-    const src = jring.f64, dst = shard.cmdRing.f64;
-    for (let k = 0; k < CMD_WORDS; k++) dst[so + k] = src[jo + k]!;
+    copyCommandRecord(jring.f64, jo, shard.cmdRing.f64, so);
     // Both slots are filled before either is published; nothing can fail in between.
     if (this.batchDepth === 0) {
       jring.publish();
@@ -569,6 +568,9 @@ export class Engine {
   poll(): number {
     let drained = 0;
     const mask = this.mask;
+    // The tables in locals: the ledger calls in the loop would otherwise make V8 reload each field.
+    const tCount = this.tCount, tPending = this.tPending, tInstr = this.tInstr, inFlight = this.instrInFlight;
+    const ledger = this.ledger, refPx = this.refPx, idToIndex = this.idToIndex;
     for (let k = 0; k < this.shards.length; k++) {
       const ring = this.shards[k]!.evRing;
       const f = ring.f64;
@@ -576,17 +578,18 @@ export class Engine {
       while (o >= 0) {
         const type = f[o]!;
         const e = f[o + 1]! & mask;
-        this.tCount[e] = this.tCount[e]! + 1;
+        tCount[e] = tCount[e]! + 1;
         if (type !== EVR_TYPE_DONE) {
-          this.ledger.applyRecord(f, o);
-          if (type === EventType.Trade) this.refPx[this.idToIndex[f[o + EVR_INSTRUMENT]!]!] = f[o + 4]!;
-          else if (type === EventType.AdminDone && f[o + 3] === CommandType.SetReferencePrice) this.refPx[this.idToIndex[f[o + EVR_INSTRUMENT]!]!] = f[o + 5]!;
+          ledger.applyRecord(f, o);
+          if (type === EventType.Trade) refPx[idToIndex[f[o + EVR_INSTRUMENT]!]!] = f[o + 4]!;
+          else if (type === EventType.AdminDone && f[o + 3] === CommandType.SetReferencePrice) refPx[idToIndex[f[o + EVR_INSTRUMENT]!]!] = f[o + 5]!;
         }
         if (f[o + EVR_LAST] === 1) {
-          this.tPending[e] = this.tPending[e]! - 1;
-          const ii = this.tInstr[e]!;
-          if (ii >= 0) this.instrInFlight[ii] = this.instrInFlight[ii]! - 1;
-          if (this.tPending[e] === 0 && this.tType[e] === RuntimeCommandType.Snapshot) this.snapshotShardsDone(f[o + 1]!);
+          const left = tPending[e]! - 1;
+          tPending[e] = left;
+          const ii = tInstr[e]!;
+          if (ii >= 0) inFlight[ii] = inFlight[ii]! - 1;
+          if (left === 0 && this.tType[e] === RuntimeCommandType.Snapshot) this.snapshotShardsDone(f[o + 1]!);
         }
         drained++;
         if (drained >= 8192) break;
@@ -902,8 +905,7 @@ export class Engine {
       if (!this.allExecuted()) return false;
       throw new EngineError(`replay: seq ${seq} rejected by the ledger (${reason}) although it was accepted live`);
     }
-    const f = shard.cmdRing.f64;
-    for (let k = 0; k < shard.cmdRing.recordWords; k++) f[so + k] = w[o + k]!;
+    copyCommandRecord(w, o, shard.cmdRing.f64, so);
     shard.cmdRing.publish();
     this.clock.floor(w[o + CW_TS]!);
     this.track(seq, type, shard.index, i, 1);

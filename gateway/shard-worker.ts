@@ -16,7 +16,8 @@ import {
 import { EventBuffer } from '../core/events.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command } from '../core/types.js';
-import { latestSnapshot, writeSnapshot } from '../persistence/journal.js';
+import { SnapshotStore } from '../persistence/journal.js';
+import { hashNumbers } from '../core/hash.js';
 import { decodeSnapshot, encodeSnapshot } from '../persistence/snapshot-blob.js';
 import { Ring } from './ring.js';
 
@@ -67,6 +68,8 @@ class Shard {
   private readonly byId = new Map<number, BookSlot>();
   private readonly cmd = new Command();
   private readonly extras = new CommandExtras();
+  /** Snapshot connection, opened at the first Snapshot command. */
+  private snapshots: SnapshotStore | null = null;
   commands = 0;
 
   constructor(private readonly data: ShardWorkerData) {
@@ -145,16 +148,22 @@ class Shard {
     this.commands++;
     if (cmd.type === RuntimeCommandType.Snapshot) {
       // A snapshot already stored for this seq (a replay passing it again) is verified, not rewritten.
+      // Each book's state is dumped once (hash and blob from the same dump); the new blobs are written
+      // in one transaction on the shard's own connection.
+      const store = this.snapshots ??= new SnapshotStore(this.data.journalPath);
+      const fresh: { shard: number; seq: number; blob: Uint8Array }[] = [];
       for (const s of this.slots) {
-        const h = s.book.stateHash();
-        const prev = latestSnapshot(this.data.journalPath, s.id, cmd.seq);
-        if (prev !== null && prev.seq === cmd.seq) {
-          const rec = decodeSnapshot(prev.blob).stateHash;
+        const dump = s.book.stateDump();
+        const h = hashNumbers(dump);
+        const prev = store.at(s.id, cmd.seq);
+        if (prev !== null) {
+          const rec = decodeSnapshot(prev).stateHash;
           if (rec !== h) throw new Error(`instrument ${s.id}: state hash ${h} at seq ${cmd.seq} differs from the recorded ${rec}`);
         } else {
-          writeSnapshot(this.data.journalPath, s.id, cmd.seq, encodeSnapshot(s.id, cmd.seq, h, s.book.snapshot()));
+          fresh.push({ shard: s.id, seq: cmd.seq, blob: encodeSnapshot(s.id, cmd.seq, h, Float64Array.from(dump)) });
         }
       }
+      if (fresh.length > 0) store.writeAll(fresh);
       this.writeDone(cmd.seq, cmd.tsUs, 0);
       return;
     }

@@ -95,6 +95,8 @@ test('Engine.archiveJournal archives up to the newest complete snapshot set; rec
   await driveFlow(engine, flow, 3_000, () => Date.now() * 1000);
   assert.equal(await engine.archiveJournal(), null, 'no snapshot yet: nothing to archive');
   const snap1 = await engine.snapshot();
+  const st = engine.stats();
+  assert.ok(st.lastSnapshotLedgerMs > 0 && st.lastSnapshotShardsMs >= st.lastSnapshotLedgerMs, `snapshot times reported (${st.lastSnapshotLedgerMs}, ${st.lastSnapshotShardsMs} ms)`);
   await driveFlow(engine, flow, 3_000, () => Date.now() * 1000);
   const path = join(dir, JOURNAL_FILE);
   assert.equal(newestSnapshotSetSeq(path, [0, ...engine.instruments.map((s) => s.id)]), snap1);

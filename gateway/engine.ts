@@ -79,6 +79,8 @@ export interface EngineOptions {
    * (Engine.archiveJournal). Default false.
    */
   archiveJournalOnSnapshot?: boolean;
+  /** The periodic archive waits until this many records are archivable. Default ARCHIVE_MIN_RECORDS. */
+  archiveMinRecords?: number;
   /** Engine time source in microseconds (tests: deterministic); it is made monotonic. */
   clockUs?: () => number;
   /** Called with every ack, in seq order, once the command is durable at the configured level. */
@@ -133,6 +135,9 @@ export class Ack {
 export class EngineError extends Error {
   override readonly name = 'EngineError';
 }
+
+/** Records the periodic journal archive waits for (one segment per ~100k commands, not per snapshot). */
+export const ARCHIVE_MIN_RECORDS = 100_000;
 
 export interface EngineStats {
   nextSeq: number;
@@ -372,7 +377,7 @@ export class Engine {
     if ((o.snapshotIntervalMs ?? 0) > 0) {
       engine.snapshotTimer = setInterval(() => {
         const taken = engine.snapshot();
-        (o.archiveJournalOnSnapshot === true ? taken.then(() => engine.archiveJournal()) : taken).catch(() => {});
+        (o.archiveJournalOnSnapshot === true ? taken.then(() => engine.archiveJournal(o.archiveMinRecords ?? ARCHIVE_MIN_RECORDS)) : taken).catch(() => {});
       }, o.snapshotIntervalMs);
       engine.snapshotTimer.unref();
     }
@@ -742,13 +747,15 @@ export class Engine {
    * journal-archive/ on a worker thread (persistence/journal-archive.ts), then the journal thread
    * trims them from the live file a few dozen rows at a time. Readers of the journal read the
    * archives first, so nothing that replays it sees a gap. Resolves with the new segment, or null
-   * when no row is newly archivable (take a snapshot first). One archive runs at a time.
+   * when fewer than `minRecords` records are newly archivable (take a snapshot first). One archive
+   * runs at a time. The periodic archive (archiveJournalOnSnapshot) waits for
+   * ARCHIVE_MIN_RECORDS records, so that a quiet engine does not make a small file per snapshot.
    */
-  archiveJournal(): Promise<ArchiveResult | null> {
+  archiveJournal(minRecords = 1): Promise<ArchiveResult | null> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const run = async (): Promise<ArchiveResult | null> => {
       const bound = newestSnapshotSetSeq(this.journalPath, [LEDGER_SNAPSHOT_ID, ...this.instruments.map((s) => s.id)]);
-      const r = bound > 0 ? await archiveJournal(this.journalPath, bound) : null;
+      const r = bound > 0 ? await archiveJournal(this.journalPath, bound, minRecords) : null;
       // Also after a restart that came between an archive and the end of its trim.
       const archives = listJournalArchives(this.journalPath);
       if (archives.length > 0) this.journal.requestTrim(archives[archives.length - 1]!.lastSeq);

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   if (dir === undefined) throw new Error('usage: engine-crash-child <dataDir> [seed]');
   let acked = 0;
   const { engine, recovery } = await startEngine({
-    instruments: kitInstruments(), shards: 2, durability: 'normal', dataDir: dir, snapshotIntervalMs: 150, archiveJournalOnSnapshot: true,
+    instruments: kitInstruments(), shards: 2, durability: 'normal', dataDir: dir, snapshotIntervalMs: 150, archiveJournalOnSnapshot: true, archiveMinRecords: 1,
     onAck: (a) => { acked = a.seq; },
   });
   const hashes = await engine.stateHashes();

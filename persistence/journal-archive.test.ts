@@ -39,7 +39,10 @@ test('archive + trim: readers see the same gap-free journal; the live file keeps
   const before = allBytes(path);
   assert.equal(archiveJournalSync(path, 0), null, 'nothing at or before seq 0');
 
-  const a = archiveJournalSync(path, 3_000)!;
+  assert.equal(archiveJournalSync(path, 3_000, 3_001), null, 'fewer records than asked for: no segment');
+  assert.equal(existsSync(journalArchiveDir(path)) ? readdirSync(journalArchiveDir(path)).length : 0, 0);
+  assert.throws(() => archiveJournalSync(path, 3_000, -1), (e: unknown) => e instanceof JournalError && e.code === 'bad-options');
+  const a = archiveJournalSync(path, 3_000, 2_000)!;
   assert.equal(a.firstSeq, 1);
   assert.ok(a.lastSeq <= 3_000 && a.lastSeq > 3_000 - 700, `whole chunks up to 3000 (got ${a.lastSeq})`);
   assert.equal(a.records, a.lastSeq);
@@ -100,6 +103,7 @@ test('Engine.archiveJournal archives up to the newest complete snapshot set; rec
   await driveFlow(engine, flow, 3_000, () => Date.now() * 1000);
   const path = join(dir, JOURNAL_FILE);
   assert.equal(newestSnapshotSetSeq(path, [0, ...engine.instruments.map((s) => s.id)]), snap1);
+  assert.equal(await engine.archiveJournal(1_000_000), null, 'the periodic minimum not reached');
   const a = (await engine.archiveJournal())!;
   assert.ok(a !== null && a.firstSeq === 1 && a.lastSeq <= snap1, `archived 1..${a?.lastSeq}, snapshot at ${snap1}`);
   const snap2 = await engine.snapshot();

@@ -60,8 +60,9 @@ function fsyncDir(dir: string): void {
  * archived seq into a new archive segment; null when there are none. Safe while the journal thread
  * writes (its own read connection). Does not trim: see Journal.requestTrim and trimArchivedRows.
  */
-export function archiveJournalSync(journalPath: string, upToSeq: number): ArchiveResult | null {
+export function archiveJournalSync(journalPath: string, upToSeq: number, minRecords = 0): ArchiveResult | null {
   if (!Number.isSafeInteger(upToSeq) || upToSeq < 0) throw new JournalError('bad-options', `archive bound must be a seq, got ${upToSeq}`);
+  if (!Number.isSafeInteger(minRecords) || minRecords < 0) throw new JournalError('bad-options', `minRecords must be a count, got ${minRecords}`);
   const t0 = performance.now();
   const archives = listJournalArchives(journalPath);
   const after = archives.length > 0 ? archives[archives.length - 1]!.lastSeq : 0;
@@ -77,7 +78,8 @@ export function archiveJournalSync(journalPath: string, upToSeq: number): Archiv
       if (v === undefined) throw new JournalError('bad-format', `${journalPath}: journal_meta has no ${k}`);
       return v;
     };
-    const pageSize = (live.pragma('page_size', { simple: true }) as number);
+    const pending = live.prepare('SELECT sum(n) AS n FROM journal WHERE seq > ? AND seq <= ?').get(after, upToSeq) as { n: number | null };
+    if ((pending.n ?? 0) === 0 || (pending.n ?? 0) < minRecords) return null;
     const rows = live.prepare('SELECT seq, first_seq, n, recs FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq').iterate(after, upToSeq) as IterableIterator<{ seq: number; first_seq: number; n: number; recs: Buffer }>;
     const dir = journalArchiveDir(journalPath);
     mkdirSync(dir, { recursive: true });
@@ -87,7 +89,8 @@ export function archiveJournalSync(journalPath: string, upToSeq: number): Archiv
     for (const row of rows) {
       if (nRows === 0) {
         if (after > 0 && row.first_seq !== after + 1) throw new JournalError('bad-format', `${journalPath}: the live journal continues at seq ${row.first_seq}, the archives end at ${after}`);
-        out = openJournalDb(tmp, 'full', need('record_bytes'), true, need('seq_word'), need('kind_word'), pageSize, need('format_version'));
+        // 4 KiB pages: a segment is written once and read sequentially; small segments stay small.
+        out = openJournalDb(tmp, 'full', need('record_bytes'), true, need('seq_word'), need('kind_word'), 4096, need('format_version'));
         out.exec('BEGIN');
         insert = out.prepare('INSERT INTO journal (seq, first_seq, n, recs) VALUES (?, ?, ?, ?)');
         first = row.first_seq;
@@ -138,12 +141,12 @@ export function trimArchivedRows(journalPath: string): number {
   }
 }
 
-interface ArchiveJob { kind: 'journal-archive'; journalPath: string; upToSeq: number }
+interface ArchiveJob { kind: 'journal-archive'; journalPath: string; upToSeq: number; minRecords: number }
 
 /** archiveJournalSync on a short-lived worker thread, so that the caller's event loop keeps running. */
-export function archiveJournal(journalPath: string, upToSeq: number): Promise<ArchiveResult | null> {
+export function archiveJournal(journalPath: string, upToSeq: number, minRecords = 0): Promise<ArchiveResult | null> {
   return new Promise((resolve, reject) => {
-    const job: ArchiveJob = { kind: 'journal-archive', journalPath, upToSeq };
+    const job: ArchiveJob = { kind: 'journal-archive', journalPath, upToSeq, minRecords };
     const w = new Worker(new URL(import.meta.url), { workerData: job });
     let settled = false;
     w.once('message', (m: { ok: true; result: ArchiveResult | null } | { ok: false; code: string; message: string }) => {
@@ -159,7 +162,7 @@ export function archiveJournal(journalPath: string, upToSeq: number): Promise<Ar
 if (!isMainThread && parentPort !== null && (workerData as ArchiveJob | undefined)?.kind === 'journal-archive') {
   const job = workerData as ArchiveJob;
   try {
-    parentPort.postMessage({ ok: true, result: archiveJournalSync(job.journalPath, job.upToSeq) });
+    parentPort.postMessage({ ok: true, result: archiveJournalSync(job.journalPath, job.upToSeq, job.minRecords) });
   } catch (e) {
     parentPort.postMessage({ ok: false, code: e instanceof JournalError ? e.code : 'Error', message: (e as Error).message });
   }

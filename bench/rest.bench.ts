@@ -296,6 +296,8 @@ async function parent(): Promise<void> {
       connections, secondsPerPhase: seconds, warmupSecondsPerPhase: warmup, orderStatuses: orders.statuses, durability: kit.engine.durability,
       generator: gen, mode: rate > 0 ? `open loop ${rate}/s` : 'closed loop',
       postOrderGeneratorCores: orders.generatorCores, postOrderServerCores: orders.serverCores, postOrderMainCores: orders.mainCores, postOrderMainUsPerRequest: orders.mainUsPerRequest, postOrderGc: orders.gc, postOrderHeap: orders.heap,
+      // The audit writer (gateway/auth/audit-worker.ts) over the whole run: rows, transactions, failures.
+      audit: { threaded: kit.identity.audit.threaded, rows: kit.identity.audit.rows, commits: kit.identity.audit.commits, rowsPerCommit: +(kit.identity.audit.rows / Math.max(1, kit.identity.audit.commits)).toFixed(1), failedRows: kit.identity.audit.failedRows },
     }));
   } finally {
     proc.kill();

@@ -128,6 +128,8 @@ export class GatewayServer implements ReportSink {
   private codScheduled = false;
   private readonly instrumentIds: number[];
   private onClose: (() => void)[] = [];
+  /** More conditions of /ready (e.g. the REST shim's audit writer, gateway/rest/mount.ts). */
+  private readonly readinessChecks: { name: string; check: () => { ok: boolean; detail?: Record<string, unknown> } }[] = [];
   private readonly mountHook: ((server: GatewayServer) => void) | null;
 
   // Counters.
@@ -190,6 +192,11 @@ export class GatewayServer implements ReportSink {
     g.log({ host: g.o.host, port: g.port, tls: g.o.tls !== null, uwsNative: native }, 'gateway listening');
     if (!native) g.log({ nodeVersion: process.version }, 'WARNING: uWebSockets.js runs its slower JavaScript fallback (its native binary did not load for this Node.js build, or UWS_USE_FALLBACK is set)');
     return g;
+  }
+
+  /** Adds a condition to /ready: while it is not ok, /ready answers 503 with its detail under `checks`. */
+  addReadinessCheck(name: string, check: () => { ok: boolean; detail?: Record<string, unknown> }): void {
+    this.readinessChecks.push({ name, check });
   }
 
   /** Runs `fn` at close (e.g. closing the identity database the authenticator uses). */
@@ -318,9 +325,17 @@ export class GatewayServer implements ReportSink {
       // The read side (PostgreSQL replication) makes /ready fail while its lag is over the limit;
       // it does not refuse orders (this.ready): the engine itself is fine.
       const rs = readSideReadiness(this.engine);
-      const ok = this.ready && rs.ok;
+      let checksOk = true;
+      const checks: Record<string, unknown> = {};
+      for (const c of this.readinessChecks) {
+        const r = c.check();
+        if (!r.ok) checksOk = false;
+        checks[c.name] = { ok: r.ok, ...r.detail };
+      }
+      const ok = this.ready && rs.ok && checksOk;
       const body = { status: ok ? 'ready' : 'not_ready', recovering: this.engine.recovering, engineError: this.engine.error?.message ?? null,
-        ackedSeq: st.ackedSeq, durableSeq: st.durableSeq, ...(rs.replication !== null ? { replication: rs.replication } : {}) };
+        ackedSeq: st.ackedSeq, durableSeq: st.durableSeq, ...(rs.replication !== null ? { replication: rs.replication } : {}),
+        ...(this.readinessChecks.length > 0 ? { checks } : {}) };
       json(res, ok ? '200 OK' : '503 Service Unavailable', body);
     });
     const wsBase = {

@@ -104,7 +104,9 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
   let identity: Identity | undefined;
   try {
     const dataDir = v['data-dir'] !== undefined ? resolve(v['data-dir']) : loadEngineConfig({ env: io.env as NodeJS.ProcessEnv }).dataDir;
-    identity = openIdentity({ dataDir, env: io.env });
+    // A short-lived process: its audit rows are written on this thread (still one chain with the
+    // gateway's writer: each transaction reads the head under SQLite's write lock).
+    identity = openIdentity({ dataDir, env: io.env, auditThread: false });
     const r = await command({ id: identity, v, io, nowMs: io.nowMs(), actor: `operator:${operatorName()}` });
     if (v.json) io.out(JSON.stringify(r.data));
     else for (const line of r.text) io.out(line);
@@ -152,8 +154,9 @@ function roleOf(s: string): Role {
   return s;
 }
 
-function audit(c: Ctx, action: string, target: string, detail: Record<string, unknown> = {}): void {
-  c.id.audit.append({ tsMs: c.nowMs, actor: c.actor, action, target, remoteAddr: 'local', outcome: 'success', detail });
+/** Writes the operator's audit row and waits for its commit (a failure fails the command). */
+async function audit(c: Ctx, action: string, target: string, detail: Record<string, unknown> = {}): Promise<void> {
+  await c.id.audit.append({ tsMs: c.nowMs, actor: c.actor, action, target, remoteAddr: 'local', outcome: 'success', detail });
 }
 
 async function createUser(c: Ctx): Promise<Result> {
@@ -170,11 +173,11 @@ async function createUser(c: Ctx): Promise<Result> {
     throw new UsageError('give the password with --password-stdin or --password-env VAR (never on the command line)');
   }
   const u = await c.id.store.createUser({ email, password, roles, ...(c.v.username !== undefined ? { username: c.v.username } : {}) }, c.nowMs);
-  audit(c, 'user.create', `user:${u.id}`, { email: u.email, roles });
+  await audit(c, 'user.create', `user:${u.id}`, { email: u.email, roles });
   return { code: EXIT_OK, data: { userId: u.id, email: u.email, roles }, text: [`created user ${u.id} <${u.email}> roles: ${roles.join(', ') || '(none)'}`] };
 }
 
-function createAccount(c: Ctx): Result {
+async function createAccount(c: Ctx): Promise<Result> {
   const u = userOf(c);
   const type = c.v.type ?? 'spot';
   if (!(ACCOUNT_TYPES as readonly string[]).includes(type)) throw new UsageError(`--type must be one of ${ACCOUNT_TYPES.join(', ')}`);
@@ -182,31 +185,31 @@ function createAccount(c: Ctx): Result {
     userId: u.id, accountType: type as AccountType,
     ...(c.v.id !== undefined ? { id: positiveInt(c.v.id, '--id') } : {}),
   }, c.nowMs);
-  audit(c, 'account.create', `account:${a.id}`, { userId: u.id, accountType: a.accountType });
+  await audit(c, 'account.create', `account:${a.id}`, { userId: u.id, accountType: a.accountType });
   return { code: EXIT_OK, data: { accountId: a.id, userId: u.id, accountType: a.accountType }, text: [`created account ${a.id} (${a.accountType}) for user ${u.id}`] };
 }
 
-function changeRole(c: Ctx, grant: boolean): Result {
+async function changeRole(c: Ctx, grant: boolean): Promise<Result> {
   const u = userOf(c);
   const given = c.v.role ?? [];
   if (given.length !== 1) throw new UsageError('give exactly one --role');
   const role = roleOf(given[0]!);
   if (grant) c.id.store.grantRole(u.id, role, c.nowMs);
   else if (!c.id.store.revokeRole(u.id, role)) throw new UsageError(`user ${u.id} does not have role ${role}`);
-  audit(c, grant ? 'role.grant' : 'role.revoke', `user:${u.id}`, { role });
+  await audit(c, grant ? 'role.grant' : 'role.revoke', `user:${u.id}`, { role });
   const roles = c.id.store.rolesOf(u.id);
   return { code: EXIT_OK, data: { userId: u.id, roles }, text: [`user ${u.id} roles: ${roles.join(', ') || '(none)'}`] };
 }
 
-function grantAccount(c: Ctx): Result {
+async function grantAccount(c: Ctx): Promise<Result> {
   const u = userOf(c);
   const accountId = positiveInt(need(c.v, 'account'), '--account');
   c.id.store.grantAccountAccess(u.id, accountId, c.nowMs);
-  audit(c, 'account.grant_access', `account:${accountId}`, { userId: u.id });
+  await audit(c, 'account.grant_access', `account:${accountId}`, { userId: u.id });
   return { code: EXIT_OK, data: { userId: u.id, accountIds: c.id.store.accountIdsOf(u.id) }, text: [`user ${u.id} accounts: ${c.id.store.accountIdsOf(u.id).join(', ')}`] };
 }
 
-function createApiKey(c: Ctx): Result {
+async function createApiKey(c: Ctx): Promise<Result> {
   const u = userOf(c);
   const accountIds = need(c.v, 'accounts').split(',').map((s) => positiveInt(s.trim(), '--accounts'));
   const scopes = need(c.v, 'scopes').split(',').map((s) => s.trim());
@@ -218,7 +221,7 @@ function createApiKey(c: Ctx): Result {
     ...(c.v.label !== undefined ? { label: c.v.label } : {}),
     ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
   }, c.nowMs);
-  audit(c, 'apikey.create', `key:${k.keyId}`, { userId: u.id, accountIds, scopes, expiresAtMs: expiresAtMs ?? null });
+  await audit(c, 'apikey.create', `key:${k.keyId}`, { userId: u.id, accountIds, scopes, expiresAtMs: expiresAtMs ?? null });
   return {
     code: EXIT_OK,
     data: { keyId: k.keyId, secret: k.secret, userId: u.id, accountIds, scopes, expiresAtMs: expiresAtMs ?? null },
@@ -230,11 +233,11 @@ function createApiKey(c: Ctx): Result {
   };
 }
 
-function revokeApiKey(c: Ctx): Result {
+async function revokeApiKey(c: Ctx): Promise<Result> {
   const keyId = need(c.v, 'key');
   if (!c.id.apiKeys.find(keyId)) throw new UsageError(`no API key ${JSON.stringify(keyId)}`);
   if (!c.id.apiKeys.revoke(keyId, c.nowMs)) throw new UsageError(`API key ${keyId} is already revoked`);
-  audit(c, 'apikey.revoke', `key:${keyId}`);
+  await audit(c, 'apikey.revoke', `key:${keyId}`);
   return { code: EXIT_OK, data: { keyId, revoked: true }, text: [`revoked ${keyId} (running gateways stop accepting it within their key cache time, 5 s by default)`] };
 }
 

@@ -10,7 +10,9 @@ describe('audit trail (hash chain)', () => {
 
   beforeEach(() => {
     id = openTestIdentity();
-    log = id.audit;
+    // The synchronous writer (the CLI's and the writer thread's); id.audit, the process's writer, is
+    // tested in audit-worker.test.ts.
+    log = new AuditLog(id.db);
     for (let i = 1; i <= 5; i++) {
       log.append({ tsMs: T0_MS + i, actor: `user:${i}`, action: 'order.place', target: `account:${i}`, remoteAddr: '192.0.2.1', requestId: `r${i}`, outcome: 'success', detail: { qty: i, b: [1, { z: 1, a: 2 }] } });
     }
@@ -199,13 +201,17 @@ it('canonicalJson built by appending equals the plain map/filter/sort/join form 
   }
 });
 
-it('rows appended one by one and in groups hash exactly as verifyAuditChain recomputes them (unicode and long details)', async () => {
-  const id = openTestIdentity();
+it('rows appended one by one, in groups and by the writer thread hash exactly as verifyAuditChain recomputes them (unicode and long details)', async () => {
+  const id = openTestIdentity({ auditThread: true });
   try {
-    const log = id.audit;
+    const log = new AuditLog(id.db);
     const details = [{}, { note: 'ünïcödé ✓ 日本' }, { long: 'y'.repeat(5000) }, { q: '"\\', n: [1, null, { b: 2, a: 1 }] }];
     for (let i = 0; i < 8; i++) log.append({ tsMs: T0_MS + i, actor: `user:${i % 2}`, action: 'order.place', outcome: 'success', detail: details[i % 4]! });
-    await Promise.all(Array.from({ length: 12 }, (_, i) => log.appendGrouped({ tsMs: T0_MS + 50 + i, actor: 'user:1', action: 'order.cancel', target: `order:${i}`, remoteAddr: '192.0.2.7', requestId: `q${i}`, outcome: 'failure', detail: details[i % 4]! })));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => log.appendGrouped({ tsMs: T0_MS + 50 + i, actor: 'user:1', action: 'order.cancel', target: `order:${i}`, remoteAddr: '192.0.2.7', requestId: `q${i}`, outcome: 'failure', detail: details[i % 4]! })));
+    // ... and through the process's writer thread (gateway/auth/audit-worker.ts), which packs the row
+    // on this thread and hashes and inserts it on its own.
+    assert.ok(id.audit.threaded);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => id.audit.append({ tsMs: T0_MS + 60 + i, actor: 'user:1', action: 'order.cancel', target: `order:${i}`, remoteAddr: '192.0.2.7', requestId: `w${i}`, outcome: 'failure', detail: details[(i + 1) % 4]! })));
     const v = log.verify();
     assert.ok(v.ok, JSON.stringify(v));
     assert.equal(v.rows, 20);

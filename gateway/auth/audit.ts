@@ -56,9 +56,57 @@ interface AuditRow {
 
 const INSERT_AUDIT_ROW = 'INSERT INTO audit_log (seq, ts_ms, actor, action, target, remote_addr, request_id, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
+/**
+ * Refuses an entry that could not be stored exactly as it is hashed (a TypeError, nothing written):
+ * a row that SQLite would refuse (NOT NULL) or store as other text than the canonical row hashes
+ * (a number as a TEXT column) would otherwise fail or corrupt the whole group commit it is in.
+ */
 function checkEntry(e: AuditEntry): void {
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(e.outcome)) throw new TypeError(`bad audit outcome ${e.outcome}`);
+  if (typeof e.tsMs !== 'number' || !Number.isFinite(e.tsMs)) throw new TypeError('audit tsMs must be a finite number');
+  if (typeof e.actor !== 'string' || typeof e.action !== 'string') throw new TypeError('audit actor and action must be strings');
+  if (!optionalString(e.target) || !optionalString(e.remoteAddr) || !optionalString(e.requestId)) throw new TypeError('audit target, remoteAddr and requestId must be strings when given');
 }
+
+function optionalString(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
+/**
+ * An entry as a group commit carries it (the audit writer's thread, gateway/auth/audit-worker.ts):
+ * PACKED_FIELDS values per row, appended to `out` in this order: tsMs, actor, action, target,
+ * remoteAddr, requestId (null when absent), outcome, detail (its canonical JSON text). Checked
+ * first (TypeError, nothing appended): what is packed can always be written.
+ */
+export function packEntry(e: AuditEntry, out: PackedRows): void {
+  checkEntry(e);
+  const detail = canonicalJson(e.detail ?? {});
+  out.push(e.tsMs, e.actor, e.action, e.target ?? null, e.remoteAddr ?? null, e.requestId ?? null, e.outcome, detail);
+}
+
+/**
+ * packEntry's fields as one text (what the writer thread's ring carries): the first seven as a JSON
+ * array, a newline, then the detail's canonical JSON as it is (JSON.stringify escapes every newline
+ * inside the array, so the first one ends it; the detail is not escaped a second time).
+ * unpackEntryText gives the same values back, lone surrogates included. Checked first (TypeError).
+ */
+export function packEntryText(e: AuditEntry): string {
+  checkEntry(e);
+  const detail = canonicalJson(e.detail ?? {});
+  return JSON.stringify([e.tsMs, e.actor, e.action, e.target ?? null, e.remoteAddr ?? null, e.requestId ?? null, e.outcome]) + '\n' + detail;
+}
+
+/** packEntryText's text -> its PACKED_FIELDS values, appended to `out`. */
+export function unpackEntryText(text: string, out: PackedRows): void {
+  const nl = text.indexOf('\n');
+  const f = JSON.parse(text.slice(0, nl)) as PackedRows;
+  if (f.length !== PACKED_FIELDS - 1) throw new Error('malformed packed audit row');
+  for (let i = 0; i < f.length; i++) out.push(f[i]!);
+  out.push(text.slice(nl + 1));
+}
+
+export const PACKED_FIELDS = 8;
+export type PackedRows = (string | number | null)[];
 
 /**
  * JSON with object keys sorted at every level (arrays keep their order). The same text as
@@ -164,6 +212,9 @@ export class AuditLog {
   /** One transaction for a flush's batch (made once). */
   private readonly writeBatch: (batch: Pending[]) => AuditRecord[];
 
+  /** One transaction for packed rows (made once). */
+  private readonly writePackedTx: (rows: PackedRows) => number;
+
   constructor(private readonly db: IdentityDb) {
     const tx = db.transaction((batch: Pending[]): AuditRecord[] => {
       const h = this.head();
@@ -177,6 +228,32 @@ export class AuditLog {
       return recs;
     });
     this.writeBatch = (batch) => tx.immediate(batch);
+    const ptx = db.transaction((rows: PackedRows): number => {
+      const h = this.head();
+      const first = (h?.seq ?? 0) + 1;
+      let seq = first - 1, prev = h?.hash ?? GENESIS_HASH;
+      const insert = this.insert;
+      for (let i = 0; i + PACKED_FIELDS <= rows.length; i += PACKED_FIELDS) {
+        seq++;
+        const tsMs = rows[i]!, actor = rows[i + 1]!, action = rows[i + 2]!, target = rows[i + 3]!, remoteAddr = rows[i + 4]!;
+        const requestId = rows[i + 5]!, outcome = rows[i + 6]!, detail = rows[i + 7]!;
+        const hash = chainHashFast(prev, JSON.stringify([seq, tsMs, actor, action, target, remoteAddr, requestId, outcome, detail]));
+        insert.run(seq, tsMs, actor, action, target, remoteAddr, requestId, outcome, detail, prev, hash);
+        prev = hash;
+      }
+      return first;
+    });
+    this.writePackedTx = (rows) => ptx.immediate(rows);
+  }
+
+  /**
+   * Writes packed rows (packEntry's layout, checked when they were packed) in ONE immediate
+   * transaction after the chain's current head, read inside it: any other writer of the same file
+   * (another connection, the operator CLI) serializes with it on SQLite's write lock and the chain
+   * stays one. Returns the first row's seq (the rest follow it). Throws and writes nothing on failure.
+   */
+  writePacked(rows: PackedRows): number {
+    return this.writePackedTx(rows);
   }
 
   /** Appends one row (in its own immediate transaction, so concurrent writers serialize). */

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { AccessTokens, TokenDenylist, type JwtKeyConfig } from './access-token.js';
 import { ApiKeyStore } from './api-keys.js';
-import { AuditLog } from './audit.js';
+import { AuditWriter } from './audit-worker.js';
 import { identityDbPath, openIdentityDb, type IdentityDb } from './db.js';
 import { DEFAULT_PASSWORD_PARAMS, type PasswordHashParams } from './passwords.js';
 import { ReplayCache } from './replay-cache.js';
@@ -36,12 +36,21 @@ export interface IdentityOptions {
   readonly keyCacheTtlMs?: number;
   /** Environment to read keys from; default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Audit rows written by a thread of their own (true; gateway/auth/audit-worker.ts), or on the
+   * calling thread at the end of each event-loop turn (false). Either way `audit.append` resolves once
+   * the row is committed, in one chain, and a failure fails closed. Default: ENGINE_AUDIT_THREAD=1 in
+   * the process environment turns the thread on; off otherwise (measured on the 2-core host, the
+   * thread's extra hop cost more POST throughput than the main-thread CPU it saved: docs/rest.md).
+   */
+  readonly auditThread?: boolean;
 }
 
 export interface Identity {
   readonly db: IdentityDb;
   readonly store: IdentityStore;
-  readonly audit: AuditLog;
+  /** The audit trail: every append of this process goes through its one writer. */
+  readonly audit: AuditWriter;
   readonly apiKeys: ApiKeyStore;
   readonly accessTokens: AccessTokens;
   readonly sessions: SessionService;
@@ -59,13 +68,20 @@ export function loadJwtKey(dataDir: string, env: Readonly<Record<string, string 
   return { alg: 'HS256', secret: v ? decodeKey(v, 32, ENV_JWT_SECRET) : loadOrCreateKeyFile(join(dataDir, JWT_KEY_FILE), 32) };
 }
 
+/** ENGINE_AUDIT_THREAD: "1" writes audit rows on a thread of their own; anything else (or unset) on the calling thread. */
+export function auditThreadFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return env['ENGINE_AUDIT_THREAD'] === '1';
+}
+
 export function openIdentity(o: IdentityOptions): Identity {
   const env = o.env ?? process.env;
-  const db = openIdentityDb(identityDbPath(o.dataDir));
+  const file = identityDbPath(o.dataDir);
+  const db = openIdentityDb(file);
+  let audit: AuditWriter | null = null;
   try {
     const passwordParams = o.passwordParams ?? DEFAULT_PASSWORD_PARAMS;
     const store = new IdentityStore(db, passwordParams);
-    const audit = new AuditLog(db);
+    audit = new AuditWriter(db, { file, thread: o.auditThread ?? auditThreadFromEnv() });
     const apiKeys = new ApiKeyStore(db, store, new SecretBox(o.masterKey ?? loadMasterKey(o.dataDir, env)));
     const accessTokens = new AccessTokens({
       key: o.jwtKey ?? loadJwtKey(o.dataDir, env),
@@ -82,8 +98,11 @@ export function openIdentity(o: IdentityOptions): Identity {
       ...(o.receiveWindowMs !== undefined ? { receiveWindowMs: o.receiveWindowMs } : {}),
       ...(o.keyCacheTtlMs !== undefined ? { cacheTtlMs: o.keyCacheTtlMs } : {}),
     });
-    return { db, store, audit, apiKeys, accessTokens, sessions, signatures, close: () => db.close() };
+    const writer = audit;
+    // The writer thread still writes what was queued before the close, on its own connection.
+    return { db, store, audit, apiKeys, accessTokens, sessions, signatures, close: () => { writer.close(); db.close(); } };
   } catch (e) {
+    audit?.close();
     db.close();
     throw e;
   }

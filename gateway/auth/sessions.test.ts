@@ -136,13 +136,13 @@ describe('sessions: login, refresh rotation, reuse detection, logout', () => {
     assert.ok(l.ok);
     const v = await id.accessTokens.verify(l.accessToken, T0_MS);
     assert.ok(v.ok);
-    assert.equal(id.sessions.logout(l.refreshToken, ctx(T0_MS + 5), { jti: v.principal.credentialId, expiresAtMs: v.expiresAtMs }), true);
+    assert.equal(await id.sessions.logout(l.refreshToken, ctx(T0_MS + 5), { jti: v.principal.credentialId, expiresAtMs: v.expiresAtMs }), true);
     const r = await id.sessions.refresh(l.refreshToken, ctx(T0_MS + 10));
     assert.equal(r.ok, false);
     const a = await id.accessTokens.verify(l.accessToken, T0_MS + 10);
     assert.equal(!a.ok && a.code, 'token_revoked');
-    assert.equal(id.sessions.logout(l.refreshToken, ctx(T0_MS + 20)), true, 'idempotent on a known token');
-    assert.equal(id.sessions.logout('nonsense', ctx(T0_MS + 20)), false);
+    assert.equal(await id.sessions.logout(l.refreshToken, ctx(T0_MS + 20)), true, 'idempotent on a known token');
+    assert.equal(await id.sessions.logout('nonsense', ctx(T0_MS + 20)), false);
   });
 
   it('revokeAllForUser ends every session', async () => {

@@ -9,7 +9,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { AccessTokens, IssuedAccessToken } from './access-token.js';
-import type { AuditLog, AuditOutcome } from './audit.js';
+import type { AuditEntry, AuditOutcome } from './audit.js';
 import { prepared, type IdentityDb } from './db.js';
 import { authFailure, type AuthFailure, type AuthFailureCode } from './errors.js';
 import { DEFAULT_PASSWORD_PARAMS, hashPassword, makeDummyHash, needsRehash, verifyPassword, type PasswordHashParams } from './passwords.js';
@@ -61,7 +61,7 @@ export class SessionService {
     private readonly db: IdentityDb,
     private readonly store: IdentityStore,
     private readonly tokens: AccessTokens,
-    private readonly audit?: AuditLog,
+    private readonly audit?: SessionAudit,
     opts: SessionOptions = {},
   ) {
     this.refreshTtlMs = opts.refreshTtlMs ?? 7 * 24 * 3600_000;
@@ -74,37 +74,37 @@ export class SessionService {
     if (!creds) {
       this.dummyHash ??= makeDummyHash(this.passwordParams);
       await verifyPassword(await this.dummyHash, password);
-      return this.fail('auth.login', 'invalid_credentials', 'wrong e-mail or password', 'anonymous', ctx, { email: String(email).slice(0, 254) });
+      return await this.fail('auth.login', 'invalid_credentials', 'wrong e-mail or password', 'anonymous', ctx, { email: String(email).slice(0, 254) });
     }
     const { user, passwordHash } = creds;
     const actor = `user:${user.id}`;
     if (!(await verifyPassword(passwordHash, password))) {
-      return this.fail('auth.login', 'invalid_credentials', 'wrong e-mail or password', actor, ctx);
+      return await this.fail('auth.login', 'invalid_credentials', 'wrong e-mail or password', actor, ctx);
     }
-    if (!user.isActive) return this.fail('auth.login', 'user_disabled', 'user disabled', actor, ctx);
+    if (!user.isActive) return await this.fail('auth.login', 'user_disabled', 'user disabled', actor, ctx);
     if (needsRehash(passwordHash, this.passwordParams)) {
       this.store.setPasswordHash(user.id, await hashPassword(password, this.passwordParams), ctx.nowMs);
     }
     const familyId = randomBytes(16).toString('base64url');
     const pair = await this.issuePair(user, familyId, ctx.nowMs + this.maxSessionMs, ctx.nowMs);
-    this.record('auth.login', actor, 'success', ctx, { family: familyId });
+    await this.record('auth.login', actor, 'success', ctx, { family: familyId });
     return { ok: true, ...pair };
   }
 
   async refresh(refreshToken: string, ctx: RequestContext): Promise<SessionResult> {
     const row = this.findRefresh(refreshToken);
-    if (!row) return this.fail('auth.refresh', 'refresh_invalid', 'refresh token invalid', 'anonymous', ctx);
+    if (!row) return await this.fail('auth.refresh', 'refresh_invalid', 'refresh token invalid', 'anonymous', ctx);
     const actor = `user:${row.user_id}`;
     if (row.revoked_at_ms !== null) {
       const revoked = this.revokeFamily(row.family_id, 'reuse_detected', ctx.nowMs);
-      this.record('auth.refresh_reuse', actor, 'denied', ctx, { family: row.family_id, previousReason: row.revoked_reason, revoked });
+      await this.record('auth.refresh_reuse', actor, 'denied', ctx, { family: row.family_id, previousReason: row.revoked_reason, revoked });
       return authFailure('refresh_reused', 'refresh token already used: session revoked');
     }
-    if (row.expires_at_ms <= ctx.nowMs) return this.fail('auth.refresh', 'refresh_expired', 'refresh token expired', actor, ctx);
+    if (row.expires_at_ms <= ctx.nowMs) return await this.fail('auth.refresh', 'refresh_expired', 'refresh token expired', actor, ctx);
     const user = this.store.findUser(row.user_id);
     if (!user?.isActive) {
       this.revokeFamily(row.family_id, 'user_disabled', ctx.nowMs);
-      return this.fail('auth.refresh', 'user_disabled', 'user disabled', actor, ctx);
+      return await this.fail('auth.refresh', 'user_disabled', 'user disabled', actor, ctx);
     }
     const familyExpiresAtMs = this.familyExpiry(row.family_id);
     let pair: TokenPair;
@@ -113,23 +113,24 @@ export class SessionService {
     } catch (e) {
       if (!(e instanceof RefreshRaceError)) throw e;
       const revoked = this.revokeFamily(row.family_id, 'reuse_detected', ctx.nowMs);
-      this.record('auth.refresh_reuse', actor, 'denied', ctx, { family: row.family_id, previousReason: 'concurrent', revoked });
+      await this.record('auth.refresh_reuse', actor, 'denied', ctx, { family: row.family_id, previousReason: 'concurrent', revoked });
       return authFailure('refresh_reused', 'refresh token already used: session revoked');
     }
-    this.record('auth.refresh', actor, 'success', ctx, { family: row.family_id });
+    await this.record('auth.refresh', actor, 'success', ctx, { family: row.family_id });
     return { ok: true, ...pair };
   }
 
   /**
    * Ends the session of `refreshToken` (its whole family) and, when given, revokes the access
-   * token too. Unknown tokens are ignored (logout is idempotent).
+   * token too. Unknown tokens are ignored (logout is idempotent). Resolves once its audit row is
+   * committed (or the audit writer failed).
    */
-  logout(refreshToken: string, ctx: RequestContext, access?: { jti: string; expiresAtMs: number }): boolean {
+  async logout(refreshToken: string, ctx: RequestContext, access?: { jti: string; expiresAtMs: number }): Promise<boolean> {
     if (access) this.tokens.revoke(access.jti, access.expiresAtMs);
     const row = this.findRefresh(refreshToken);
     if (!row) return false;
     const revoked = this.revokeFamily(row.family_id, 'logout', ctx.nowMs);
-    this.record('auth.logout', `user:${row.user_id}`, 'success', ctx, { family: row.family_id, revoked });
+    await this.record('auth.logout', `user:${row.user_id}`, 'success', ctx, { family: row.family_id, revoked });
     return true;
   }
 
@@ -178,18 +179,33 @@ export class SessionService {
     ).run(nowMs, reason, familyId).changes;
   }
 
-  private fail(action: string, code: AuthFailureCode, message: string, actor: string, ctx: RequestContext, detail?: Record<string, unknown>): AuthFailure {
-    this.record(action, actor, 'failure', ctx, { code, ...detail });
+  private async fail(action: string, code: AuthFailureCode, message: string, actor: string, ctx: RequestContext, detail?: Record<string, unknown>): Promise<AuthFailure> {
+    await this.record(action, actor, 'failure', ctx, { code, ...detail });
     return authFailure(code, message);
   }
 
-  private record(action: string, actor: string, outcome: AuditOutcome, ctx: RequestContext, detail?: Record<string, unknown>): void {
-    this.audit?.append({
-      tsMs: ctx.nowMs, actor, action, outcome, detail,
-      ...(ctx.remoteAddr !== undefined ? { remoteAddr: ctx.remoteAddr } : {}),
-      ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
-    });
+  /**
+   * Writes the audit row and waits for its commit. If the audit writer fails, the action (already
+   * done) is still answered as it happened: the writer records its failure and fails closed (the
+   * REST router then refuses state-changing requests), so it is not thrown here.
+   */
+  private async record(action: string, actor: string, outcome: AuditOutcome, ctx: RequestContext, detail?: Record<string, unknown>): Promise<void> {
+    if (this.audit === undefined) return;
+    try {
+      await this.audit.append({
+        tsMs: ctx.nowMs, actor, action, outcome, detail,
+        ...(ctx.remoteAddr !== undefined ? { remoteAddr: ctx.remoteAddr } : {}),
+        ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
+      });
+    } catch {
+      // Counted by the writer (AuditWriter.failedRows, failure).
+    }
   }
 }
 
 class RefreshRaceError extends Error {}
+
+/** Where sessions write their audit rows (AuditWriter): a promise settles once the row is committed. */
+export interface SessionAudit {
+  append(e: AuditEntry): Promise<unknown> | unknown;
+}

@@ -13,7 +13,8 @@ import { z } from 'zod';
 export interface SessionsLike {
   login(email: string, password: string, ctx: RequestContext): Promise<SessionResult>;
   refresh(refreshToken: string, ctx: RequestContext): Promise<SessionResult>;
-  logout(refreshToken: string, ctx: RequestContext, access?: { jti: string; expiresAtMs: number }): boolean;
+  /** Settles once the logout's audit row is committed. */
+  logout(refreshToken: string, ctx: RequestContext, access?: { jti: string; expiresAtMs: number }): Promise<boolean>;
 }
 
 /**
@@ -52,8 +53,8 @@ export function authRoutes(sessions: SessionsLike | undefined, loginPolicy: Rate
     },
     {
       method: 'post', path: '/api/v1/auth/logout', permission: 'public', tag: 'auth', summary: 'Log out (idempotent)', body: RefreshBody, status: 204, audit: null,
-      handler: (ctx) => {
-        need().logout((ctx.body as z.infer<typeof RefreshBody>).refresh_token, rctx(ctx), ctx.access ?? undefined);
+      handler: async (ctx) => {
+        await need().logout((ctx.body as z.infer<typeof RefreshBody>).refresh_token, rctx(ctx), ctx.access ?? undefined);
         return { status: 204 };
       },
     },

@@ -33,6 +33,22 @@ class SharedHistogram {
 
 export interface SessionCounts { orderSessions: number; streamSessions: number }
 
+/** The audit trail's state as the REST shim sees it (mount.ts). */
+export interface AuditCounts {
+  /** false once the audit writer failed: state-changing requests are refused until restart. */
+  up: boolean;
+  /** Audit rows that could not be written (the writer's failures, and rows not attempted while it was down). */
+  failedRows: number;
+  /** State-changing requests refused with 503 audit_unavailable. */
+  refused: number;
+}
+
+/** A prom-client Counter fed at scrape time from a number that only grows. */
+function scrapedCounter(r: client.Registry, name: string, help: string, read: () => number): void {
+  let reported = 0;
+  new client.Counter({ name, help, registers: [r], collect() { const v = read(); if (v > reported) { this.inc(v - reported); reported = v; } } });
+}
+
 /**
  * Counts by label set, kept in plain numbers per request and handed to a prom-client Counter when it
  * is scraped (its collect), so a request costs two Map lookups instead of prom-client's label hashing.
@@ -112,6 +128,14 @@ export class RestMetrics {
   orderSubmitted(status: string, latencyMs: number): void {
     if (!this.orderCounts.inc(status, null)) this.orderCounts.create(status, null, { status });
     this.orderLatency.observe(latencyMs / 1000);
+  }
+
+  /** audit_writer_up, audit_rows_failed_total, audit_refused_requests_total (read at scrape time). */
+  audit(read: () => AuditCounts): void {
+    const r = this.registry;
+    new client.Gauge({ name: 'audit_writer_up', help: '1 while audit rows can be written; 0 once the audit writer failed (state-changing requests are refused until restart)', registers: [r], collect() { this.set(read().up ? 1 : 0); } });
+    scrapedCounter(r, 'audit_rows_failed_total', 'Audit rows that could not be written (writer failures, and rows not attempted while it was down)', () => read().failedRows);
+    scrapedCounter(r, 'audit_refused_requests_total', 'State-changing REST requests refused with 503 audit_unavailable', () => read().refused);
   }
 
   observe(route: Route, status: number): void {

@@ -65,8 +65,13 @@ export interface RestDeps {
   log?: (fields: Record<string, unknown>, msg: string) => void;
 }
 
+/** A condition of /ready (gateway/server.ts addReadinessCheck, where the server has it). */
+export interface Readiness { ok: boolean; detail?: Record<string, unknown> }
+
 export interface RestApi {
   router: RestRouter;
+  /** Not ok once the audit trail cannot be written (state-changing requests are refused: 503 audit_unavailable). */
+  readiness(): Readiness;
   model: ReadModel;
   context: RestContext;
   metrics: RestMetrics;
@@ -129,8 +134,21 @@ export function mountRest(server: GatewayServer, deps: RestDeps): RestApi {
     openApiRoute(() => router.routes),
   );
   router.mount(server.app);
+  // Fail closed on the audit trail: logged once, counted, refused (router.ts), and /ready turns 503.
+  const audit = deps.identity.audit;
+  audit?.onFailure?.((err) => log({ err: err.message }, 'rest: the audit writer failed; state-changing requests are refused until restart'));
+  metrics.audit(() => ({
+    up: router.auditFailure === null,
+    failedRows: (audit?.failedRows ?? router.auditFailures) + router.auditSkipped,
+    refused: router.auditRefused,
+  }));
+  const readiness = (): Readiness => {
+    const f = router.auditFailure;
+    return f === null ? { ok: true } : { ok: false, detail: { audit: 'unavailable', error: f.message } };
+  };
+  (server as GatewayServer & { addReadinessCheck?: (name: string, check: () => Readiness) => void }).addReadinessCheck?.('audit', readiness);
   log({ routes: router.routes.length, seededOrders: model.orders.size, seq }, 'rest: mounted');
-  return { router, model, context, metrics, candles, close: () => { market.close(); void context.history?.close(); } };
+  return { router, model, context, metrics, candles, readiness, close: () => { market.close(); void context.history?.close(); } };
 }
 
 function historyFromEnv(): HistoryOptions | null {

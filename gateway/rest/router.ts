@@ -3,8 +3,15 @@
 //   CORS (allow-list; preflight answered) -> per-IP rate limit -> Content-Length and media type ->
 //   body read with the size limit -> authentication (API-key signature or bearer token) -> per-key
 //   rate limit -> the route's permission (role and key scope) -> zod validation of path, query and
-//   body (unknown fields rejected) -> handler -> audit of state-changing requests.
+//   body (unknown fields rejected) -> audit writer up (state-changing routes) -> handler -> audit of
+//   state-changing requests.
 // Every failure is an RFC 9457 problem (problem.ts); nothing leaks a stack trace.
+//
+// Audit: the answer to a state-changing request goes out once its audit row is committed (group
+// commit by the audit writer, gateway/auth/audit-worker.ts). If the writer fails, an action that
+// already happened is still answered as it happened (its row is missing: logged and counted), and the
+// router fails closed: every later state-changing request is refused with 503 audit_unavailable before
+// its handler runs (so before the engine), until the process restarts. Reads go on.
 
 import { randomBytes } from 'node:crypto';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -70,9 +77,16 @@ export interface RestAuth {
   signatures?: { verifyRequest(req: { method: string; pathWithQuery: string; headers: ReadonlyMap<string, string>; body: Uint8Array }, nowMs: number): { ok: true; principal: Principal } | { ok: false; code: string; httpStatus: number; message: string; serverTimeMs?: number } };
   accessTokens?: { verify(token: string, nowMs: number): Promise<{ ok: true; principal: Principal; expiresAtMs: number } | { ok: false; code: string; httpStatus: number; message: string }> };
   audit?: {
+    /** Writes the row: a promise settles once it is committed; anything else means written on return. */
     append(e: AuditInput): unknown;
-    /** Group-committed append (gateway/auth/audit.ts); the router awaits it before a success answer. */
+    /** Group-committed append (gateway/auth/audit-worker.ts AuditWriter); preferred for success rows. */
     appendGrouped?(e: AuditInput): Promise<unknown>;
+    /** Set once the audit writer has failed (it fails closed); also failures of rows not the router's. */
+    readonly failure?: Error | null;
+    /** Rows the writer could not write, from any caller (metrics). */
+    readonly failedRows?: number;
+    /** Called once when the writer fails (logging). */
+    onFailure?(fn: (err: Error) => void): void;
   };
 }
 
@@ -111,6 +125,14 @@ export class RestRouter {
   /** Counters (metrics). */
   answered = 0;
   rateLimited = 0;
+  /** Audit rows of this router whose append failed. */
+  auditFailures = 0;
+  /** Audit rows of this router not attempted because the writer was already down. */
+  auditSkipped = 0;
+  /** State-changing requests refused with 503 audit_unavailable. */
+  auditRefused = 0;
+  /** The first audit failure this router saw (fail closed until restart). */
+  private auditError: Error | null = null;
 
   constructor(private readonly auth: RestAuth, options: RouterOptions = {}) {
     this.o = {
@@ -121,6 +143,11 @@ export class RestRouter {
     const l = options.limiter ?? new MemoryRateLimiter();
     this.memory = l instanceof MemoryRateLimiter ? l : null;
     this.shared = l instanceof MemoryRateLimiter ? null : l;
+  }
+
+  /** null while audit rows can be written; else why not (state-changing requests are refused). */
+  get auditFailure(): Error | null {
+    return this.auditError ?? this.auth.audit?.failure ?? null;
   }
 
   /** A bucket's decision: at once from memory, or a Promise from a shared store. */
@@ -193,10 +220,14 @@ export class RestRouter {
         this.o.log?.({ err: (e as Error)?.stack ?? String(e), route: route.path, requestId }, 'rest: handler failed');
         p = problem(500, 'internal_error', 'internal error; the request id identifies it in the logs');
       }
+      // A refused flood is counted, not written row by row into the audit trail; neither are the
+      // refusals while the audit writer is down (counted: auditRefused).
+      let audited: Promise<void> | null = null;
       if (p.status === 429) this.rateLimited++;
-      // A refused flood is counted, not written row by row into the audit trail.
-      else this.auditRow(route, ctx, raw, requestId, p.status === 401 || p.status === 403 ? 'denied' : 'failure', { code: p.code, status: p.status });
-      send(problemAnswer(p, raw.path));
+      else if (p.code !== AUDIT_UNAVAILABLE) audited = this.auditRow(route, ctx, raw, requestId, p.status === 401 || p.status === 403 ? 'denied' : 'failure', { code: p.code, status: p.status });
+      // Like a success, the refusal is answered once its row is committed (or could not be).
+      if (audited === null) send(problemAnswer(p, raw.path));
+      else void audited.then(() => send(problemAnswer(p, raw.path)));
     };
 
     const nowMs = this.o.nowMs();
@@ -236,10 +267,16 @@ export class RestRouter {
         ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
         ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
         ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
+        // Fail closed: nothing state-changing is done that could not be audited.
+        if (route.method !== 'get' && this.auditFailure !== null) {
+          this.auditRefused++;
+          throw problem(503, AUDIT_UNAVAILABLE, 'the audit trail cannot be written: state-changing requests are refused until it is restored; reads still work');
+        }
         const out = await route.handler(ctx);
         const status = out.status ?? route.status ?? 200;
-        // The success answer goes out only once its audit row is committed (group commit: one
-        // transaction per event-loop turn for all requests finishing in it).
+        // The success answer goes out only once its audit row is committed (group commit by the
+        // audit writer). If the row could not be written the action has still happened: it is
+        // answered as it happened, the failure logged and counted, and later writes are refused.
         const audited = this.auditRow(route, ctx, raw, requestId, 'success', { status }, true);
         if (audited !== null) await audited;
         const a: Answer = { status };
@@ -330,9 +367,11 @@ export class RestRouter {
   }
 
   /**
-   * Writes the request's audit row. `grouped` (success answers): through the audit log's group
-   * commit when it has one, returning a promise that settles once the row is committed (a failure is
-   * logged, as for a direct append); otherwise the row is written before this returns (null).
+   * Writes the request's audit row. `grouped` (success answers): through the audit writer's group
+   * commit when it has one. Returns a promise that settles (never rejects) once the row is committed
+   * or has failed, or null when nothing is to be waited for (no row, or written before this returns).
+   * A failure is logged, counted (auditFailures) and latched: the router fails closed. While the
+   * writer is down no row is attempted (counted as not written).
    */
   private auditRow(route: Route, ctx: RouteContext | null, raw: RawRequest, requestId: string, outcome: AuditOutcome, detail: Record<string, unknown>,
     grouped = false): Promise<void> | null {
@@ -347,18 +386,28 @@ export class RestRouter {
       detail: auditDetail(raw, detail, ctx?.audit.detail),
     };
     if (ctx?.audit.target !== undefined) entry.target = ctx.audit.target;
-    const failed = (e: unknown): void => { this.o.log?.({ err: (e as Error).message, requestId }, 'rest: audit append failed'); };
-    if (grouped && audit.appendGrouped !== undefined) return audit.appendGrouped(entry).then(() => {}, failed);
+    if (this.auditFailure !== null) { this.auditSkipped++; return null; }
+    const failed = (e: unknown): void => {
+      this.auditFailures++;
+      // A bad entry (TypeError) is this request's bug, not the writer's: it does not close writes.
+      if (!(e instanceof TypeError)) this.auditError ??= e instanceof Error ? e : new Error(String(e));
+      this.o.log?.({ err: (e as Error)?.message ?? String(e), requestId, action: entry.action, outcome }, 'rest: audit append failed; the row is missing');
+    };
+    let r: unknown;
     try {
-      audit.append(entry);
+      r = grouped && audit.appendGrouped !== undefined ? audit.appendGrouped(entry) : audit.append(entry);
     } catch (e) {
       failed(e);
+      return null;
     }
-    return null;
+    return r instanceof Promise ? r.then(noop, failed) : null;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The problem `code` (and type suffix) of a refusal while the audit trail cannot be written. */
+export const AUDIT_UNAVAILABLE = 'audit_unavailable';
+const noop = (): void => {};
 
 /** `{ method, path, ...detail, ...extra }`, built by assignment (same keys, later ones win). */
 function auditDetail(raw: RawRequest, detail: Record<string, unknown>, extra: Record<string, unknown> | undefined): Record<string, unknown> {

@@ -47,7 +47,7 @@ describe('loadEngineConfig', () => {
     assert.deepEqual(c.instruments.map((s) => s.symbol), ['BTC-USDT', 'ETH-USDT', 'SOL-USDT']);
     assert.deepEqual(c.instruments.map((s) => s.id), [1, 2, 3]);
     assert.equal(c.durability, 'normal');
-    assert.deepEqual(c.http, { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(c.http, { host: '127.0.0.1', port: 8080, corsOrigins: [], maxBodyBytes: 65536 });
     assert.equal(c.shards, 1);
     assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 0, 'SOL-USDT': 0 });
     assert.equal(c.dataDir, join(dir, 'data'));
@@ -63,7 +63,7 @@ describe('loadEngineConfig', () => {
   it('merges the ENGINE_CONFIG file over the default, then the environment over both', () => {
     const overlay = writeOverlay({ http: { port: 9001 }, shards: 3, shardMap: { 'SOL-USDT': 0 }, durability: 'full' });
     const c = loadEngineConfig({ env: { ENGINE_CONFIG: overlay, ENGINE_DURABILITY: 'NONE', LOG_LEVEL: 'warn' }, cwd: dir });
-    assert.deepEqual(c.http, { host: '127.0.0.1', port: 9001 });
+    assert.deepEqual(c.http, { host: '127.0.0.1', port: 9001, corsOrigins: [], maxBodyBytes: 65536 });
     assert.equal(c.durability, 'none');
     assert.equal(c.logLevel, 'warn');
     assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 1, 'SOL-USDT': 0 });
@@ -76,7 +76,7 @@ describe('loadEngineConfig', () => {
       },
       cwd: dir,
     });
-    assert.deepEqual(c2.http, { host: '0.0.0.0', port: 7000 });
+    assert.deepEqual(c2.http, { host: '0.0.0.0', port: 7000, corsOrigins: [], maxBodyBytes: 65536 });
     assert.equal(c2.shards, 2);
     assert.deepEqual(c2.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 1, 'SOL-USDT': 0 });
     assert.equal(c2.durability, 'full', 'an empty variable counts as unset');
@@ -91,6 +91,15 @@ describe('loadEngineConfig', () => {
     const overlay = writeOverlay({ instruments: [def.instruments[2]] });
     const c = loadEngineConfig({ env: { ENGINE_CONFIG: overlay }, cwd: dir });
     assert.deepEqual(c.instruments.map((s) => s.symbol), ['SOL-USDT']);
+  });
+
+  it('takes the REST CORS allow-list and body limit from the environment; a malformed origin is named', () => {
+    const c = loadEngineConfig({ env: { ENGINE_CORS_ORIGINS: ' https://ui.example.com, http://localhost:5173 ,', ENGINE_MAX_BODY_BYTES: '131072' }, cwd: dir });
+    assert.deepEqual(c.http.corsOrigins, ['https://ui.example.com', 'http://localhost:5173']);
+    assert.equal(c.http.maxBodyBytes, 131072);
+    const err = failure({ ENGINE_CORS_ORIGINS: 'https://ui.example.com/app', ENGINE_MAX_BODY_BYTES: '10' });
+    assert.match(issueAt(err, 'http.corsOrigins.0').source, /env ENGINE_CORS_ORIGINS/);
+    assert.match(issueAt(err, 'http.maxBodyBytes').source, /env ENGINE_MAX_BODY_BYTES/);
   });
 
   it('names each bad environment variable', () => {

@@ -32,7 +32,7 @@ export interface EngineConfig {
   archiveJournal: boolean;
   /** Absolute path (a relative dataDir is resolved against the working directory). */
   dataDir: string;
-  http: { host: string; port: number };
+  http: { host: string; port: number; corsOrigins: string[]; maxBodyBytes: number };
   logLevel: LogLevel;
   /** Postgres replication target; null = off. */
   databaseUrl: string | null;
@@ -48,9 +48,11 @@ export interface EngineConfig {
 }
 
 /** Environment variables and the config field each one sets. */
-export const ENV_VARS: readonly { name: string; path: string[]; kind: 'string' | 'int' | 'lower' }[] = [
+export const ENV_VARS: readonly { name: string; path: string[]; kind: 'string' | 'int' | 'lower' | 'list' }[] = [
   { name: 'ENGINE_HOST', path: ['http', 'host'], kind: 'string' },
   { name: 'ENGINE_PORT', path: ['http', 'port'], kind: 'int' },
+  { name: 'ENGINE_CORS_ORIGINS', path: ['http', 'corsOrigins'], kind: 'list' },
+  { name: 'ENGINE_MAX_BODY_BYTES', path: ['http', 'maxBodyBytes'], kind: 'int' },
   { name: 'ENGINE_DURABILITY', path: ['durability'], kind: 'lower' },
   { name: 'ENGINE_DATA_DIR', path: ['dataDir'], kind: 'string' },
   { name: 'ENGINE_SNAPSHOT_INTERVAL_MS', path: ['snapshotIntervalMs'], kind: 'int' },
@@ -82,6 +84,10 @@ export const EngineConfigSchema = z.strictObject({
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number({ error: 'must be an integer in [0, 65535]' }).int().min(0).max(65535).default(8080),
+    /** Origins the REST shim answers CORS requests from (exact "scheme://host[:port]", or "*"). */
+    corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s?#]+)$/, { error: 'must be "*" or an origin such as https://ui.example.com (scheme, host, optional port; no path)' })).default([]),
+    /** Largest REST request body, bytes. */
+    maxBodyBytes: z.number({ error: 'must be an integer' }).int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
   }).prefault({}),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   databaseUrl: urlWithProtocols(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/db').nullable().default(null),
@@ -201,7 +207,8 @@ function envValues(env: NodeJS.ProcessEnv): { name: string; path: string[]; raw:
     const text = raw.trim();
     // A malformed integer stays a string, so the schema reports it with its source.
     const value = v.kind === 'int' ? (/^[0-9]{1,15}$/.test(text) ? Number(text) : raw)
-      : v.kind === 'lower' ? text.toLowerCase() : raw;
+      : v.kind === 'lower' ? text.toLowerCase()
+      : v.kind === 'list' ? text.split(',').map((x) => x.trim()).filter((x) => x !== '') : raw;
     out.push({ name: v.name, path: v.path, raw, value });
   }
   return out;
@@ -282,7 +289,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     snapshotIntervalMs: c.snapshotIntervalMs,
     archiveJournal: c.archiveJournal,
     dataDir: resolve(cwd, c.dataDir),
-    http: { host: c.http.host, port: c.http.port },
+    http: { host: c.http.host, port: c.http.port, corsOrigins: c.http.corsOrigins, maxBodyBytes: c.http.maxBodyBytes },
     logLevel: c.logLevel,
     databaseUrl: c.databaseUrl,
     redisUrl: c.redisUrl,

@@ -740,7 +740,7 @@ function refuse(res: HttpResponse, r: AuthRefusal): void {
 
 /** What startGateway reads from the engine configuration (config/engine.ts's EngineConfig fits). */
 export interface GatewayConfig {
-  http: { host: string; port: number; tls?: TlsOptions | null };
+  http: { host: string; port: number; tls?: TlsOptions | null; corsOrigins?: readonly string[]; maxBodyBytes?: number };
   dataDir: string;
 }
 
@@ -776,7 +776,7 @@ export async function startGateway(engine: Engine, config: GatewayConfig, deps: 
     closeIdentity = () => identity.close();
     const { mountRest } = await import('./rest/mount.js');
     let rest: { close(): void } | null = null;
-    deps = { ...deps, options: { mount: (g) => { rest = mountRest(g, { identity, dataDir: config.dataDir, ...(deps.log ? { log: deps.log } : {}), ...(deps.redis ? { redis: deps.redis } : {}) }); }, ...deps.options } };
+    deps = { ...deps, options: { mount: (g) => { rest = mountRest(g, { identity, dataDir: config.dataDir, ...(config.http.corsOrigins ? { corsOrigins: config.http.corsOrigins } : {}), ...(config.http.maxBodyBytes ? { maxBodyBytes: config.http.maxBodyBytes } : {}), ...(deps.log ? { log: deps.log } : {}), ...(deps.redis ? { redis: deps.redis } : {}) }); }, ...deps.options } };
     const closeId = closeIdentity;
     closeIdentity = () => { rest?.close(); closeId(); };
   }

@@ -31,6 +31,8 @@ export interface AccessTokenSubject {
   readonly userId: number;
   readonly roles: readonly Role[];
   readonly accountIds: readonly number[];
+  /** The login session (refresh family) the token belongs to: claim `sid`; revoking the session revokes it. */
+  readonly sessionId?: string;
 }
 
 export interface IssuedAccessToken {
@@ -77,7 +79,7 @@ export class AccessTokens {
    */
   private readonly hsKey: Promise<webcrypto.CryptoKey> | null;
   /** Token strings that verified, with their principal and expiry (see verify). */
-  private readonly verified = new Map<string, { principal: Principal; expiresAtMs: number }>();
+  private readonly verified = new Map<string, { principal: Principal; expiresAtMs: number; sid: string | null }>();
 
   constructor(private readonly opts: AccessTokenOptions) {
     if (opts.key.alg === 'HS256' && opts.key.secret.byteLength < HS256_MIN_SECRET_BYTES) {
@@ -101,7 +103,7 @@ export class AccessTokens {
     const exp = iat + this.ttlSeconds;
     const jti = randomBytes(16).toString('base64url');
     const { key } = this.opts;
-    const token = await new SignJWT({ roles: [...s.roles], accounts: [...s.accountIds] })
+    const token = await new SignJWT({ roles: [...s.roles], accounts: [...s.accountIds], ...(s.sessionId !== undefined ? { sid: s.sessionId } : {}) })
       .setProtectedHeader({ alg: key.alg, typ: 'at+jwt', ...(key.kid ? { kid: key.kid } : {}) })
       .setIssuer(this.issuer)
       .setAudience(this.audience)
@@ -123,7 +125,7 @@ export class AccessTokens {
         this.verified.delete(token);
         return authFailure('token_expired', 'access token expired');
       }
-      if (this.opts.denylist?.has(hit.principal.credentialId, nowMs)) return authFailure('token_revoked', 'access token revoked');
+      if (this.revoked(hit.principal.credentialId, hit.sid, nowMs)) return authFailure('token_revoked', 'access token revoked');
       return { ok: true, principal: hit.principal, expiresAtMs: hit.expiresAtMs };
     }
     const { key } = this.opts;
@@ -145,16 +147,30 @@ export class AccessTokens {
     const principal = principalFromClaims(payload);
     if (!principal) return authFailure('token_invalid', 'access token claims invalid');
     if (payload.iat! * 1000 > nowMs + this.toleranceSeconds * 1000) return authFailure('token_invalid', 'access token issued in the future');
-    if (this.opts.denylist?.has(principal.credentialId, nowMs)) return authFailure('token_revoked', 'access token revoked');
+    const sid = typeof (payload as { sid?: unknown }).sid === 'string' ? (payload as { sid: string }).sid : null;
+    if (this.revoked(principal.credentialId, sid, nowMs)) return authFailure('token_revoked', 'access token revoked');
     const expiresAtMs = payload.exp! * 1000;
     if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, { principal, expiresAtMs });
+    this.verified.set(token, { principal, expiresAtMs, sid });
     return { ok: true, principal, expiresAtMs };
   }
 
   /** Revokes an access token before its expiry (needs a denylist). */
   revoke(jti: string, expiresAtMs: number): void {
     this.opts.denylist?.add(jti, expiresAtMs);
+  }
+
+  /**
+   * Revokes every access token of a login session (claim `sid`) issued so far: kept in the denylist
+   * for one token lifetime, after which none of them is valid anyway.
+   */
+  revokeSession(sessionId: string, nowMs: number): void {
+    this.opts.denylist?.add(`sid:${sessionId}`, nowMs + (this.ttlSeconds + this.toleranceSeconds) * 1000);
+  }
+
+  private revoked(jti: string, sid: string | null, nowMs: number): boolean {
+    const d = this.opts.denylist;
+    return d !== undefined && (d.has(jti, nowMs) || (sid !== null && d.has(`sid:${sid}`, nowMs)));
   }
 }
 

@@ -95,6 +95,25 @@ describe('sessions: login, refresh rotation, reuse detection, logout', () => {
     assert.equal(live, 0);
   });
 
+  it('revoking a family revokes its access tokens too, not other sessions of the user', async () => {
+    const l = await id.sessions.login('alice@example.com', PASSWORD, ctx(T0_MS));
+    const other = await id.sessions.login('alice@example.com', PASSWORD, ctx(T0_MS));
+    assert.ok(l.ok && other.ok);
+    const owner = await id.sessions.refresh(l.refreshToken, ctx(T0_MS + 1000));
+    assert.ok(owner.ok);
+    assert.ok((await id.accessTokens.verify(owner.accessToken, T0_MS + 1500)).ok, 'valid before the reuse');
+    const thief = await id.sessions.refresh(l.refreshToken, ctx(T0_MS + 2000));
+    assert.equal(!thief.ok && thief.code, 'refresh_reused');
+    for (const t of [l.accessToken, owner.accessToken]) {
+      const v = await id.accessTokens.verify(t, T0_MS + 2500);
+      assert.equal(!v.ok && v.code, 'token_revoked', 'every access token of the family is dead');
+    }
+    assert.ok((await id.accessTokens.verify(other.accessToken, T0_MS + 2500)).ok, 'another login of the same user is not touched');
+    id.sessions.revokeAllForUser(alice, 'password_changed', T0_MS + 3000);
+    const v = await id.accessTokens.verify(other.accessToken, T0_MS + 3500);
+    assert.equal(!v.ok && v.code, 'token_revoked', 'ending every session ends its access tokens');
+  });
+
   it('two concurrent refreshes of one token: one wins, the other counts as reuse', async () => {
     const l = await id.sessions.login('alice@example.com', PASSWORD, ctx(T0_MS));
     assert.ok(l.ok);

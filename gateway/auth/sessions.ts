@@ -136,6 +136,8 @@ export class SessionService {
 
   /** Ends every session of a user (password change, compromise). Returns the tokens revoked. */
   revokeAllForUser(userId: number, reason: string, nowMs: number): number {
+    const families = prepared(this.db, 'SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = ? AND revoked_at_ms IS NULL').pluck().all(userId) as string[];
+    for (const f of families) this.tokens.revokeSession(f, nowMs);
     return prepared(this.db, 
       'UPDATE refresh_tokens SET revoked_at_ms = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at_ms IS NULL',
     ).run(nowMs, reason, userId).changes;
@@ -143,7 +145,7 @@ export class SessionService {
 
   private async issuePair(user: UserRecord, familyId: string, familyExpiresAtMs: number, nowMs: number, rotatedFrom?: string): Promise<TokenPair> {
     const access: IssuedAccessToken = await this.tokens.issue(
-      { userId: user.id, roles: this.store.rolesOf(user.id), accountIds: this.store.accountIdsOf(user.id) }, nowMs);
+      { userId: user.id, roles: this.store.rolesOf(user.id), accountIds: this.store.accountIdsOf(user.id), sessionId: familyId }, nowMs);
     const refreshToken = randomBytes(32).toString('base64url');
     const tokenHash = hashRefreshToken(refreshToken);
     const refreshExpiresAtMs = Math.min(nowMs + this.refreshTtlMs, familyExpiresAtMs);
@@ -174,6 +176,8 @@ export class SessionService {
   }
 
   private revokeFamily(familyId: string, reason: string, nowMs: number): number {
+    // The family's access tokens go with it (claim sid), not only its refresh tokens.
+    this.tokens.revokeSession(familyId, nowMs);
     return prepared(this.db, 
       'UPDATE refresh_tokens SET revoked_at_ms = ?, revoked_reason = ? WHERE family_id = ? AND revoked_at_ms IS NULL',
     ).run(nowMs, reason, familyId).changes;

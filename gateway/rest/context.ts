@@ -25,6 +25,8 @@ export interface RestMetricsHooks {
 export class RestContext {
   readonly byId = new Map<number, InstrumentInfo>();
   readonly bySymbol = new Map<string, InstrumentInfo>();
+  /** "BTCUSDT" -> BTC-USDT: a symbol without its dashes, kept only where exactly one instrument has it (null: ambiguous). */
+  private readonly byDashless = new Map<string, InstrumentInfo | null>();
   readonly assetDecimals = new Map<string, number>();
   /** Time the read model starts from (ISO), for answers that say what they do not include. */
   readonly sinceIso: string;
@@ -46,6 +48,8 @@ export class RestContext {
       const info = { spec, tick: new DecimalStep(spec.tickSize), lot: new DecimalStep(spec.lotSize) };
       this.byId.set(spec.id, info);
       this.bySymbol.set(spec.symbol, info);
+      const dashless = spec.symbol.replace(/-/g, '');
+      if (dashless !== spec.symbol) this.byDashless.set(dashless, this.byDashless.has(dashless) ? null : info);
       this.assetDecimals.set(spec.baseAsset, spec.baseDecimals);
       this.assetDecimals.set(spec.quoteAsset, spec.quoteDecimals);
     }
@@ -53,8 +57,12 @@ export class RestContext {
     this.sinceUs = nowMs * 1000;
   }
 
+  /**
+   * The instrument of a symbol as listed ("BTC-USDT"), or written without its dash ("BTCUSDT") when
+   * exactly one instrument reads so and no instrument is listed under that exact name. Case-sensitive.
+   */
   instrument(symbol: string): InstrumentInfo {
-    const i = this.bySymbol.get(symbol);
+    const i = this.bySymbol.get(symbol) ?? this.byDashless.get(symbol) ?? undefined;
     if (i === undefined) throw rejectProblem(29, `unknown symbol ${symbol}`, { errors: [{ path: 'symbol', message: 'unknown symbol', code: 'unknown_symbol' }] });
     return i;
   }

@@ -6,12 +6,16 @@ import { z } from 'zod';
 import { PERMISSIONS } from '../auth/permissions.js';
 import { REJECT_SLUGS, REST_CODES, PROBLEM_BASE } from './problem.js';
 import type { Route } from './router.js';
-import { Problem } from './schemas.js';
+import { CASE_INSENSITIVE, Problem } from './schemas.js';
 
 type Json = Record<string, unknown>;
 
 function schemaOf(s: z.ZodType, io: 'input' | 'output'): Json {
-  const j = z.toJSONSchema(s, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Json;
+  const j = z.toJSONSchema(s, {
+    io, unrepresentable: 'any', target: 'draft-2020-12',
+    // A case-insensitive enum (schemas.ts ciEnum) is documented by its pattern: an `enum` would say "BUY" is refused.
+    override: (ctx) => { if (io === 'input' && CASE_INSENSITIVE.has(ctx.zodSchema as unknown as z.ZodType)) delete ctx.jsonSchema['enum']; },
+  }) as Json;
   delete j['$schema'];
   return j;
 }

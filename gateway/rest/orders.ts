@@ -3,9 +3,10 @@
 // answered after the durable ack, from the read model the acks feed.
 
 import { authorizeObject, type Permission } from '../auth/permissions.js';
+import { DecimalError } from '../../core/fixed.js';
 import { Command, CommandType } from '../../core/types.js';
 import { engineClientOrderId, type InstrumentInfo, type RestContext } from './context.js';
-import { problem, rejectProblem, REJECT_SLUGS } from './problem.js';
+import { problem, rejectProblem, REJECT_SLUGS, validationProblem } from './problem.js';
 import { TERMINATED_STATUSES } from './history.js';
 import { LIVE_STATUSES, type OrderRecord, type OrderStatus } from './read-model.js';
 import type { Route, RouteContext } from './router.js';
@@ -35,6 +36,27 @@ export function orderJson(c: RestContext, r: OrderRecord): Record<string, unknow
     end_reason: r.status === 'canceled' || r.status === 'expired' ? END_REASONS[r.endReason] ?? String(r.endReason) : null,
     created_at: isoOfUs(r.createdUs), updated_at: isoOfUs(r.updatedUs), expires_at: isoOfUs(r.expireTsUs), engine_seq: r.lastSeq,
   };
+}
+
+/**
+ * A quantity in lots, refused before sequencing when above the instrument's maximum (the engine's
+ * QuantityAboveMax, 12): 400 with the field path. Beyond the safe integer range is above it too (the
+ * engine's ledger would have answered arithmetic_overflow).
+ */
+function boundedLots(c: RestContext, i: InstrumentInfo, value: string, field: string): number {
+  let lots: number;
+  try {
+    lots = i.lot.toSteps(value, 'quantity');
+  } catch (e) {
+    if (!(e instanceof DecimalError && e.code === 'OutOfRange')) return c.lots(i, value, field); // its own problem
+    lots = Infinity;
+  }
+  if (lots > i.spec.maxQtyLots) {
+    const max = c.fmtQty(i, i.spec.maxQtyLots);
+    throw validationProblem([{ path: `body.${field}`, message: `${field} ${value} is above the maximum ${max} of ${i.spec.symbol}`, code: REJECT_SLUGS[12]!, reason_code: 12 }],
+      `${field} is above the instrument's maximum ${max}`);
+  }
+  return lots;
 }
 
 interface IdemEntry { bodyKey: string; orderId: number; pending: Promise<void> | null }
@@ -93,6 +115,8 @@ export class OrderResource {
     ctx.audit.target = `account:${account}`;
     const i = c.instrument(b.symbol);
     const cmd = this.command(i, account, b);
+    // The same order whatever spelling of the symbol it was sent with (idempotency key, audit).
+    if (b.symbol !== i.spec.symbol) b.symbol = i.spec.symbol;
     ctx.audit.detail = { symbol: b.symbol, side: b.side, order_type: b.order_type, client_order_id: b.client_order_id ?? null };
     const t0 = performance.now();
     if (b.client_order_id === undefined) {
@@ -149,7 +173,7 @@ export class OrderResource {
     let flags = 0;
     if (b.price !== undefined) cmd.priceTicks = c.ticks(i, b.price, 'price');
     if (b.stop_price !== undefined) cmd.stopPriceTicks = c.ticks(i, b.stop_price, 'stop_price');
-    if (b.quantity !== undefined) cmd.qtyLots = c.lots(i, b.quantity, 'quantity');
+    if (b.quantity !== undefined) cmd.qtyLots = boundedLots(c, i, b.quantity, 'quantity');
     if (b.quote_quantity !== undefined) { cmd.quoteQtyUnits = c.quoteUnits(i, b.quote_quantity, 'quote_quantity'); flags |= 2; }
     if (b.expires_at !== undefined) cmd.expireTsUs = toUs(b.expires_at)!;
     if (b.client_order_id !== undefined) cmd.clientOrderId = engineClientOrderId(b.client_order_id);
@@ -244,7 +268,7 @@ export class OrderResource {
     cmd.account = rec.account;
     cmd.orderId = rec.id;
     if (b.price !== undefined) cmd.priceTicks = c.ticks(i, b.price, 'price');
-    if (b.quantity !== undefined) cmd.qtyLots = c.lots(i, b.quantity, 'quantity');
+    if (b.quantity !== undefined) cmd.qtyLots = boundedLots(c, i, b.quantity, 'quantity');
     ctx.audit.detail = { price: b.price ?? null, quantity: b.quantity ?? null };
     const out = await c.submit(cmd, i.spec.id);
     if (out.rejectReason !== 0) throw rejectProblem(out.rejectReason, undefined, { order_id: String(rec.id), engine_seq: out.seq });

@@ -32,6 +32,8 @@ export interface FieldError {
   path: string;
   message: string;
   code: string;
+  /** The binary protocol's RejectReason when the error is one (code is then its slug). */
+  reason_code?: number;
 }
 
 export interface ProblemBody {

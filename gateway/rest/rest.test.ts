@@ -235,9 +235,10 @@ describe('rest: orders', () => {
     const noPrice = await req('POST', '/api/v1/orders', { token: t, body: { symbol: 'AAA-USD', side: 'buy', order_type: 'limit', quantity: '0.002' } });
     isProblem(noPrice, 422, 'invalid_price');
     assert.equal(noPrice.body.reason_code, 5);
+    // Above the instrument's max: refused before the engine, with the engine's reason on the field.
     const rich = await req('POST', '/api/v1/orders', { token: t, body: limitBuy({ quantity: '999' }) });
-    assert.equal(rich.status, 422);
-    assert.equal(typeof rich.body.reason_code, 'number');
+    isProblem(rich, 400, 'validation_error');
+    assert.deepEqual(rich.body.errors, [{ path: 'body.quantity', message: rich.body.errors[0].message, code: 'quantity_above_max', reason_code: 12 }]);
   });
 });
 

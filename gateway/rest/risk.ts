@@ -53,7 +53,7 @@ export class RiskResource {
     const account = c.account(ctx, 'risk.limits.write', b.account_id);
     const i = c.instrument(b.symbol);
     ctx.audit.target = `account:${account}`;
-    ctx.audit.detail = { symbol: b.symbol, max_position: b.max_position, max_open_orders: b.max_open_orders };
+    ctx.audit.detail = { symbol: i.spec.symbol, max_position: b.max_position, max_open_orders: b.max_open_orders };
     const cmd = new Command();
     cmd.type = CommandType.SetAccountLimits;
     cmd.account = account;

@@ -264,7 +264,7 @@ export class RestRouter {
     const run = async (ctx: RouteContext): Promise<void> => {
       try {
         this.checkPermission(route, ctx);
-        ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(raw.params[i] ?? '')])), 'path');
+        ctx.params = parseInto(route.params, Object.fromEntries(names.map((n, i) => [n, decodePathParam(n, raw.params[i] ?? '')])), 'path');
         ctx.query = parseInto(route.query, queryObject(raw.query), 'query');
         ctx.body = hasBody ? parseBody(route.body, body, raw) : undefined;
         // Fail closed: nothing state-changing is done that could not be audited.
@@ -421,11 +421,19 @@ function rateProblem(retryAfterSeconds: number): ProblemError {
   return problem(429, 'rate_limited', `too many requests; retry after ${retryAfterSeconds} s`, { retry_after_seconds: retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) });
 }
 
-/** Query string -> object: first value of each name (repeats are refused by strict schemas on arrays anyway). */
+/**
+ * Query string -> object. Every parameter is a scalar (lists are comma-separated in one value), so a
+ * repeated name (`?limit=1&limit=999`) is a validation error at query.<name>, not "the first wins".
+ */
 function queryObject(query: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (query === '') return out;
-  for (const [k, v] of new URLSearchParams(query)) if (!Object.hasOwn(out, k)) out[k] = v;
+  let repeated: FieldError[] | null = null;
+  for (const [k, v] of new URLSearchParams(query)) {
+    if (!Object.hasOwn(out, k)) out[k] = v;
+    else if (!(repeated ??= []).some((e) => e.path === `query.${k}`)) repeated.push({ path: `query.${k}`, message: 'given more than once', code: 'repeated_parameter' });
+  }
+  if (repeated !== null) throw validationProblem(repeated);
   return out;
 }
 
@@ -443,6 +451,15 @@ function parseBody(schema: z.ZodType | undefined, body: Buffer, raw: RawRequest)
     throw problem(400, 'malformed_json', 'the body is not valid JSON');
   }
   return parseInto(schema, json, 'body');
+}
+
+/** A path parameter, percent-decoded; a malformed escape (`%ZZ`, a cut UTF-8 sequence) is a 400, not a URIError. */
+function decodePathParam(name: string, v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw validationProblem([{ path: `path.${name}`, message: 'malformed percent-encoding', code: 'invalid_format' }]);
+  }
 }
 
 export function parseInto<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'body' | 'query' | 'path'): T {
@@ -464,7 +481,10 @@ export function fieldErrors(err: z.ZodError, where: string): FieldError[] {
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) out.push({ path: `${base}.${k}`, message: 'unknown field', code: 'unrecognized_keys' });
     } else {
-      out.push({ path: base, message: issue.message, code: issue.code });
+      // A custom issue may stand for an engine reject reason (schemas.ts rejectParams): its slug and number.
+      const pr = issue.code === 'custom' ? (issue.params as { code?: unknown; reason_code?: unknown } | undefined) : undefined;
+      if (typeof pr?.code === 'string' && typeof pr.reason_code === 'number') out.push({ path: base, message: issue.message, code: pr.code, reason_code: pr.reason_code });
+      else out.push({ path: base, message: issue.message, code: issue.code });
     }
   }
   return out;

@@ -4,13 +4,21 @@
 // generated from these (openapi.ts).
 
 import { z } from 'zod';
+import { REJECT_SLUGS } from './problem.js';
 import { ORDER_STATUSES } from './read-model.js';
 
 export const Decimal = z.string().regex(/^[0-9]{1,20}(\.[0-9]{1,18})?$/, 'a non-negative decimal string such as "12.5"')
   .meta({ description: 'decimal as a string, exact', example: '12.5' });
 export const SignedDecimal = z.string().meta({ description: 'signed decimal as a string', example: '-3.25' });
 export const IdString = z.string().regex(/^[1-9][0-9]{0,15}$/, 'a positive integer id as a string').meta({ example: '42' });
-export const AccountId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).meta({ description: 'trading account id' });
+/** account_id in a JSON body: a JSON number only (no string, array or boolean is coerced), like every account_id the API answers with. */
+export const AccountId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).meta({ description: 'trading account id (a JSON number)' });
+/** account_id in a query string (necessarily text): decimal digits only, no sign, exponent, spaces or leading zeros. */
+export const AccountIdQuery = z.string().regex(/^[1-9][0-9]{0,15}$/, 'a positive integer account id').transform((s, ctx) => {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) { ctx.addIssue({ code: 'custom', message: 'a positive integer account id' }); return z.NEVER; }
+  return n;
+}).meta({ description: 'trading account id (decimal digits)', example: '1' });
 export const DateTime = z.iso.datetime({ offset: true }).meta({ description: 'RFC 3339 date-time', example: '2025-06-01T12:00:00Z' });
 export const Symbol = z.string().regex(/^[A-Za-z0-9._-]{1,32}$/, 'a symbol such as "BTC-USD"');
 export const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
@@ -19,19 +27,60 @@ export const SIDES = ['buy', 'sell'] as const;
 export const ORDER_TYPES = ['limit', 'market', 'stop', 'stop_limit', 'trailing_stop', 'trailing_stop_limit', 'market_if_touched', 'limit_if_touched'] as const;
 export const TIFS = ['GTC', 'IOC', 'FOK', 'GTD'] as const;
 export const STP_MODES = ['none', 'expire_taker', 'expire_maker', 'expire_both', 'decrement'] as const;
+export const TRIGGER_PRICE_TYPES = ['last', 'mark'] as const;
+
+/** `^(?:[Bb][Uu][Yy]|...)$`: a JSON Schema (ECMA-262) pattern matching the values in any letter case. */
+function anyCasePattern(values: readonly string[]): string {
+  const esc = (ch: string): string => (/[A-Za-z]/.test(ch) ? `[${ch.toUpperCase()}${ch.toLowerCase()}]` : ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return `^(?:${values.map((v) => [...v].map(esc).join('')).join('|')})$`;
+}
+
+/**
+ * An enum of request bodies and query filters, accepted in any letter case ("BUY", "Gtc") and
+ * normalised to its canonical spelling (the one answers use) before validation. Only strings are
+ * touched: a number or boolean still fails as before. The OpenAPI input schema says so: a string with
+ * a case-insensitive pattern and the canonical values in the description (a JSON Schema `enum` would
+ * claim the input is case-sensitive).
+ */
+export function ciEnum<const T extends readonly [string, ...string[]]>(values: T) {
+  const canon = new Map(values.map((v) => [v.toLowerCase(), v]));
+  const inner = z.enum(values);
+  const s = z.preprocess((v) => (typeof v === 'string' ? canon.get(v.toLowerCase()) ?? v : v), inner)
+    .meta({ type: 'string', pattern: anyCasePattern(values), description: `one of ${values.join(', ')} (case-insensitive on input; answers use this spelling)` });
+  CASE_INSENSITIVE.add(inner).add(s);
+  return s;
+}
+
+/** Schemas (ciEnum's) whose JSON Schema `enum` is dropped from input documents (openapi.ts): the pattern says what is accepted. */
+export const CASE_INSENSITIVE = new WeakSet<z.ZodType>();
+
+/**
+ * `params` of a custom zod issue that stands for an engine reject reason: the router's fieldErrors
+ * answers the issue with the reason's slug as its `code` and the number as `reason_code`.
+ */
+export function rejectParams(reason: number): { code: string; reason_code: number } {
+  return { code: REJECT_SLUGS[reason] ?? `reject_${reason}`, reason_code: reason };
+}
+
+/** A query with start_time and end_time: an end before the start is an error at query.end_time. */
+function timeRange(q: { start_time?: string | undefined; end_time?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (q.start_time !== undefined && q.end_time !== undefined && Date.parse(q.end_time) < Date.parse(q.start_time)) {
+    ctx.addIssue({ code: 'custom', path: ['end_time'], message: 'end_time is before start_time' });
+  }
+}
 
 export const ClientOrderId = z.string().regex(/^[A-Za-z0-9._:-]{1,36}$/, '1 to 36 characters of A-Z a-z 0-9 . _ : -');
 
 export const OrderCreate = z.strictObject({
   account_id: AccountId.optional().meta({ description: 'required when the credential has several accounts' }),
   symbol: Symbol,
-  side: z.enum(SIDES),
-  order_type: z.enum(ORDER_TYPES),
+  side: ciEnum(SIDES),
+  order_type: ciEnum(ORDER_TYPES),
   quantity: Decimal.optional().meta({ description: 'base quantity (not with quote_quantity; 0 or absent for bracket children)' }),
   quote_quantity: Decimal.optional().meta({ description: 'market orders only: spend/receive this much quote' }),
   price: Decimal.optional().meta({ description: 'limit price (limit, stop_limit, limit_if_touched)' }),
   stop_price: Decimal.optional().meta({ description: 'trigger price (stop, stop_limit, market_if_touched, limit_if_touched)' }),
-  time_in_force: z.enum(TIFS).optional().meta({ description: 'default GTC for limit types, IOC for market types' }),
+  time_in_force: ciEnum(TIFS).optional().meta({ description: `one of ${TIFS.join(', ')} (case-insensitive on input); default GTC for limit types, IOC for market types` }),
   expires_at: DateTime.optional().meta({ description: 'GTD only' }),
   client_order_id: ClientOrderId.optional().meta({ description: 'makes the request idempotent per account' }),
   post_only: z.boolean().optional(),
@@ -39,12 +88,24 @@ export const OrderCreate = z.strictObject({
   trail_offset: Decimal.optional().meta({ description: 'trailing types: distance as a price' }),
   trail_offset_bps: z.number().int().min(1).max(9999).optional().meta({ description: 'trailing types: distance in basis points (instead of trail_offset)' }),
   limit_offset: Decimal.optional().meta({ description: 'trailing_stop_limit: limit distance from the stop, as a price' }),
-  trigger_price_type: z.enum(['last', 'mark']).optional(),
+  trigger_price_type: ciEnum(TRIGGER_PRICE_TYPES).optional(),
   trigger_immediately: z.boolean().optional(),
-  stp_mode: z.enum(STP_MODES).optional(),
+  stp_mode: ciEnum(STP_MODES).optional(),
   stp_group: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   oco_order_id: IdString.optional().meta({ description: 'OCO: link to this open order of the same account and side' }),
   parent_order_id: IdString.optional().meta({ description: 'bracket child of this entry order' }),
+}).superRefine((b, ctx) => {
+  // Combinations the engine would reject after sequencing: refused here, with field paths and the
+  // binary protocol's reason (core/book.ts validation), before a sequence number is used.
+  if (b.time_in_force === 'GTD' && b.expires_at === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['expires_at'], message: 'time_in_force GTD needs expires_at', params: rejectParams(9) });
+  }
+  if (b.expires_at !== undefined && b.time_in_force !== undefined && b.time_in_force !== 'GTD') {
+    ctx.addIssue({ code: 'custom', path: ['expires_at'], message: `expires_at only goes with time_in_force GTD, not ${b.time_in_force}`, params: rejectParams(9) });
+  }
+  if (b.quantity !== undefined && b.quote_quantity !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['quote_quantity'], message: 'give quantity or quote_quantity, not both', params: rejectParams(6) });
+  }
 });
 export type OrderCreate = z.infer<typeof OrderCreate>;
 
@@ -56,21 +117,21 @@ export const OrderReplace = z.strictObject({
 export const OrderIdParams = z.strictObject({ order_id: IdString });
 
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) => z.string().transform((s, ctx) => {
-  const parts = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const parts = s.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
   for (const p of parts) if (!(values as readonly string[]).includes(p)) { ctx.addIssue({ code: 'custom', message: `unknown value ${p}; one of ${values.join(', ')}` }); return z.NEVER; }
   return parts as T[number][];
-}).meta({ description: `comma-separated: ${values.join(', ')}` });
+}).meta({ description: `comma-separated, case-insensitive: ${values.join(', ')}` });
 
 export const OrderListQuery = z.strictObject({
-  account_id: AccountId.optional(),
+  account_id: AccountIdQuery.optional(),
   symbol: Symbol.optional(),
   status: csvOf([...ORDER_STATUSES, 'open'] as unknown as readonly [string, ...string[]]).optional(),
-  side: z.enum(SIDES).optional(),
+  side: ciEnum(SIDES).optional(),
   start_time: DateTime.optional(),
   end_time: DateTime.optional(),
   cursor: IdString.optional().meta({ description: 'next_cursor of the previous page' }),
   limit: Limit(500, 100),
-});
+}).superRefine(timeRange);
 
 export const Order = z.object({
   id: z.string(), account_id: z.number(), symbol: z.string(), side: z.enum(SIDES), order_type: z.enum(ORDER_TYPES),
@@ -89,22 +150,22 @@ export const Page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(i
 export const HistoryPage = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable(), history_source: HistorySource });
 
 export const TradeListQuery = z.strictObject({
-  account_id: AccountId.optional(),
+  account_id: AccountIdQuery.optional(),
   symbol: Symbol.optional(),
-  side: z.enum(SIDES).optional(),
+  side: ciEnum(SIDES).optional(),
   order_id: IdString.optional(),
   start_time: DateTime.optional(),
   end_time: DateTime.optional(),
   cursor: z.string().regex(/^[1-9][0-9]{0,15}(-[1-9][0-9]{0,15}-[mt])?$/, 'next_cursor of the previous page').optional(),
   limit: Limit(500, 100),
-});
+}).superRefine(timeRange);
 export const TradeIdParams = z.strictObject({ trade_id: z.string().regex(/^[1-9][0-9]{0,4}-[1-9][0-9]{0,15}$/, 'instrumentId-tradeId, e.g. "1-42"') });
 export const Trade = z.object({
   id: z.string(), order_id: z.string(), account_id: z.number(), symbol: z.string(), side: z.enum(SIDES), quantity: z.string(),
   price: z.string(), notional: z.string(), fee: z.string(), fee_asset: z.string(), trade_type: z.enum(['maker', 'taker']),
   timestamp: z.string(), engine_seq: z.number(),
 });
-export const TradeSummaryQuery = z.strictObject({ account_id: AccountId.optional(), symbol: Symbol.optional(), start_time: DateTime.optional(), end_time: DateTime.optional() });
+export const TradeSummaryQuery = z.strictObject({ account_id: AccountIdQuery.optional(), symbol: Symbol.optional(), start_time: DateTime.optional(), end_time: DateTime.optional() }).superRefine(timeRange);
 export const TradeSummary = z.object({
   data: z.array(z.object({
     account_id: z.number(), symbol: z.string(), trade_count: z.number(), buy_quantity: z.string(), sell_quantity: z.string(),
@@ -114,7 +175,7 @@ export const TradeSummary = z.object({
   history_source: HistorySource,
 });
 
-export const AccountQuery = z.strictObject({ account_id: AccountId.optional() });
+export const AccountQuery = z.strictObject({ account_id: AccountIdQuery.optional() });
 export const Balance = z.object({ account_id: z.number(), asset: z.string(), available: z.string(), locked: z.string(), total: z.string() });
 export const Position = z.object({
   account_id: z.number(), symbol: z.string(), quantity: SignedDecimal, average_price: z.string().nullable(), mark_price: z.string().nullable(),
@@ -145,10 +206,10 @@ export const MarketTradesQuery = z.strictObject({ symbol: Symbol, limit: Limit(1
 export const MarketTrade = z.object({ id: z.string(), price: z.string(), quantity: z.string(), taker_side: z.enum(SIDES), timestamp: z.string(), engine_seq: z.number() });
 export const OhlcvQuery = z.strictObject({
   symbol: Symbol, interval: z.enum(['1m', '5m', '15m', '1h', '4h', '1d']), start_time: DateTime.optional(), end_time: DateTime.optional(), limit: Limit(1000, 500),
-});
+}).superRefine(timeRange);
 export const Candle = z.object({ open_time: z.string(), open: z.string(), high: z.string(), low: z.string(), close: z.string(), volume: z.string(), quote_volume: z.string(), trade_count: z.number() });
 
-export const RiskLimitsQuery = z.strictObject({ account_id: AccountId.optional(), symbol: Symbol.optional() });
+export const RiskLimitsQuery = z.strictObject({ account_id: AccountIdQuery.optional(), symbol: Symbol.optional() });
 export const RiskLimitsPut = z.strictObject({
   account_id: AccountId.optional(),
   symbol: Symbol,
@@ -180,7 +241,11 @@ export const TokenPair = z.object({
 
 export const Problem = z.object({
   type: z.string(), title: z.string(), status: z.number(), detail: z.string(), code: z.string(), instance: z.string().optional(),
-  reason_code: z.number().optional(), errors: z.array(z.object({ path: z.string(), message: z.string(), code: z.string() })).optional(),
+  reason_code: z.number().optional(),
+  errors: z.array(z.object({
+    path: z.string(), message: z.string(), code: z.string(),
+    reason_code: z.number().optional().meta({ description: 'the binary protocol\'s reject reason, when the error is one (code is then its slug)' }),
+  })).optional(),
 }).meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
 /** ISO date-time -> microseconds since the epoch (ms precision). */

@@ -168,6 +168,10 @@ test('adaptiveSpinUs: validated; a consumer whose waits are short keeps polling 
   const e = await startEcho(64, 64, 0, 10_000);
   const n = 2000;
   for (let k = 0; k < n; k++) {
+    // A pause of ~20 us before each record, so the echo thread has emptied its ring and must wait
+    // (without it a quiet machine lets it find the next record already there: no wait to measure).
+    const until = performance.now() + 0.02;
+    while (performance.now() < until) { /* pause */ }
     const o = e.toWorker.tryReserve();
     e.toWorker.f64[o] = k;
     e.toWorker.publish();
@@ -182,6 +186,7 @@ test('adaptiveSpinUs: validated; a consumer whose waits are short keeps polling 
   // jobs on both cores once gave 941 hits of 2,000. Off, there are none at all (below).
   assert.ok(st.adaptiveHits > n / 4, `the echo thread polled through many waits (hits ${st.adaptiveHits}, sleeps ${st.waits})`);
   assert.ok(st.waits < (3 * n) / 4, `and slept in fewer of them than it would without (${st.waits})`);
+  assert.ok(st.adaptiveHits > st.waits, `more waits ended polling than sleeping (hits ${st.adaptiveHits}, sleeps ${st.waits})`);
   // Off: the same exchange makes it sleep (no adaptive hits at all).
   const off = await startEcho(64, 64, 0, 0);
   for (let k = 0; k < 200; k++) {

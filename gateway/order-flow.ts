@@ -4,26 +4,14 @@
 // seed. Not part of the engine.
 
 import type { InstrumentSpec } from '../core/instrument.js';
+import { Mulberry32 } from '../testing/prng.js';
 import { Command, CommandType, OrderFlags, OrderType, Side, TimeInForce } from '../core/types.js';
 
 /**
- * mulberry32, the same sequence as testing/prng.ts's Mulberry32 for the same seed (order-flow.test.ts
- * checks it), with an integer range helper. Its state is kept as a signed 32-bit integer (the same
- * bits): held as an unsigned one (Mulberry32) it exceeds V8's small integers half the time and the
- * draw allocates a heap number (alone: 6.9 -> 2.3 ns per draw; the pipeline bench's flow makes ~8 draws
- * per order and its scavenges dropped 3.4x; docs/runtime.md "Main thread pass, session 6").
+ * mulberry32 (testing/prng.ts, whose state is kept signed so that a draw allocates nothing), with an
+ * integer range helper.
  */
-export class Prng {
-  private s: number;
-  constructor(seed: number) { this.s = seed | 0; }
-  /** A float in [0, 1) (a 32-bit integer divided by 2^32, exactly). */
-  next(): number {
-    const a = (this.s + 0x6d2b79f5) | 0;
-    this.s = a;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+export class Prng extends Mulberry32 {
   int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
 }
 

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { JournalError, journalArchiveDir, journalArchiveName, listJournalArchives, openJournalDb } from './journal.js';
+import { JournalError, journalArchiveDir, journalArchiveName, journalLayout, listJournalArchives, openJournalDb } from './journal.js';
 
 export interface ArchiveResult {
   /** The new segment file. */
@@ -72,12 +72,7 @@ export function archiveJournalSync(journalPath: string, upToSeq: number, minReco
   let tmp = '';
   let out: Database.Database | null = null;
   try {
-    const meta = new Map((live.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[]).map((r) => [r.key, r.value]));
-    const need = (k: string): number => {
-      const v = meta.get(k);
-      if (v === undefined) throw new JournalError('bad-format', `${journalPath}: journal_meta has no ${k}`);
-      return v;
-    };
+    const layout = journalLayout(live, journalPath);
     const pending = live.prepare('SELECT sum(n) AS n FROM journal WHERE seq > ? AND seq <= ?').get(after, upToSeq) as { n: number | null };
     if ((pending.n ?? 0) === 0 || (pending.n ?? 0) < minRecords) return null;
     const rows = live.prepare('SELECT seq, first_seq, n, recs FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq').iterate(after, upToSeq) as IterableIterator<{ seq: number; first_seq: number; n: number; recs: Buffer }>;
@@ -90,7 +85,7 @@ export function archiveJournalSync(journalPath: string, upToSeq: number, minReco
       if (nRows === 0) {
         if (after > 0 && row.first_seq !== after + 1) throw new JournalError('bad-format', `${journalPath}: the live journal continues at seq ${row.first_seq}, the archives end at ${after}`);
         // 4 KiB pages: a segment is written once and read sequentially; small segments stay small.
-        out = openJournalDb(tmp, 'full', need('record_bytes'), true, need('seq_word'), need('kind_word'), 4096, need('format_version'));
+        out = openJournalDb(tmp, 'full', layout.recordBytes, true, layout.seqWord, layout.kindWord, 4096, layout.format);
         out.exec('BEGIN');
         insert = out.prepare('INSERT INTO journal (seq, first_seq, n, recs) VALUES (?, ?, ?, ?)');
         first = row.first_seq;

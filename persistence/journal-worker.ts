@@ -11,7 +11,7 @@ import {
   BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE,
   CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_TRIM_REQUEST_I64, CTRL_TRIMMED_I64,
   CTRL_VERSION, JOURNAL_CHUNK_RECORDS, TRIM_ROWS_PER_STEP,
-  JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, journalFileFormat, openJournalDb,
+  JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, journalLayout, openJournalDb,
   type JournalErrorCode, type JournalStats, type JournalWorkerData,
 } from './journal.js';
 import { encodeRecords, maxEncodedBytes } from './journal-codec.js';
@@ -90,7 +90,7 @@ function run(d: JournalWorkerData): void {
   let format = 0;
   try {
     db = openJournalDb(d.path, d.durability, ring.recordBytes, d.checkpoint === 'inline', d.seqWord, d.kindWord, d.pageSize, d.format);
-    format = journalFileFormat(db);
+    format = journalLayout(db, d.path).format;
   } catch (e) {
     failWith(mark, e instanceof JournalError ? e.code : 'failed', `cannot open journal ${d.path}: ${(e as Error).message}`);
     return;

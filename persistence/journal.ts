@@ -485,7 +485,7 @@ CREATE TABLE IF NOT EXISTS snapshots (shard INTEGER NOT NULL, seq INTEGER NOT NU
 /**
  * Open (creating if needed) a journal file for writing: WAL, synchronous by durability, schema,
  * and a check that an existing file was written with the same record size. A new file gets format
- * `format`; `journalFileFormat(db)` tells the format of the file opened.
+ * `format`; `journalLayout(db, path)` tells the format of the file opened.
  */
 export function openJournalDb(path: string, durability: Durability, recordBytes: number, autoCheckpoint = true,
   seqWord = 1, kindWord = 0, pageSize = JOURNAL_PAGE_SIZE, format = JOURNAL_FORMAT_VERSION): Database.Database {
@@ -519,13 +519,6 @@ export function openJournalDb(path: string, durability: Durability, recordBytes:
     db.close();
     throw e;
   }
-}
-
-/** The format_version of an open journal file (after openJournalDb). */
-export function journalFileFormat(db: Database.Database): number {
-  const row = db.prepare("SELECT value FROM journal_meta WHERE key = 'format_version'").get() as { value: number } | undefined;
-  if (row === undefined) throw new JournalError('bad-format', 'journal_meta has no format_version');
-  return row.value;
 }
 
 function openForRead(path: string): Database.Database {
@@ -686,7 +679,8 @@ export function listJournalArchives(journalPath: string): JournalArchive[] {
   return out;
 }
 
-function journalLayout(db: Database.Database, path: string): { recordBytes: number; seqWord: number; kindWord: number; format: number } {
+/** The record layout and format an existing journal file declares (bad-format when incomplete or unknown). */
+export function journalLayout(db: Database.Database, path: string): { recordBytes: number; seqWord: number; kindWord: number; format: number } {
   const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];
   const get = (k: string): number => {
     const v = meta.find((r) => r.key === k)?.value;

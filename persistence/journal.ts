@@ -712,12 +712,11 @@ export interface Snapshot {
 
 /** Store the state of `shard` (a shard or ledger id) as of `seq` (durable with synchronous=FULL). */
 export function writeSnapshot(path: string, shard: number, seq: number, blob: Uint8Array): void {
-  if (!Number.isSafeInteger(shard) || !Number.isSafeInteger(seq) || seq < 0) throw new JournalError('bad-options', `bad snapshot key (shard ${shard}, seq ${seq})`);
-  const db = openForSnapshots(path);
+  const store = new SnapshotStore(path);
   try {
-    db.prepare('INSERT OR REPLACE INTO snapshots (shard, seq, blob) VALUES (?, ?, ?)').run(shard, seq, blob);
+    store.writeAll([{ shard, seq, blob }]);
   } finally {
-    db.close();
+    store.close();
   }
 }
 

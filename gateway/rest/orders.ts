@@ -4,7 +4,7 @@
 
 import { authorizeObject, type Permission } from '../auth/permissions.js';
 import { DecimalError } from '../../core/fixed.js';
-import { Command, CommandType } from '../../core/types.js';
+import { Command, CommandType, RejectReason } from '../../core/types.js';
 import { engineClientOrderId, type InstrumentInfo, type RestContext } from './context.js';
 import { problem, rejectProblem, REJECT_SLUGS, validationProblem } from './problem.js';
 import { TERMINATED_STATUSES } from './history.js';
@@ -40,7 +40,7 @@ export function orderJson(c: RestContext, r: OrderRecord): Record<string, unknow
 
 /**
  * A quantity in lots, refused before sequencing when above the instrument's maximum (the engine's
- * QuantityAboveMax, 12): 400 with the field path. Beyond the safe integer range is above it too (the
+ * QuantityAboveMax): 400 with the field path. Beyond the safe integer range is above it too (the
  * engine's ledger would have answered arithmetic_overflow).
  */
 function boundedLots(c: RestContext, i: InstrumentInfo, value: string, field: string): number {
@@ -53,7 +53,7 @@ function boundedLots(c: RestContext, i: InstrumentInfo, value: string, field: st
   }
   if (lots > i.spec.maxQtyLots) {
     const max = c.fmtQty(i, i.spec.maxQtyLots);
-    throw validationProblem([{ path: `body.${field}`, message: `${field} ${value} is above the maximum ${max} of ${i.spec.symbol}`, code: REJECT_SLUGS[12]!, reason_code: 12 }],
+    throw validationProblem([{ path: `body.${field}`, message: `${field} ${value} is above the maximum ${max} of ${i.spec.symbol}`, code: REJECT_SLUGS[RejectReason.QuantityAboveMax]!, reason_code: RejectReason.QuantityAboveMax }],
       `${field} is above the instrument's maximum ${max}`);
   }
   return lots;

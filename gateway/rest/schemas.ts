@@ -4,6 +4,7 @@
 // generated from these (openapi.ts).
 
 import { z } from 'zod';
+import { RejectReason } from '../../core/types.js';
 import { REJECT_SLUGS } from './problem.js';
 import { ORDER_STATUSES } from './read-model.js';
 
@@ -98,13 +99,13 @@ export const OrderCreate = z.strictObject({
   // Combinations the engine would reject after sequencing: refused here, with field paths and the
   // binary protocol's reason (core/book.ts validation), before a sequence number is used.
   if (b.time_in_force === 'GTD' && b.expires_at === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['expires_at'], message: 'time_in_force GTD needs expires_at', params: rejectParams(9) });
+    ctx.addIssue({ code: 'custom', path: ['expires_at'], message: 'time_in_force GTD needs expires_at', params: rejectParams(RejectReason.InvalidExpireTime) });
   }
   if (b.expires_at !== undefined && b.time_in_force !== undefined && b.time_in_force !== 'GTD') {
-    ctx.addIssue({ code: 'custom', path: ['expires_at'], message: `expires_at only goes with time_in_force GTD, not ${b.time_in_force}`, params: rejectParams(9) });
+    ctx.addIssue({ code: 'custom', path: ['expires_at'], message: `expires_at only goes with time_in_force GTD, not ${b.time_in_force}`, params: rejectParams(RejectReason.InvalidExpireTime) });
   }
   if (b.quantity !== undefined && b.quote_quantity !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['quote_quantity'], message: 'give quantity or quote_quantity, not both', params: rejectParams(6) });
+    ctx.addIssue({ code: 'custom', path: ['quote_quantity'], message: 'give quantity or quote_quantity, not both', params: rejectParams(RejectReason.InvalidQuantity) });
   }
 });
 export type OrderCreate = z.infer<typeof OrderCreate>;

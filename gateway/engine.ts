@@ -808,6 +808,7 @@ export class Engine {
 
   /** Ledger snapshot (now: every earlier command is settled) and the command to every shard. */
   private routeSnapshot(cmd: Command): void {
+    this.snapshotIssuedAt = performance.now();
     this.snapshotLedger(cmd.seq);
     for (const s of this.shards) {
       const so = s.cmdRing.tryReserve();
@@ -831,7 +832,6 @@ export class Engine {
       store.writeAll([{ shard: LEDGER_SNAPSHOT_ID, seq, blob: encodeSnapshot(LEDGER_SNAPSHOT_ID, seq, h, Float64Array.from(dump)) }]);
     }
     this.snapshotLedgerMs = performance.now() - t0;
-    this.snapshotIssuedAt = t0;
   }
 
   private snapshotStore: SnapshotStore | null = null;

@@ -47,6 +47,7 @@ describe('loadEngineConfig', () => {
     assert.deepEqual(c.instruments.map((s) => s.symbol), ['BTC-USDT', 'ETH-USDT', 'SOL-USDT']);
     assert.deepEqual(c.instruments.map((s) => s.id), [1, 2, 3]);
     assert.equal(c.durability, 'normal');
+    assert.equal(c.snapshotWriter, 'thread');
     assert.deepEqual(c.http, { host: '127.0.0.1', port: 8080, corsOrigins: [], maxBodyBytes: 65536 });
     assert.equal(c.shards, 1);
     assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 0, 'SOL-USDT': 0 });
@@ -66,6 +67,7 @@ describe('loadEngineConfig', () => {
     assert.deepEqual(c.http, { host: '127.0.0.1', port: 9001, corsOrigins: [], maxBodyBytes: 65536 });
     assert.equal(c.durability, 'none');
     assert.equal(c.logLevel, 'warn');
+    assert.equal(loadEngineConfig({ env: { ENGINE_SNAPSHOT_WRITER: 'Inline' }, cwd: dir }).snapshotWriter, 'inline');
     assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 1, 'SOL-USDT': 0 });
     assert.equal(c.layers.length, 3);
 
@@ -103,19 +105,20 @@ describe('loadEngineConfig', () => {
   });
 
   it('names each bad environment variable', () => {
-    const err = failure({ ENGINE_PORT: 'http', ENGINE_DURABILITY: 'sometimes', LOG_LEVEL: 'loud', ENGINE_SHARDS: '-1',
+    const err = failure({ ENGINE_PORT: 'http', ENGINE_DURABILITY: 'sometimes', LOG_LEVEL: 'loud', ENGINE_SHARDS: '-1', ENGINE_SNAPSHOT_WRITER: 'fork',
       DATABASE_URL: 'mysql://u:pw@h/db', REDIS_URL: 'nope' });
     assert.match(issueAt(err, 'http.port').source, /env ENGINE_PORT="http"/);
     assert.match(issueAt(err, 'durability').source, /env ENGINE_DURABILITY/);
+    assert.match(issueAt(err, 'snapshotWriter').source, /env ENGINE_SNAPSHOT_WRITER/);
     assert.match(issueAt(err, 'logLevel').source, /env LOG_LEVEL/);
     assert.match(issueAt(err, 'shards').source, /env ENGINE_SHARDS/);
     const db = issueAt(err, 'databaseUrl');
     assert.match(db.source, /env DATABASE_URL/);
     assert.ok(!err.message.includes('pw@'), 'password redacted in the message');
     assert.match(issueAt(err, 'redisUrl').message, /redis:\/\//);
-    assert.equal(err.issues.length, 6);
-    assert.match(err.message, /^invalid engine configuration \(6 problems\):\n {2}- /);
-    assert.equal(err.message.split('\n').length, 7);
+    assert.equal(err.issues.length, 7);
+    assert.match(err.message, /^invalid engine configuration \(7 problems\):\n {2}- /);
+    assert.equal(err.message.split('\n').length, 8);
   });
 
   it('names bad fields of the ENGINE_CONFIG file with the file as source', () => {

@@ -15,6 +15,8 @@ import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export const DURABILITY_MODES = ['none', 'normal', 'full'] as const;
 export type DurabilityMode = (typeof DURABILITY_MODES)[number];
+export const SNAPSHOT_WRITER_MODES = ['thread', 'inline'] as const;
+export type SnapshotWriterMode = (typeof SNAPSHOT_WRITER_MODES)[number];
 export const MAX_SHARDS = 64;
 
 export interface EngineConfig {
@@ -30,6 +32,12 @@ export interface EngineConfig {
    * <dataDir>/journal-archive/ and trim them from the live journal (Engine.archiveJournal).
    */
   archiveJournal: boolean;
+  /**
+   * Who writes the snapshots taken while the engine runs: 'thread' (the snapshot thread, from its
+   * replayed copy of the state; matching does not stop) or 'inline' (the ledger and each shard stop
+   * to dump their state). docs/runtime.md "Snapshots".
+   */
+  snapshotWriter: SnapshotWriterMode;
   /** Absolute path (a relative dataDir is resolved against the working directory). */
   dataDir: string;
   http: { host: string; port: number; corsOrigins: string[]; maxBodyBytes: number };
@@ -56,6 +64,7 @@ export const ENV_VARS: readonly { name: string; path: string[]; kind: 'string' |
   { name: 'ENGINE_DURABILITY', path: ['durability'], kind: 'lower' },
   { name: 'ENGINE_DATA_DIR', path: ['dataDir'], kind: 'string' },
   { name: 'ENGINE_SNAPSHOT_INTERVAL_MS', path: ['snapshotIntervalMs'], kind: 'int' },
+  { name: 'ENGINE_SNAPSHOT_WRITER', path: ['snapshotWriter'], kind: 'lower' },
   { name: 'ENGINE_SHARDS', path: ['shards'], kind: 'int' },
   { name: 'LOG_LEVEL', path: ['logLevel'], kind: 'lower' },
   { name: 'DATABASE_URL', path: ['databaseUrl'], kind: 'string' },
@@ -80,6 +89,7 @@ export const EngineConfigSchema = z.strictObject({
   durability: z.enum(DURABILITY_MODES).default('normal'),
   snapshotIntervalMs: z.number({ error: 'must be an integer' }).int().min(0).max(86_400_000).default(60_000),
   archiveJournal: z.boolean({ error: 'must be true or false' }).default(true),
+  snapshotWriter: z.enum(SNAPSHOT_WRITER_MODES).default('thread'),
   dataDir: z.string().min(1).default('./data'),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -288,6 +298,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     durability: c.durability,
     snapshotIntervalMs: c.snapshotIntervalMs,
     archiveJournal: c.archiveJournal,
+    snapshotWriter: c.snapshotWriter,
     dataDir: resolve(cwd, c.dataDir),
     http: { host: c.http.host, port: c.http.port, corsOrigins: c.http.corsOrigins, maxBodyBytes: c.http.maxBodyBytes },
     logLevel: c.logLevel,

@@ -176,7 +176,9 @@ export class GatewayServer implements ReportSink {
     g.seeding = true;
     engine.onAck = g.onAck;
     try {
-      await engine.snapshot(); // its ack seeds the mirrors (onAck), in seq order with every other ack
+      // Its ack seeds the mirrors (onAck), in seq order with every other ack, from the books' blobs:
+      // inline, so that they are stored when it is acked (nothing is flowing yet, nothing waits).
+      await engine.snapshot('inline');
       if (g.seeding) throw new GatewayError('the snapshot ack did not arrive');
       g.routes();
       await g.listen();

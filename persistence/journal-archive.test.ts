@@ -99,13 +99,18 @@ test('Engine.archiveJournal archives up to the newest complete snapshot set; rec
   assert.equal(await engine.archiveJournal(), null, 'no snapshot yet: nothing to archive');
   const snap1 = await engine.snapshot();
   const st = engine.stats();
-  assert.ok(st.lastSnapshotLedgerMs > 0 && st.lastSnapshotShardsMs >= st.lastSnapshotLedgerMs, `snapshot times reported (${st.lastSnapshotLedgerMs}, ${st.lastSnapshotShardsMs} ms)`);
+  assert.ok(st.snapshotsThread === 1 && st.lastSnapshotThreadDumpMs > 0 && st.lastSnapshotThreadTotalMs >= st.lastSnapshotThreadDumpMs,
+    `the snapshot thread wrote it (${st.snapshotsThread}, ${st.lastSnapshotThreadDumpMs}, ${st.lastSnapshotThreadTotalMs} ms)`);
+  const snapInline = await engine.snapshot('inline');
+  const st2 = engine.stats();
+  assert.ok(st2.snapshotsInline === 1 && st2.lastSnapshotLedgerMs > 0 && st2.lastSnapshotShardsMs >= st2.lastSnapshotLedgerMs, `inline snapshot times reported (${st2.lastSnapshotLedgerMs}, ${st2.lastSnapshotShardsMs} ms)`);
+  assert.deepEqual(engine.recordedHashes(snapInline).books, cleanReplay(dir, kitInstruments(), {}, snapInline).hashes.books, 'the inline snapshot equals a clean replay');
   await driveFlow(engine, flow, 3_000, () => Date.now() * 1000);
   const path = join(dir, JOURNAL_FILE);
-  assert.equal(newestSnapshotSetSeq(path, [0, ...engine.instruments.map((s) => s.id)]), snap1);
+  assert.equal(newestSnapshotSetSeq(path, [0, ...engine.instruments.map((s) => s.id)]), snapInline);
   assert.equal(await engine.archiveJournal(1_000_000), null, 'the periodic minimum not reached');
   const a = (await engine.archiveJournal())!;
-  assert.ok(a !== null && a.firstSeq === 1 && a.lastSeq <= snap1, `archived 1..${a?.lastSeq}, snapshot at ${snap1}`);
+  assert.ok(a !== null && a.firstSeq === 1 && a.lastSeq <= snapInline && snap1 < snapInline, `archived 1..${a?.lastSeq}, snapshots at ${snap1}, ${snapInline}`);
   const snap2 = await engine.snapshot();
   await driveFlow(engine, flow, 2_000, () => Date.now() * 1000);
   const b = (await engine.archiveJournal())!;

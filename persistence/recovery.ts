@@ -6,21 +6,19 @@
 // recorded when it was taken. Logs the recovery time and events/s.
 //
 // Also `cleanReplay`: an independent single-threaded replay of a journal (books and ledger in one
-// loop, every command settled before the next), the reference the tests compare the engine with.
+// loop, every command settled before the next; persistence/replayer.ts), the reference the tests
+// compare the engine with.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { OrderBook } from '../core/book.js';
-import {
-  CW_ASSET, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_VALUE, CommandExtras, RuntimeCommandType, decodeCommand,
-} from '../core/command-codec.js';
-import { EventBuffer } from '../core/events.js';
+import type { OrderBook } from '../core/book.js';
+import type { EventBuffer } from '../core/events.js';
 import type { InstrumentSpec } from '../core/instrument.js';
-import { Command, CommandType, RejectReason } from '../core/types.js';
 import { Engine, JOURNAL_FILE, ledgerOptionsOf, type EngineOptions, type StateHashes } from '../gateway/engine.js';
-import { Ledger, type LedgerOptions } from '../gateway/ledger.js';
-import { readJournal, readJournalChunks } from './journal.js';
+import type { Ledger, LedgerOptions } from '../gateway/ledger.js';
+import { readJournalChunks } from './journal.js';
+import { ReplayError, StateReplayer } from './replayer.js';
 
 export interface RecoveryReport {
   /** Seq of the snapshot set the engine started from (0 = none). */
@@ -110,51 +108,27 @@ export interface CleanReplay {
 export function cleanReplay(dataDir: string, instruments: readonly InstrumentSpec[], ledgerOptions: Partial<LedgerOptions> = {},
   upToSeq = Number.MAX_SAFE_INTEGER, collect = false): CleanReplay {
   const path = join(dataDir, JOURNAL_FILE);
-  const ledger = new Ledger(instruments, ledgerOptionsOf({ ledger: ledgerOptions } as EngineOptions));
-  const ev = new EventBuffer(1 << 14, (b) => settle(b));
-  const books = new Map<number, OrderBook>();
-  const index = new Map<number, number>();
   const events = new Map<number, number[][]>();
-  instruments.forEach((s, i) => { books.set(s.id, new OrderBook(s, ev)); index.set(s.id, i); events.set(s.id, []); });
-  let current = 0;
-  function settle(b: EventBuffer): void {
-    ledger.apply(b, 0);
-    if (collect) for (let r = 0; r < b.count; r++) events.get(current)!.push(b.record(r));
-    b.clear();
-  }
-  const cmd = new Command();
-  const extras = new CommandExtras();
-  let n = 0;
-  let last = 0;
-  if (existsSync(path)) {
-    for (const rec of readJournal(path, 0)) {
-      if (rec.seq > upToSeq) break;
-      if (rec.seq !== last + 1) throw new RecoveryError(`journal seq ${rec.seq} follows ${last}`);
-      last = rec.seq;
-      n++;
-      const w = rec.words;
-      decodeCommand(w, 0, cmd, extras);
-      const type = cmd.type;
-      if (type === RuntimeCommandType.Snapshot) continue;
-      if (type === RuntimeCommandType.Deposit || type === RuntimeCommandType.Withdraw || type === RuntimeCommandType.Adjust) {
-        const a = w[CW_ASSET]!, v = w[CW_VALUE]!;
-        const r = type === RuntimeCommandType.Deposit ? ledger.deposit(cmd.account, a, v)
-          : type === RuntimeCommandType.Withdraw ? ledger.withdraw(cmd.account, a, v) : ledger.adjust(cmd.account, a, v);
-        if (r !== RejectReason.None) throw new RecoveryError(`clean replay: funding seq ${rec.seq} rejected (${r})`);
-        continue;
+  for (const s of instruments) events.set(s.id, []);
+  const sink = collect ? (id: number, b: EventBuffer): void => { const out = events.get(id)!; for (let r = 0; r < b.count; r++) out.push(b.record(r)); } : null;
+  const rp = new StateReplayer(instruments, ledgerOptionsOf({ ledger: ledgerOptions } as EngineOptions), null, sink);
+  try {
+    if (existsSync(path)) {
+      outer: for (const chunk of readJournalChunks(path, 0)) {
+        const w = chunk.words, rw = chunk.recordWords, sw = chunk.seqWord;
+        for (let r = 0, o = 0; r < chunk.n; r++, o += rw) {
+          const seq = w[o + sw]!;
+          if (seq <= rp.lastSeq) continue;
+          if (seq > upToSeq) break outer;
+          rp.apply(w, o);
+        }
       }
-      const id = w[CW_INSTRUMENT]!;
-      const i = index.get(id);
-      if (i === undefined) throw new RecoveryError(`clean replay: seq ${rec.seq} names unknown instrument ${id}`);
-      const r = type === CommandType.Replace ? ledger.holdReplace(cmd, i, false, Math.max(0, w[CW_LEDGER_EXTRA]!)) : ledger.hold(cmd, i, 0);
-      // (a replace of an order that ended while the replace was in flight: the book rejects it too)
-      if (r !== RejectReason.None && !(r === RejectReason.UnknownOrder && type === CommandType.Replace)) throw new RecoveryError(`clean replay: seq ${rec.seq} rejected by the ledger (${r})`);
-      current = id;
-      books.get(id)!.execute(cmd);
-      settle(ev);
     }
+  } catch (e) {
+    if (e instanceof ReplayError) throw new RecoveryError(`clean replay: ${e.message}`);
+    throw e;
   }
   const bookHashes: Record<number, string> = {};
-  for (const [id, b] of books) bookHashes[id] = b.stateHash();
-  return { hashes: { seq: last, ledger: ledger.stateHash(), books: bookHashes }, books, ledger, events, commands: n };
+  for (const [id, b] of rp.books) bookHashes[id] = b.stateHash();
+  return { hashes: { seq: rp.lastSeq, ledger: rp.ledger.stateHash(), books: bookHashes }, books: rp.books, ledger: rp.ledger, events, commands: rp.commands };
 }

@@ -1,0 +1,104 @@
+// The snapshot thread: snapshots written from a replayed copy of the state while matching goes on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { RuntimeCommandType } from '../core/command-codec.js';
+import { Command, CommandType, OrderType, Side, TimeInForce } from '../core/types.js';
+import { EngineError, JOURNAL_FILE, SubmitStatus, type Ack, type EngineOptions } from '../gateway/engine.js';
+import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
+import { OrderFlow } from '../gateway/order-flow.js';
+import { SnapshotStore } from './journal.js';
+import { cleanReplay, startEngine } from './recovery.js';
+import { LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot } from './snapshot-blob.js';
+import { SnapshotWriterError } from './snapshot-writer.js';
+
+const options = (dataDir: string, over: Partial<EngineOptions> = {}): EngineOptions =>
+  ({ instruments: kitInstruments(), shards: 2, durability: 'normal', dataDir, snapshotOnClose: false, ...over });
+const now = (): number => Date.now() * 1000;
+
+test('a thread snapshot taken while orders flow: nothing answers Busy for it, its ack comes in seq order, the set equals a clean replay at its seq', { timeout: 120_000 }, async () => {
+  const dir = tempDataDir('snapw-flow');
+  const snapshotAcks: number[] = [];
+  let lastAck = 0, outOfOrder = 0;
+  const onAck = (a: Ack): void => {
+    if (a.seq !== lastAck + 1) outOfOrder++;
+    lastAck = a.seq;
+    if (a.commandType === RuntimeCommandType.Snapshot) snapshotAcks.push(a.seq);
+  };
+  const { engine } = await startEngine(options(dir, { onAck }));
+  await fundAccounts(engine);
+  const flow = new OrderFlow(11, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true, replaces: true });
+  await driveFlow(engine, flow, 2_000, now);
+  // The snapshot is requested in the middle of the flow; the flow goes on while the thread writes it.
+  const taking = engine.snapshot();
+  const during = await driveFlow(engine, flow, 3_000, now);
+  const seq = await taking;
+  const st = engine.stats();
+  assert.equal(st.busySnapshot, 0, 'no submit was turned away for the snapshot');
+  assert.equal(during.busy, 0);
+  assert.equal(st.snapshotsThread, 1);
+  assert.equal(st.snapshotsInline, 0);
+  assert.equal(st.lastSnapshotLedgerMs, 0, 'the ledger did not dump on the main thread');
+  assert.ok(st.lastSnapshotThreadDumpMs > 0 && st.lastSnapshotThreadTotalMs >= st.lastSnapshotThreadDumpMs);
+  assert.deepEqual(snapshotAcks, [seq], 'the Snapshot command was acked once, at its seq');
+  assert.equal(outOfOrder, 0);
+  assert.ok(seq > 2_000 && seq < engine.nextSequence - 1000, `the snapshot's seq ${seq} lies inside the flow`);
+  const replay = cleanReplay(dir, kitInstruments(), {}, seq);
+  assert.equal(replay.hashes.seq, seq);
+  const recorded = engine.recordedHashes(seq);
+  assert.deepEqual(recorded, replay.hashes, 'the stored set is the state at its seq');
+  // Each stored state decodes to the hash recorded with it.
+  const store = new SnapshotStore(join(dir, JOURNAL_FILE));
+  assert.equal(decodeSnapshot(store.at(LEDGER_SNAPSHOT_ID, seq)!).seq, seq);
+  store.close();
+
+  // A restart (on another shard count) starts from that set and replays only what follows it.
+  const live = await engine.close();
+  const again = await startEngine(options(dir, { shards: 1 }));
+  assert.equal(again.recovery.snapshotSeq, seq);
+  assert.equal(again.recovery.replayedCommands, live.seq - seq);
+  const recovered = await again.engine.stateHashes('inline');
+  assert.deepEqual({ ledger: recovered.ledger, books: recovered.books }, { ledger: live.ledger, books: live.books });
+  await again.engine.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the snapshot thread checks a snapshot already stored at a seq it passes: a different one fails the snapshot, not the engine', { timeout: 120_000 }, async () => {
+  const dir = tempDataDir('snapw-check');
+  // The thread only reads the journal when a snapshot waits (no tailing during the test).
+  const { engine } = await startEngine(options(dir, { snapshotTailMs: 600_000 }));
+  await fundAccounts(engine);
+  const flow = new OrderFlow(12, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true });
+  await driveFlow(engine, flow, 1_500, now);
+  const s0 = await engine.snapshot('thread');
+  await driveFlow(engine, flow, 1_500, now);
+  const s1 = await engine.snapshot('inline');
+  // Book 2's stored state at s1 is replaced by one with the same content but another hash.
+  const store = new SnapshotStore(join(dir, JOURNAL_FILE));
+  const blob = decodeSnapshot(store.at(2, s1)!);
+  store.writeAll([{ shard: 2, seq: s1, blob: encodeSnapshot(2, s1, '0123456789abcdef', Float64Array.from(blob.state)) }]);
+  store.close();
+  await driveFlow(engine, flow, 500, now);
+  await assert.rejects(engine.snapshot('thread'), (e: unknown) => e instanceof SnapshotWriterError && /instrument 2: replayed state hash \w+ at seq \d+ differs from the recorded 0123456789abcdef/.test((e as Error).message));
+  assert.equal(engine.error, null, 'the engine goes on');
+  assert.ok(s0 < s1);
+  const cmd = new Command();
+  cmd.type = CommandType.NewOrder; cmd.account = KIT_ACCOUNTS[0]; cmd.side = Side.Buy; cmd.orderType = OrderType.Limit;
+  cmd.tif = TimeInForce.GTC; cmd.priceTicks = 9_000; cmd.qtyLots = 1;
+  assert.equal(engine.submit(cmd, 1).status, SubmitStatus.Accepted);
+  await engine.drain();
+  // An inline snapshot still works; the next thread one starts a new thread, which restores from it.
+  const s3 = await engine.snapshot('inline');
+  const s4 = await engine.snapshot('thread');
+  assert.ok(s4 > s3);
+  assert.deepEqual(engine.recordedHashes(s4), cleanReplay(dir, kitInstruments(), {}, s4).hashes);
+  await engine.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('snapshotWriter must be thread or inline', async () => {
+  const dir = tempDataDir('snapw-opt');
+  await assert.rejects(startEngine(options(dir, { snapshotWriter: 'fork' as never })), (e: unknown) => e instanceof EngineError && /snapshotWriter/.test((e as Error).message));
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -184,6 +184,8 @@ export interface EngineStats {
   lastSnapshotThreadTotalMs: number;
   /** Commands the snapshot thread has still to apply (0 when it is not running). */
   snapshotThreadLag: number;
+  /** Periodic snapshot ticks skipped while the previous periodic snapshot was still being written. */
+  snapshotsSkipped: number;
 }
 
 export interface StateHashes {
@@ -289,6 +291,8 @@ export class Engine {
   busyJournalRing = 0;
   busyInFlight = 0;
   busySnapshot = 0;
+  /** Periodic snapshot ticks skipped because the previous periodic snapshot had not finished. */
+  snapshotsSkipped = 0;
   busyLedger = 0;
   rejectedByLedger = 0;
   eventsDrained = 0;
@@ -428,9 +432,15 @@ export class Engine {
     engine.replaying = journal.recoveredSeq > fromSeq;
     if (engine.ackWaitsForDurability) journal.setDurableListener(() => engine.schedule());
     if ((o.snapshotIntervalMs ?? 0) > 0) {
+      // One periodic snapshot at a time: a snapshot thread that lags (a busy machine, nice 10) gets
+      // no second Snapshot command behind the first; the tick is skipped and counted.
+      let periodic = false;
       engine.snapshotTimer = setInterval(() => {
+        if (periodic) { engine.snapshotsSkipped++; return; }
+        periodic = true;
         const taken = engine.snapshot();
-        (o.archiveJournalOnSnapshot === true ? taken.then(() => engine.archiveJournal(o.archiveMinRecords ?? ARCHIVE_MIN_RECORDS)) : taken).catch(() => {});
+        (o.archiveJournalOnSnapshot === true ? taken.then(() => engine.archiveJournal(o.archiveMinRecords ?? ARCHIVE_MIN_RECORDS)) : taken)
+          .catch(() => {}).finally(() => { periodic = false; });
       }, o.snapshotIntervalMs);
       engine.snapshotTimer.unref();
     }
@@ -1090,7 +1100,7 @@ export class Engine {
       lastSnapshotLedgerMs: this.snapshotLedgerMs, lastSnapshotShardsMs: this.snapshotShardsMs,
       snapshotsInline: this.snapshotsInline, snapshotsThread: this.snapshotsThread, lastSnapshotIssueMs: this.lastSnapshotIssueMs,
       lastSnapshotThreadDumpMs: this.lastThreadSnapshot?.dumpMs ?? 0, lastSnapshotThreadWriteMs: this.lastThreadSnapshot?.writeMs ?? 0,
-      lastSnapshotThreadTotalMs: this.lastSnapshotThreadTotalMs,
+      lastSnapshotThreadTotalMs: this.lastSnapshotThreadTotalMs, snapshotsSkipped: this.snapshotsSkipped,
       snapshotThreadLag: this.snapshotWriter !== null && this.snapshotWriter.error === null ? Math.max(0, this.nextSeq - 1 - this.snapshotWriter.appliedSeq) : 0,
     };
   }

@@ -8,7 +8,7 @@ import { Command, CommandType, OrderType, Side, TimeInForce } from '../core/type
 import { EngineError, JOURNAL_FILE, SubmitStatus, type Ack, type EngineOptions } from '../gateway/engine.js';
 import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
 import { OrderFlow } from '../gateway/order-flow.js';
-import { SnapshotStore } from './journal.js';
+import { SnapshotStore, readJournal } from './journal.js';
 import { cleanReplay, startEngine } from './recovery.js';
 import { LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot } from './snapshot-blob.js';
 import { SnapshotWriterError } from './snapshot-writer.js';
@@ -94,6 +94,24 @@ test('the snapshot thread checks a snapshot already stored at a seq it passes: a
   assert.ok(s4 > s3);
   assert.deepEqual(engine.recordedHashes(s4), cleanReplay(dir, kitInstruments(), {}, s4).hashes);
   await engine.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('periodic snapshots: one at a time (a tick while the last is being written is skipped and counted)', { timeout: 120_000 }, async () => {
+  const dir = tempDataDir('snapw-periodic');
+  const { engine } = await startEngine(options(dir, { snapshotIntervalMs: 5 }));
+  await fundAccounts(engine);
+  const flow = new OrderFlow(13, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true });
+  await driveFlow(engine, flow, 3_000, now);
+  await new Promise((r) => setTimeout(r, 300));
+  const st = engine.stats();
+  await engine.close();
+  let journaled = 0;
+  for (const rec of readJournal(join(dir, JOURNAL_FILE), 0)) if (rec.kind === RuntimeCommandType.Snapshot) journaled++;
+  assert.ok(st.snapshotsThread >= 2, `several periodic snapshots were written (${st.snapshotsThread})`);
+  assert.ok(st.snapshotsSkipped >= 1, `ticks were skipped while one was being written (${st.snapshotsSkipped})`);
+  // Every journaled Snapshot command but at most the one in flight at close was written.
+  assert.ok(journaled <= st.snapshotsThread + 1, `${journaled} Snapshot commands for ${st.snapshotsThread} written: no pile-up`);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -315,6 +315,7 @@ export class Engine {
       journalPath: journal.path, instruments: o.instruments, ledgerOptions: ledgerOptionsOf(o),
       ...(o.snapshotTailMs !== undefined ? { tailMs: o.snapshotTailMs } : {}),
       ...(o.snapshotThreadNice !== undefined ? { nice: o.snapshotThreadNice } : {}),
+      onError: (e) => this.log({ err: e.message }, 'snapshot thread failed (the next snapshot starts a new one)'),
     };
     this.ackWaitsForDurability = o.durability !== 'none';
     const n = o.instruments.length;

@@ -31,6 +31,8 @@ export interface SnapshotWriterOptions {
   ledgerOptions: LedgerOptions;
   tailMs?: number;
   nice?: number;
+  /** Called once if the thread fails (also when no snapshot waits: the engine logs it). */
+  onError?: (e: Error) => void;
 }
 
 export class SnapshotWriter {
@@ -44,7 +46,10 @@ export class SnapshotWriter {
   fromSeq = -1;
   last: WrittenSnapshot | null = null;
 
+  private readonly onError: ((e: Error) => void) | null;
+
   constructor(o: SnapshotWriterOptions) {
+    this.onError = o.onError ?? null;
     const data: SnapshotWriterData = {
       journalPath: o.journalPath, instruments: [...o.instruments], ledgerOptions: o.ledgerOptions,
       tailMs: o.tailMs ?? 100, nice: o.nice ?? 10,
@@ -82,6 +87,7 @@ export class SnapshotWriter {
   private die(e: Error): void {
     if (this.failure !== null) return;
     this.failure = e;
+    this.onError?.(e);
     for (const w of this.waiters.values()) w.reject(e);
     this.waiters.clear();
     void this.worker.terminate();

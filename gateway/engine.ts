@@ -1089,6 +1089,11 @@ export class Engine {
     return this.shards.map((s) => s.threadStats);
   }
 
+  /** Depth (Ring.depth: published, not yet released) of each shard's command ring and event ring, for /metrics. Read-only. */
+  shardRingDepths(): { shard: number; commands: number; commandCapacity: number; events: number; eventCapacity: number }[] {
+    return this.shards.map((h) => ({ shard: h.index, commands: h.cmdRing.depth(), commandCapacity: h.cmdRing.capacity, events: h.evRing.depth(), eventCapacity: h.evRing.capacity }));
+  }
+
   /** The seq the next accepted command will get (no allocation; stats() builds an object). */
   get nextSequence(): number { return this.nextSeq; }
 

@@ -205,6 +205,14 @@ export class Ring {
     }
   }
 
+  /**
+   * Records published and not yet released by the consumer (tail - head, both read from the shared
+   * header): the ring's depth from either side. Changes no state (metrics read it at scrape time).
+   */
+  depth(): number {
+    return (Atomics.load(this.i32, I_TAIL) - Atomics.load(this.i32, I_HEAD)) | 0;
+  }
+
   /** Free slots as the producer sees them (refreshes its view of the head). */
   freeSlots(): number {
     this.headCache = Atomics.load(this.i32, I_HEAD);

@@ -20,7 +20,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_sock
 import { OrderBook } from '../core/book.js';
 import { RuntimeCommandType } from '../core/command-codec.js';
 import { EventBuffer } from '../core/events.js';
-import { CommandType, OrderFlags, RejectReason } from '../core/types.js';
+import { EVR_TYPE_DONE } from '../core/command-codec.js';
+import { CommandType, EventType, OrderFlags, OrderType, RejectReason } from '../core/types.js';
 import { latestSnapshot } from '../persistence/journal.js';
 import { decodeSnapshot } from '../persistence/snapshot-blob.js';
 import type { RedisBus } from '../persistence/redis.js';
@@ -100,6 +101,46 @@ interface CodJob {
   ids: number[];
 }
 
+/**
+ * Metrics of binary-protocol orders (the REST shim's /metrics: gateway/rest/metrics.ts): called once
+ * per NewOrder a session submitted, when its ack goes out (after the durable ack), with the order's
+ * status then and the time from its frame's decoding to the ack.
+ */
+export type BinaryOrderObserver = (status: BinaryOrderStatus, latencyMs: number) => void;
+export type BinaryOrderStatus = 'new' | 'pending_trigger' | 'partially_filled' | 'filled' | 'canceled' | 'expired' | 'rejected';
+
+const binaryOrderObservers = new WeakMap<Engine, BinaryOrderObserver>();
+
+/** Registers the observer of the binary orders of the gateway on `engine` (one; a second replaces it). */
+export function observeBinaryOrders(engine: Engine, fn: BinaryOrderObserver): void {
+  binaryOrderObservers.set(engine, fn);
+}
+
+/**
+ * The status of new order `seq` after its own ack, from the ack's events (the last lifecycle event
+ * of that order wins): rejected, new or pending_trigger (accepted; a stop type waits for its
+ * trigger), partially_filled or filled (a trade with leaves left or not), canceled, expired.
+ */
+export function newOrderStatus(ack: Ack): BinaryOrderStatus {
+  const w = ack.words, id = ack.seq;
+  let st: BinaryOrderStatus = 'new';
+  for (let r = 0; r < ack.recordCount; r++) {
+    const o = ack.recordOffset(r);
+    const type = w[o]!;
+    if (type === EVR_TYPE_DONE) continue;
+    if (type === EventType.Rejected) { if (w[o + 1] === id) return 'rejected'; }
+    else if (type === EventType.Accepted) { if (w[o + 3] === id) st = w[o + 7]! >= OrderType.Stop ? 'pending_trigger' : 'new'; }
+    else if (type === EventType.Triggered) { if (w[o + 3] === id && st === 'pending_trigger') st = 'new'; }
+    else if (type === EventType.Trade) {
+      if (w[o + 8] === id) st = w[o + 14] === 0 ? 'filled' : 'partially_filled';
+      else if (w[o + 6] === id) st = w[o + 13] === 0 ? 'filled' : 'partially_filled';
+    } else if (type === EventType.Canceled || type === EventType.Expired) {
+      if (w[o + 3] === id) st = type === EventType.Canceled ? 'canceled' : 'expired';
+    }
+  }
+  return st;
+}
+
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
 const LONG_FRAME_SLACK = 8;
 
@@ -128,6 +169,10 @@ export class GatewayServer implements ReportSink {
   private codScheduled = false;
   private readonly instrumentIds: number[];
   private onClose: (() => void)[] = [];
+  /** Binary NewOrders submitted and not yet acked, for binaryOrderObservers: [seq, performance.now()] pairs, a FIFO (acks come in seq order). */
+  private orderTimes = new Float64Array(2048);
+  private orderTimesHead = 0;
+  private orderTimesLen = 0;
   /** More conditions of /ready (e.g. the REST shim's audit writer, gateway/rest/mount.ts). */
   private readonly readinessChecks: { name: string; check: () => { ok: boolean; detail?: Record<string, unknown> } }[] = [];
   private readonly mountHook: ((server: GatewayServer) => void) | null;
@@ -229,6 +274,7 @@ export class GatewayServer implements ReportSink {
       if (ack.commandType === RuntimeCommandType.Snapshot) { this.seed(ack.seq); this.seeding = false; }
       return;
     }
+    if (this.orderTimesLen > 0) this.observeOrder(ack);
     try {
       this.router.onAck(ack);
       this.streams.onAck(ack);
@@ -240,6 +286,41 @@ export class GatewayServer implements ReportSink {
       for (const s of [...this.orderSessions, ...this.streams.sessions]) if (!s.closed && s.ws !== null) s.ws.end(CloseCode.InternalError, 'internal error: reconnect');
     }
   };
+
+  /** A binary NewOrder's ack: its status and latency to the observer (metrics). */
+  private observeOrder(ack: Ack): void {
+    const q = this.orderTimes, mask = q.length / 2 - 1;
+    // Commands not acked in order cannot happen; entries older than this ack are dropped all the same.
+    while (this.orderTimesLen > 0 && q[this.orderTimesHead * 2]! < ack.seq) { this.orderTimesHead = (this.orderTimesHead + 1) & mask; this.orderTimesLen--; }
+    if (this.orderTimesLen === 0 || q[this.orderTimesHead * 2] !== ack.seq) return;
+    const t0 = q[this.orderTimesHead * 2 + 1]!;
+    this.orderTimesHead = (this.orderTimesHead + 1) & mask;
+    this.orderTimesLen--;
+    const obs = binaryOrderObservers.get(this.engine);
+    if (obs === undefined) return;
+    try {
+      obs(newOrderStatus(ack), performance.now() - t0);
+    } catch (e) {
+      this.log({ err: (e as Error).message }, 'gateway: order metrics observer failed');
+    }
+  }
+
+  /** Remembers a binary NewOrder's seq and submit time while an observer is registered. */
+  private noteOrderSubmitted(seq: number): void {
+    if (!binaryOrderObservers.has(this.engine)) return;
+    let q = this.orderTimes;
+    const cap = q.length / 2;
+    if (this.orderTimesLen === cap) {
+      const bigger = new Float64Array(q.length * 2);
+      for (let i = 0; i < this.orderTimesLen; i++) { const j = ((this.orderTimesHead + i) & (cap - 1)) * 2; bigger[i * 2] = q[j]!; bigger[i * 2 + 1] = q[j + 1]!; }
+      this.orderTimes = q = bigger;
+      this.orderTimesHead = 0;
+    }
+    const k = ((this.orderTimesHead + this.orderTimesLen) & (q.length / 2 - 1)) * 2;
+    q[k] = seq;
+    q[k + 1] = performance.now();
+    this.orderTimesLen++;
+  }
 
   /** Book mirrors and open orders as of the snapshot at `seq` (called inside that snapshot's ack). */
   private seed(seq: number): void {
@@ -556,6 +637,7 @@ export class GatewayServer implements ReportSink {
     if (r.status === SubmitStatus.Accepted) {
       s.lastSubmittedSeq = r.seq;
       if (child !== 0) this.router.noteChild(r.seq, child);
+      if (t === MsgType.NewOrder) this.noteOrderSubmitted(r.seq);
       return;
     }
     if (r.status === SubmitStatus.Busy) this.busyRejects++;
@@ -773,7 +855,8 @@ export async function startGateway(engine: Engine, config: GatewayConfig, deps: 
   if (authenticator === undefined) {
     const { openIdentity } = await import('./auth/identity.js');
     const { CredentialAuthenticator } = await import('./sessions.js');
-    const identity = openIdentity({ dataDir: config.dataDir });
+    // With REDIS_URL, signed requests' nonces are checked in Redis, shared by every gateway (auth/replay-cache.ts).
+    const identity = openIdentity({ dataDir: config.dataDir, ...(deps.redis ? { nonceStore: deps.redis } : {}), ...(deps.log ? { log: deps.log } : {}) });
     authenticator = new CredentialAuthenticator({ signatures: identity.signatures, accessTokens: identity.accessTokens });
     closeIdentity = () => identity.close();
     const { mountRest } = await import('./rest/mount.js');

@@ -81,7 +81,8 @@ export function fromAuthPrincipal(p: Principal, expiresAtMs: number | null): Gat
 
 /** The part of gateway/auth's SignatureVerifier used here. */
 export interface UpgradeSignatureVerifier {
-  verifyUpgrade(req: SignedUpgrade, nowMs: number): SignatureResult;
+  /** A promise when the nonce check is shared (Redis). */
+  verifyUpgrade(req: SignedUpgrade, nowMs: number): SignatureResult | Promise<SignatureResult>;
 }
 
 /** The part of gateway/auth's AccessTokens used here. */
@@ -106,10 +107,9 @@ export class CredentialAuthenticator implements Authenticator {
     const headers = req.headers;
     if (this.o.signatures !== undefined && hasSignatureHeaders(headers)) {
       // The signature covers the target; the query may carry gateway options (account, ...).
-      const r = this.o.signatures.verifyUpgrade({ pathWithQuery: pathWithQuery(req), headers }, nowMs);
-      if (!r.ok) return refusal(statusOf(r.httpStatus), r.code, r.message);
-      const exp = r.key.expiresAtMs;
-      return { ok: true, principal: fromAuthPrincipal(r.principal, exp) };
+      const v = this.o.signatures.verifyUpgrade({ pathWithQuery: pathWithQuery(req), headers }, nowMs);
+      const outcome = (r: SignatureResult): AuthOutcome => (r.ok ? { ok: true, principal: fromAuthPrincipal(r.principal, r.key.expiresAtMs) } : refusal(statusOf(r.httpStatus), r.code, r.message));
+      return v instanceof Promise ? v.then(outcome) : outcome(v);
     }
     if (this.o.accessTokens !== undefined) {
       const token = bearerToken(headers.get('authorization')) ?? queryParam(req.query, 'access_token');

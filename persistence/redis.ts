@@ -265,6 +265,23 @@ export class RedisBus {
     }
   }
 
+  /**
+   * SET `${prefix}${key}` NX PX ttlMs (gateway/auth/replay-cache.ts's shared nonces): true when this
+   * call set it, false when it was already there, null when Redis is not usable (not connected,
+   * closed, or the call failed or timed out after commandTimeoutMs). No local fallback: the caller
+   * decides (the nonce check fails closed).
+   */
+  async claimOnce(key: string, ttlMs: number): Promise<boolean | null> {
+    if (!(ttlMs >= 1) || !Number.isFinite(ttlMs)) throw new RangeError(`claimOnce: ttlMs must be >= 1, got ${ttlMs}`);
+    if (this.closed || !this.ready) return null;
+    try {
+      return (await this.client.set(`${this.prefix}${key}`, '1', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+    } catch (e) {
+      this.failed(e, 'claimOnce');
+      return null;
+    }
+  }
+
   private localBucket(key: string, capacity: number, rate: number, cost: number): RateLimitResult {
     this.stats.localRateLimits++;
     const now = Date.now();

@@ -13,7 +13,7 @@ export type IdentityDb = Database.Database;
 
 export const IDENTITY_DB_FILE = 'identity.sqlite';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE users (
     id             INTEGER PRIMARY KEY,
@@ -93,6 +93,11 @@ const MIGRATIONS: readonly string[] = [
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+  `,
+  // 2: live login sessions (refresh tokens neither revoked nor expired) counted without a scan
+  // (SessionService.liveSessionCount, /metrics active_sessions{kind="rest"}).
+  `
+  CREATE INDEX refresh_tokens_live ON refresh_tokens(expires_at_ms, family_id) WHERE revoked_at_ms IS NULL;
   `,
 ];
 

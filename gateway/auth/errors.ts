@@ -5,28 +5,37 @@
 // `AuthError` is thrown only for bad operator or programmer input (an invalid e-mail given to
 // createUser, an unknown role), where the caller made a mistake it must fix.
 
-export type AuthFailureCode =
+/** Every code an AuthFailure may carry (the REST shim's problem types include them all: rest/problem.ts). */
+export const AUTH_FAILURE_CODES = [
   // credentials
-  | 'missing_credentials'
-  | 'malformed_credentials'
-  | 'invalid_credentials'
-  | 'user_disabled'
+  'missing_credentials',
+  'malformed_credentials',
+  'invalid_credentials',
+  'user_disabled',
   // access tokens
-  | 'token_invalid'
-  | 'token_expired'
-  | 'token_revoked'
+  'token_invalid',
+  'token_expired',
+  'token_revoked',
   // refresh tokens
-  | 'refresh_invalid'
-  | 'refresh_expired'
-  | 'refresh_reused'
+  'refresh_invalid',
+  'refresh_expired',
+  /** A rotated (already used) refresh token presented again: the whole family is revoked. */
+  'refresh_reused',
+  /** A refresh token whose session was ended (logout, user disabled, all sessions revoked). */
+  'refresh_revoked',
   // request signatures
-  | 'stale_timestamp'
-  | 'unknown_key'
-  | 'key_revoked'
-  | 'key_expired'
-  | 'bad_signature'
-  | 'replayed_nonce'
-  | 'replay_cache_full';
+  'stale_timestamp',
+  'unknown_key',
+  'key_revoked',
+  'key_expired',
+  'bad_signature',
+  'replayed_nonce',
+  'replay_cache_full',
+  /** The shared nonce store (Redis) is configured but did not answer: fail closed. */
+  'replay_unavailable',
+] as const;
+
+export type AuthFailureCode = typeof AUTH_FAILURE_CODES[number];
 
 export interface AuthFailure {
   readonly ok: false;
@@ -39,10 +48,16 @@ export interface AuthFailure {
 const STATUS: Partial<Record<AuthFailureCode, 403 | 503>> = {
   user_disabled: 403,
   replay_cache_full: 503,
+  replay_unavailable: 503,
 };
 
+/** The HTTP status an AuthFailure with `code` is answered with. */
+export function authFailureStatus(code: AuthFailureCode): 401 | 403 | 503 {
+  return STATUS[code] ?? 401;
+}
+
 export function authFailure(code: AuthFailureCode, message: string): AuthFailure {
-  return { ok: false, code, httpStatus: STATUS[code] ?? 401, message };
+  return { ok: false, code, httpStatus: authFailureStatus(code), message };
 }
 
 export type AuthErrorCode =

@@ -10,7 +10,7 @@ import { ApiKeyStore } from './api-keys.js';
 import { AuditWriter } from './audit-worker.js';
 import { identityDbPath, openIdentityDb, type IdentityDb } from './db.js';
 import { DEFAULT_PASSWORD_PARAMS, type PasswordHashParams } from './passwords.js';
-import { ReplayCache } from './replay-cache.js';
+import { RedisReplayGuard, ReplayCache, type SharedNonceStore } from './replay-cache.js';
 import { MASTER_KEY_BYTES, SecretBox, decodeKey, loadOrCreateKeyFile } from './secret-box.js';
 import { SessionService } from './sessions.js';
 import { SignatureVerifier } from './signing.js';
@@ -33,6 +33,13 @@ export interface IdentityOptions {
   readonly maxSessionMs?: number;
   readonly receiveWindowMs?: number;
   readonly replayCapacity?: number;
+  /**
+   * Where signed requests' nonces are checked: given (REDIS_URL's RedisBus), one Redis shared by every
+   * gateway (RedisReplayGuard; fails closed with 503 replay_unavailable when it does not answer);
+   * absent, this process's memory (ReplayCache of replayCapacity entries).
+   */
+  readonly nonceStore?: SharedNonceStore;
+  readonly log?: (fields: Record<string, unknown>, msg: string) => void;
   readonly keyCacheTtlMs?: number;
   /** Environment to read keys from; default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -94,7 +101,8 @@ export function openIdentity(o: IdentityOptions): Identity {
       ...(o.maxSessionMs !== undefined ? { maxSessionMs: o.maxSessionMs } : {}),
     });
     const signatures = new SignatureVerifier({
-      keys: apiKeys, store, replay: new ReplayCache(o.replayCapacity),
+      keys: apiKeys, store,
+      replay: o.nonceStore !== undefined ? new RedisReplayGuard(o.nonceStore, { ...(o.log ? { log: o.log } : {}) }) : new ReplayCache(o.replayCapacity),
       ...(o.receiveWindowMs !== undefined ? { receiveWindowMs: o.receiveWindowMs } : {}),
       ...(o.keyCacheTtlMs !== undefined ? { cacheTtlMs: o.keyCacheTtlMs } : {}),
     });

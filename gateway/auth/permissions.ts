@@ -53,13 +53,9 @@ export interface Principal {
   readonly credentialId: string;
 }
 
-export type AuthzDenial =
-  | 'unknown_permission'
-  | 'role_missing'
-  | 'scope_missing'
-  | 'account_required'
-  | 'account_not_applicable'
-  | 'account_not_found';
+/** Every code a denied AuthzDecision may carry (the REST shim's problem types include them all: rest/problem.ts). */
+export const AUTHZ_DENIALS = ['unknown_permission', 'role_missing', 'scope_missing', 'account_required', 'account_not_applicable', 'account_not_found'] as const;
+export type AuthzDenial = typeof AUTHZ_DENIALS[number];
 
 export type AuthzDecision =
   | { readonly ok: true }

@@ -157,7 +157,12 @@ describe('sessions: login, refresh rotation, reuse detection, logout', () => {
     assert.ok(v.ok);
     assert.equal(await id.sessions.logout(l.refreshToken, ctx(T0_MS + 5), { jti: v.principal.credentialId, expiresAtMs: v.expiresAtMs }), true);
     const r = await id.sessions.refresh(l.refreshToken, ctx(T0_MS + 10));
-    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.code, 'refresh_revoked', 'after logout: a plain revoked token, not reuse');
+    assert.equal(!r.ok && r.httpStatus, 401);
+    const row = id.audit.list((id.audit.head()?.seq ?? 1) - 1).at(-1)!;
+    assert.equal(row.action, 'auth.refresh');
+    assert.equal(row.outcome, 'failure');
+    assert.equal((row.detail as { code?: string }).code, 'refresh_revoked');
     const a = await id.accessTokens.verify(l.accessToken, T0_MS + 10);
     assert.equal(!a.ok && a.code, 'token_revoked');
     assert.equal(await id.sessions.logout(l.refreshToken, ctx(T0_MS + 20)), true, 'idempotent on a known token');
@@ -169,7 +174,24 @@ describe('sessions: login, refresh rotation, reuse detection, logout', () => {
     const b = await id.sessions.login('bob@example.com', PASSWORD, ctx(T0_MS));
     assert.ok(a.ok && b.ok);
     assert.ok(id.sessions.revokeAllForUser(a.userId, 'password_changed', T0_MS) >= 2);
-    assert.equal((await id.sessions.refresh(a.refreshToken, ctx(T0_MS + 1))).ok, false);
+    const r = await id.sessions.refresh(a.refreshToken, ctx(T0_MS + 1));
+    assert.equal(!r.ok && r.code, 'refresh_revoked');
+  });
+
+  it('after logout, a token rotated before it is still reuse; a fresh login of the same user is not touched', async () => {
+    const l = await id.sessions.login('alice@example.com', PASSWORD, ctx(T0_MS));
+    const other = await id.sessions.login('alice@example.com', PASSWORD, ctx(T0_MS));
+    assert.ok(l.ok && other.ok);
+    const next = await id.sessions.refresh(l.refreshToken, ctx(T0_MS + 1));
+    assert.ok(next.ok);
+    assert.equal(await id.sessions.logout(next.refreshToken, ctx(T0_MS + 2)), true);
+    const loggedOut = await id.sessions.refresh(next.refreshToken, ctx(T0_MS + 3));
+    assert.equal(!loggedOut.ok && loggedOut.code, 'refresh_revoked');
+    const rotated = await id.sessions.refresh(l.refreshToken, ctx(T0_MS + 4));
+    assert.equal(!rotated.ok && rotated.code, 'refresh_reused', 'the rotated token presented again is reuse, logout or not');
+    const reason = id.db.prepare('SELECT revoked_reason FROM refresh_tokens WHERE token_hash = ?').pluck().get(hashRefreshToken(next.refreshToken));
+    assert.equal(reason, 'logout', 'a refresh after logout changes nothing');
+    assert.ok((await id.sessions.refresh(other.refreshToken, ctx(T0_MS + 5))).ok);
   });
 
   it('rehashes a password made with old parameters at the next login', async () => {

@@ -3,8 +3,10 @@
 // Login checks the password (argon2id) and returns an access token (access-token.ts) and a refresh
 // token: 32 random bytes, base64url, stored only as its SHA-256 (a fast hash is enough for a
 // 256-bit random value). Each refresh rotates: the presented token is revoked, a new one of the
-// same family is returned. Presenting a revoked token again means it was copied: the whole family
-// (every token descended from that login) is revoked and the event is audited. A family ends at
+// same family is returned. Presenting a rotated token again means it was copied: the whole family
+// (every token descended from that login) is revoked, the event is audited and the answer is
+// `refresh_reused`. A token whose session was ended otherwise (logout, user disabled, every session
+// of the user revoked) is answered `refresh_revoked` and revokes nothing more. A family ends at
 // login + maxSessionMs however often it is refreshed.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -95,7 +97,13 @@ export class SessionService {
     const row = this.findRefresh(refreshToken);
     if (!row) return await this.fail('auth.refresh', 'refresh_invalid', 'refresh token invalid', 'anonymous', ctx);
     const actor = `user:${row.user_id}`;
+    if (row.revoked_at_ms !== null && row.revoked_reason !== 'rotated' && row.revoked_reason !== 'reuse_detected') {
+      // Its session was ended (logout, user disabled, every session of the user revoked): a plain
+      // revoked token, not a sign of theft; nothing more to revoke.
+      return await this.fail('auth.refresh', 'refresh_revoked', 'refresh token revoked: the session was ended; log in again', actor, ctx, { family: row.family_id, previousReason: row.revoked_reason });
+    }
     if (row.revoked_at_ms !== null) {
+      // Rotated before (or its family already ended by a reuse): presented again, so it was copied.
       const revoked = this.revokeFamily(row.family_id, 'reuse_detected', ctx.nowMs);
       await this.record('auth.refresh_reuse', actor, 'denied', ctx, { family: row.family_id, previousReason: row.revoked_reason, revoked });
       return authFailure('refresh_reused', 'refresh token already used: session revoked');
@@ -132,6 +140,14 @@ export class SessionService {
     const revoked = this.revokeFamily(row.family_id, 'logout', ctx.nowMs);
     await this.record('auth.logout', `user:${row.user_id}`, 'success', ctx, { family: row.family_id, revoked });
     return true;
+  }
+
+  /**
+   * Login sessions alive at `nowMs`: refresh-token families with a token neither revoked nor expired
+   * (a partial index keeps this from scanning the table; /metrics active_sessions{kind="rest"}).
+   */
+  liveSessionCount(nowMs: number): number {
+    return prepared(this.db, 'SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE revoked_at_ms IS NULL AND expires_at_ms > ?').pluck().get(nowMs) as number;
   }
 
   /** Ends every session of a user (password change, compromise). Returns the tokens revoked. */

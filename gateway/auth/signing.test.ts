@@ -19,7 +19,7 @@ function code(r: SignatureResult): string {
 
 describe('request signing (HMAC-SHA256)', () => {
   let id: TestIdentity;
-  let verifier: SignatureVerifier;
+  let verifier: SignatureVerifier<ReplayCache>;
   let alice: number;
   let key: { keyId: string; secret: string };
   let readKey: { keyId: string; secret: string };

@@ -19,14 +19,16 @@
 //
 // Checks, in order: headers well-formed; |now - timestamp| <= window; key known, not revoked, not
 // expired, user active; signature equal (crypto.timingSafeEqual on the 32 digest bytes); nonce not
-// seen (recorded only after the signature is valid, so nobody can poison the cache).
+// seen (recorded only after the signature is valid, so nobody can poison the cache). The nonce check
+// is this process's ReplayCache (synchronous answers), or with Redis the shared RedisReplayGuard
+// (answers are then promises; Redis not answering refuses with 503 replay_unavailable).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyMaterial, ApiKeyStore } from './api-keys.js';
 import { authFailure, type AuthFailure } from './errors.js';
 import { getHeader, type HeaderSource } from './headers.js';
 import type { ApiKeyScope, Principal, Role } from './permissions.js';
-import type { ReplayGuard } from './replay-cache.js';
+import type { ReplayGuard, ReplayVerdict, SyncReplayGuard } from './replay-cache.js';
 import type { IdentityStore } from './users.js';
 
 export const HEADER_KEY = 'x-te-apikey';
@@ -98,10 +100,11 @@ export function signUpgrade(keyId: string, secret: string, pathWithQuery: string
   return { [HEADER_KEY]: keyId, [HEADER_TIMESTAMP]: String(f.timestampMs), [HEADER_NONCE]: f.nonce, [HEADER_SIGNATURE]: sig };
 }
 
-export interface VerifierOptions {
+export interface VerifierOptions<G extends ReplayGuard = ReplayGuard> {
   readonly keys: ApiKeyStore;
   readonly store: IdentityStore;
-  readonly replay: ReplayGuard;
+  /** ReplayCache (this process; answers synchronously) or RedisReplayGuard (shared; answers with a promise). */
+  readonly replay: G;
   /** Accepted |now - timestamp|; default 5000 ms. */
   readonly receiveWindowMs?: number;
   /** How long a key (with its user's roles and accounts) is cached; default 5000 ms, 0 = no cache. */
@@ -121,26 +124,29 @@ interface ParsedAuth {
   readonly signature: Buffer;
 }
 
-export class SignatureVerifier {
+/** What the verifier answers with: at once with a synchronous replay guard, else possibly a promise. */
+export type VerifierResult<G extends ReplayGuard> = G extends SyncReplayGuard ? SignatureResult : SignatureResult | Promise<SignatureResult>;
+
+export class SignatureVerifier<G extends ReplayGuard = ReplayGuard> {
   readonly receiveWindowMs: number;
   private readonly cacheTtlMs: number;
   private readonly cache = new Map<string, CachedKey>();
 
-  constructor(private readonly opts: VerifierOptions) {
+  constructor(private readonly opts: VerifierOptions<G>) {
     this.receiveWindowMs = opts.receiveWindowMs ?? DEFAULT_RECEIVE_WINDOW_MS;
     this.cacheTtlMs = opts.cacheTtlMs ?? 5000;
     if (!(this.receiveWindowMs > 0)) throw new RangeError('receive window must be positive');
   }
 
-  verifyRequest(req: SignedRequest, nowMs: number): SignatureResult {
+  verifyRequest(req: SignedRequest, nowMs: number): VerifierResult<G> {
     const method = typeof req.method === 'string' ? req.method.toUpperCase() : '';
-    if (!METHOD.test(method) || !TARGET.test(req.pathWithQuery)) return authFailure('malformed_credentials', 'bad method or request target');
-    return this.verify(req.headers, nowMs, (a) => restCanonical(a.timestampMs, a.nonce, method, req.pathWithQuery, req.body));
+    if (!METHOD.test(method) || !TARGET.test(req.pathWithQuery)) return authFailure('malformed_credentials', 'bad method or request target') as VerifierResult<G>;
+    return this.verify(req.headers, nowMs, (a) => restCanonical(a.timestampMs, a.nonce, method, req.pathWithQuery, req.body)) as VerifierResult<G>;
   }
 
-  verifyUpgrade(req: SignedUpgrade, nowMs: number): SignatureResult {
-    if (!TARGET.test(req.pathWithQuery)) return authFailure('malformed_credentials', 'bad request target');
-    return this.verify(req.headers, nowMs, (a) => wsCanonical(a.timestampMs, a.nonce, req.pathWithQuery));
+  verifyUpgrade(req: SignedUpgrade, nowMs: number): VerifierResult<G> {
+    if (!TARGET.test(req.pathWithQuery)) return authFailure('malformed_credentials', 'bad request target') as VerifierResult<G>;
+    return this.verify(req.headers, nowMs, (a) => wsCanonical(a.timestampMs, a.nonce, req.pathWithQuery)) as VerifierResult<G>;
   }
 
   /** Drops a cached key at once (after a revocation in this process). */
@@ -149,7 +155,7 @@ export class SignatureVerifier {
     else this.cache.delete(keyId);
   }
 
-  private verify(headers: HeaderSource, nowMs: number, canonical: (a: ParsedAuth) => Buffer): SignatureResult {
+  private verify(headers: HeaderSource, nowMs: number, canonical: (a: ParsedAuth) => Buffer): SignatureResult | Promise<SignatureResult> {
     const parsed = parseAuthHeaders(headers);
     if (!('keyId' in parsed)) return parsed;
     if (Math.abs(nowMs - parsed.timestampMs) > this.receiveWindowMs) {
@@ -166,9 +172,9 @@ export class SignatureVerifier {
     if (!timingSafeEqual(expected, parsed.signature)) return authFailure('bad_signature', 'signature does not match');
 
     const verdict = this.opts.replay.checkAndRemember(`${parsed.keyId}:${parsed.nonce}`, parsed.timestampMs + this.receiveWindowMs, nowMs);
-    if (verdict === 'replayed') return authFailure('replayed_nonce', 'nonce already used');
-    if (verdict === 'full') return authFailure('replay_cache_full', 'too many signed requests in flight; retry');
-    return { ok: true, principal: entry.principal, key: material };
+    const principal = entry.principal;
+    if (typeof verdict === 'string') return afterReplayCheck(verdict, principal, material);
+    return verdict.then((v) => afterReplayCheck(v, principal, material), () => afterReplayCheck('unavailable', principal, material));
   }
 
   private lookup(keyId: string, nowMs: number): CachedKey | undefined {
@@ -201,6 +207,13 @@ export class SignatureVerifier {
       credentialId: m.keyId,
     };
   }
+}
+
+function afterReplayCheck(verdict: ReplayVerdict, principal: Principal, key: ApiKeyMaterial): SignatureResult {
+  if (verdict === 'fresh') return { ok: true, principal, key };
+  if (verdict === 'replayed') return authFailure('replayed_nonce', 'nonce already used');
+  if (verdict === 'full') return authFailure('replay_cache_full', 'too many signed requests in flight; retry');
+  return authFailure('replay_unavailable', 'the shared nonce store is not reachable: signed requests cannot be checked for replay; retry shortly');
 }
 
 /** True when the request carries any of the signing headers (so it should be checked as signed). */

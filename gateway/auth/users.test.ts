@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
-import { identityDbPath, openIdentityDb } from './db.js';
+import { identityDbPath, MIGRATIONS, openIdentityDb } from './db.js';
 import { AuthError } from './errors.js';
 import { PASSWORD, T0_MS, openTestIdentity, type TestIdentity } from './fixtures.js';
 
@@ -90,7 +90,7 @@ describe('identity store: users, roles, accounts', () => {
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const again = openIdentityDb(file);
     try {
-      assert.equal(again.pragma('user_version', { simple: true }), 1);
+      assert.equal(again.pragma('user_version', { simple: true }), MIGRATIONS.length);
       assert.ok((again.prepare('SELECT COUNT(*) FROM users').pluck().get() as number) >= 4);
       assert.equal(again.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(again.pragma('foreign_keys', { simple: true }), 1);
@@ -105,7 +105,7 @@ describe('identity store: users, roles, accounts', () => {
     try {
       assert.throws(() => openIdentityDb(file), /newer than this build/);
     } finally {
-      id.db.pragma('user_version = 1');
+      id.db.pragma(`user_version = ${MIGRATIONS.length}`);
     }
   });
 });

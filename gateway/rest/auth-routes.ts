@@ -15,6 +15,8 @@ export interface SessionsLike {
   refresh(refreshToken: string, ctx: RequestContext): Promise<SessionResult>;
   /** Settles once the logout's audit row is committed. */
   logout(refreshToken: string, ctx: RequestContext, access?: { jti: string; expiresAtMs: number }): Promise<boolean>;
+  /** Login sessions alive at `nowMs` (/metrics active_sessions{kind="rest"}). */
+  liveSessionCount?(nowMs: number): number;
 }
 
 /**

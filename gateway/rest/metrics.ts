@@ -1,6 +1,8 @@
-// GET /metrics (Prometheus text format, prom-client, a registry of its own per gateway): REST
-// orders by final status, REST order latency (request to durable-ack answer), HTTP requests by
-// route and status, engine depths (commands in flight, sequenced vs acked vs durable), sessions.
+// GET /metrics (Prometheus text format, prom-client, a registry of its own per gateway): orders by
+// channel (rest, binary) and status after the durable ack, order latency by channel (REST: parsed
+// request to durable-ack answer; binary: decoded frame to the ack going out), HTTP requests by route
+// and status, engine depths (commands in flight, sequenced vs acked vs durable, each ring's records
+// published and not yet released), sessions (WebSocket order and stream sessions, REST logins).
 // The journal thread's commit latency and batch size come from its live histograms (shared memory,
 // persistence/journal.ts liveHistograms), exposed as Prometheus histograms. PostgreSQL replication lag and the Redis fan-out come from
 // the read side registered for the engine (persistence/pg/read-status.ts); absent = not exported.
@@ -9,6 +11,7 @@ import client from 'prom-client';
 import { readSideOf } from '../../persistence/pg/read-status.js';
 import type { LiveHistogram } from '../../persistence/journal.js';
 import type { Engine } from '../engine.js';
+import { observeBinaryOrders } from '../server.js';
 import type { Route } from './router.js';
 
 /**
@@ -31,7 +34,44 @@ class SharedHistogram {
   reset(): void { /* counted by the journal thread since it opened */ }
 }
 
+/**
+ * A Prometheus histogram with one label, counted in plain numbers (no allocation per observation,
+ * unlike prom-client's Histogram.observe, which builds a label object and key each time) and handed
+ * to the scrape as cumulative buckets, like SharedHistogram.
+ */
+class LabeledHistogram<V extends string> {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series: Record<V, { counts: Float64Array; sum: number; count: number }>;
+  constructor(readonly name: string, readonly help: string, private readonly label: string, values: readonly V[], private readonly bounds: readonly number[]) {
+    this.series = {} as Record<V, { counts: Float64Array; sum: number; count: number }>;
+    for (const v of values) this.series[v] = { counts: new Float64Array(bounds.length), sum: 0, count: 0 };
+  }
+  observe(labelValue: V, value: number): void {
+    const s = this.series[labelValue];
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) if (value <= b[i]!) { s.counts[i]!++; break; }
+    s.sum += value;
+    s.count++;
+  }
+  get(): { name: string; help: string; type: string; aggregator: string; values: { metricName: string; labels: Record<string, string | number>; value: number }[] } {
+    type Sample = { metricName: string; labels: Record<string, string | number>; value: number };
+    const values: Sample[] = [];
+    for (const [v, s] of Object.entries(this.series) as [V, { counts: Float64Array; sum: number; count: number }][]) {
+      let cum = 0;
+      for (let i = 0; i < this.bounds.length; i++) { cum += s.counts[i]!; values.push({ metricName: `${this.name}_bucket`, labels: { le: this.bounds[i]!, [this.label]: v }, value: cum }); }
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', [this.label]: v }, value: s.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: v }, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { [this.label]: v }, value: s.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+  reset(): void { /* counted since the gateway started */ }
+}
+
 export interface SessionCounts { orderSessions: number; streamSessions: number }
+
+export type OrderChannel = 'rest' | 'binary';
 
 /** The audit trail's state as the REST shim sees it (mount.ts). */
 export interface AuditCounts {
@@ -78,20 +118,21 @@ class LocalCounts<L extends string> {
 
 export class RestMetrics {
   readonly registry = new client.Registry();
-  private readonly ordersTotal: client.Counter<'status'>;
-  private readonly orderLatency: client.Histogram;
+  private readonly ordersTotal: client.Counter<'channel' | 'status'>;
+  private readonly orderLatency: LabeledHistogram<OrderChannel>;
   private readonly httpTotal: client.Counter<'method' | 'route' | 'status'>;
-  private readonly orderCounts = new LocalCounts<'status'>();
+  private readonly orderCounts = new LocalCounts<'channel' | 'status'>();
   private readonly httpCounts = new LocalCounts<'method' | 'route' | 'status'>();
 
   constructor(engine: Engine, sessions: () => SessionCounts) {
     const r = this.registry;
     const orderCounts = this.orderCounts, httpCounts = this.httpCounts;
-    this.ordersTotal = new client.Counter({ name: 'orders_total', help: 'REST orders by status after the durable ack', labelNames: ['status'], registers: [r], collect() { orderCounts.flushInto(this); } });
-    this.orderLatency = new client.Histogram({
-      name: 'order_latency_seconds', help: 'REST POST /orders: from the parsed request to the durable ack', registers: [r],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    });
+    this.ordersTotal = new client.Counter({ name: 'orders_total', help: 'New orders by channel (rest: POST /orders; binary: the WebSocket order protocol) and status after the durable ack', labelNames: ['channel', 'status'], registers: [r], collect() { orderCounts.flushInto(this); } });
+    this.orderLatency = new LabeledHistogram<OrderChannel>('order_latency_seconds',
+      'New orders by channel: rest, from the parsed request to the durable-ack answer; binary, from the decoded frame to the ack going out',
+      'channel', ['rest', 'binary'], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
+    r.registerMetric(this.orderLatency as unknown as client.Metric);
+    observeBinaryOrders(engine, (status, ms) => this.orderDone('binary', status, ms));
     this.httpTotal = new client.Counter({ name: 'http_requests_total', help: 'REST requests answered', labelNames: ['method', 'route', 'status'], registers: [r], collect() { httpCounts.flushInto(this); } });
     const st = () => engine.stats();
     new client.Gauge({ name: 'engine_in_flight_commands', help: 'Commands sequenced and not yet acked (the in-flight window depth)', registers: [r], collect() { this.set(engine.inFlight); } });
@@ -102,6 +143,18 @@ export class RestMetrics {
       const s = st(); this.set({ cause: 'ring_full' }, s.busyRingFull); this.set({ cause: 'in_flight' }, s.busyInFlight); this.set({ cause: 'snapshot' }, s.busySnapshot); this.set({ cause: 'ledger' }, s.busyLedger);
     } });
     new client.Gauge({ name: 'engine_events_drained_total', help: 'Event records drained from the shard rings', registers: [r], collect() { this.set(st().eventsDrained); } });
+    // Ring depths: records published and not yet released by the consumer (gateway/ring.ts depth), read at scrape time.
+    new client.Gauge({ name: 'engine_command_ring_depth', help: 'Commands in each shard\'s command ring (sent by the gateway, not yet taken by the shard)', labelNames: ['shard'], registers: [r], collect() {
+      for (const d of engine.shardRingDepths()) this.set({ shard: String(d.shard) }, d.commands);
+    } });
+    new client.Gauge({ name: 'engine_event_ring_depth', help: 'Event records in each shard\'s event ring (published by the shard, not yet released by the gateway: released at the durable ack)', labelNames: ['shard'], registers: [r], collect() {
+      for (const d of engine.shardRingDepths()) this.set({ shard: String(d.shard) }, d.events);
+    } });
+    new client.Gauge({ name: 'engine_journal_ring_depth', help: 'Commands in the journal thread\'s ring (sequenced, not yet taken by the journal thread)', registers: [r], collect() { this.set(engine.journal.ring.depth()); } });
+    new client.Gauge({ name: 'engine_ring_capacity', help: 'Slots of each ring', labelNames: ['ring', 'shard'], registers: [r], collect() {
+      for (const d of engine.shardRingDepths()) { this.set({ ring: 'command', shard: String(d.shard) }, d.commandCapacity); this.set({ ring: 'event', shard: String(d.shard) }, d.eventCapacity); }
+      this.set({ ring: 'journal', shard: '' }, engine.journal.ring.capacity);
+    } });
     new client.Gauge({ name: 'ledger_open_orders', help: 'Orders holding funds in the ledger', registers: [r], collect() { this.set(engine.ledger.openOrderCount); } });
     const repl = () => readSideOf(engine)?.replication() ?? null;
     new client.Gauge({ name: 'replication_lag_seconds', help: 'Age of the oldest acked command not yet in PostgreSQL (0 when caught up)', registers: [r], collect() { const l = repl(); if (l !== null) this.set(l.lagSeconds); } });
@@ -120,14 +173,31 @@ export class RestMetrics {
     const hist = () => engine.journal.liveHistograms();
     r.registerMetric(new SharedHistogram('journal_commit_seconds', 'Journal thread: duration of each SQLite COMMIT (group commit of one batch)', () => hist().commitSeconds) as unknown as client.Metric);
     r.registerMetric(new SharedHistogram('journal_batch_records', 'Journal thread: commands per transaction (group commit batch size)', () => hist().batchRecords) as unknown as client.Metric);
-    new client.Gauge({ name: 'active_sessions', help: 'Open WebSocket sessions', labelNames: ['kind'], registers: [r], collect() {
-      const s = sessions(); this.set({ kind: 'orders' }, s.orderSessions); this.set({ kind: 'stream' }, s.streamSessions);
-    } });
+    const restSessions = (): number | null => {
+      try { return this.restSessions?.() ?? null; } catch { return null; } // identity database closed: not exported
+    };
+    new client.Gauge({
+      name: 'active_sessions', help: 'Open sessions by kind: orders and stream (WebSocket connections of this gateway), rest (REST logins: refresh-token families neither revoked nor expired, in this gateway\'s identity database)',
+      labelNames: ['kind'], registers: [r], collect() {
+        const s = sessions(); this.set({ kind: 'orders' }, s.orderSessions); this.set({ kind: 'stream' }, s.streamSessions);
+        const n = restSessions();
+        if (n !== null) this.set({ kind: 'rest' }, n);
+      },
+    });
   }
 
+  /** Where active_sessions{kind="rest"} is read at scrape time (mount.ts: the identity's live login sessions). */
+  restSessions: (() => number | null) | null = null;
+
+  /** A REST order answered (after its durable ack). */
   orderSubmitted(status: string, latencyMs: number): void {
-    if (!this.orderCounts.inc(status, null)) this.orderCounts.create(status, null, { status });
-    this.orderLatency.observe(latencyMs / 1000);
+    this.orderDone('rest', status, latencyMs);
+  }
+
+  /** A new order of `channel`, its status after the durable ack, and its latency. */
+  orderDone(channel: OrderChannel, status: string, latencyMs: number): void {
+    if (!this.orderCounts.inc(channel, status)) this.orderCounts.create(channel, status, { channel, status });
+    this.orderLatency.observe(channel, latencyMs / 1000);
   }
 
   /** audit_writer_up, audit_rows_failed_total, audit_refused_requests_total (read at scrape time). */

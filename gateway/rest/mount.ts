@@ -104,6 +104,8 @@ export function mountRest(server: GatewayServer, deps: RestDeps): RestApi {
     candles.onAck(ack);
   };
   const metrics = new RestMetrics(engine, () => server.stats());
+  const sessions = deps.identity.sessions;
+  if (sessions?.liveSessionCount !== undefined) metrics.restSessions = () => sessions.liveSessionCount!(Date.now());
   const context = new RestContext(engine, model, { orderSubmitted: (s, ms) => metrics.orderSubmitted(s, ms) }, deps.ackTimeoutMs);
   context.log = log;
   const historyOptions = deps.history !== undefined ? deps.history : historyFromEnv();

@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { PERMISSIONS } from '../auth/permissions.js';
-import { REJECT_SLUGS, REST_CODES, PROBLEM_BASE } from './problem.js';
+import { problemTypes } from './problem.js';
 import type { Route } from './router.js';
 import { CASE_INSENSITIVE, Problem } from './schemas.js';
 
@@ -70,10 +70,8 @@ export function openApiDocument(routes: readonly Route[], info: { title?: string
         apiNonce: { type: 'apiKey', in: 'header', name: 'X-TE-NONCE' },
         apiSignature: { type: 'apiKey', in: 'header', name: 'X-TE-SIGNATURE' },
       },
-      'x-problem-types': [
-        ...REST_CODES.map((c) => ({ type: PROBLEM_BASE + c })),
-        ...Object.entries(REJECT_SLUGS).map(([n, s]) => ({ type: PROBLEM_BASE + s, reason_code: Number(n) })),
-      ],
+      // Every code the shim can answer with (problem.ts ProblemCode): type, code, status, reason_code, description.
+      'x-problem-types': problemTypes(),
     },
   };
 }

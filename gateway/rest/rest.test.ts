@@ -135,7 +135,7 @@ describe('rest: orders', () => {
     const del = await req('DELETE', `/api/v1/orders/${id}`, { token: tok('trader') });
     assert.equal(del.body.status, 'canceled');
     assert.equal(del.body.end_reason, 'user_cancel');
-    isProblem(await req('POST', `/api/v1/orders/${id}/cancel`, { token: tok('trader') }), 404, 'unknown_order');
+    isProblem(await req('POST', `/api/v1/orders/${id}/cancel`, { token: tok('trader') }), 409, 'order_already_done');
     const closed = await req('GET', `/api/v1/orders?status=canceled`, { token: tok('trader') });
     assert.ok(closed.body.data.some((o: { id: string }) => o.id === id));
   });

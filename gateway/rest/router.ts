@@ -72,9 +72,12 @@ export interface Route {
 
 type AuditInput = { tsMs: number; actor: string; action: string; target?: string; remoteAddr?: string; requestId?: string; outcome: AuditOutcome; detail?: Record<string, unknown> };
 
+/** What a signature check answers (gateway/auth/signing.ts SignatureResult fits). */
+type SignatureCheck = { ok: true; principal: Principal } | { ok: false; code: string; httpStatus: number; message: string; serverTimeMs?: number };
+
 /** What the router needs to authenticate and audit (gateway/auth's Identity fits). */
 export interface RestAuth {
-  signatures?: { verifyRequest(req: { method: string; pathWithQuery: string; headers: ReadonlyMap<string, string>; body: Uint8Array }, nowMs: number): { ok: true; principal: Principal } | { ok: false; code: string; httpStatus: number; message: string; serverTimeMs?: number } };
+  signatures?: { verifyRequest(req: { method: string; pathWithQuery: string; headers: ReadonlyMap<string, string>; body: Uint8Array }, nowMs: number): SignatureCheck | Promise<SignatureCheck> };
   accessTokens?: { verify(token: string, nowMs: number): Promise<{ ok: true; principal: Principal; expiresAtMs: number } | { ok: false; code: string; httpStatus: number; message: string }> };
   audit?: {
     /** Writes the row: a promise settles once it is committed; anything else means written on return. */
@@ -334,7 +337,8 @@ export class RestRouter {
     const signed = raw.headers.has(HEADER_KEY) || raw.headers.has(HEADER_SIGNATURE);
     const authz = raw.headers.get('authorization');
     if (signed && this.auth.signatures !== undefined) {
-      const r = this.auth.signatures.verifyRequest({ method: raw.method, pathWithQuery: targetOf(raw), headers: raw.headers, body }, nowMs);
+      const v = this.auth.signatures.verifyRequest({ method: raw.method, pathWithQuery: targetOf(raw), headers: raw.headers, body }, nowMs);
+      const r = v instanceof Promise ? await v : v; // a promise when the nonce check is shared (Redis)
       if (!r.ok) throw problem(r.httpStatus, r.code, r.message, r.serverTimeMs !== undefined ? { server_time_ms: r.serverTimeMs } : {});
       ctx.principal = r.principal;
     } else if (authz !== undefined && this.auth.accessTokens !== undefined) {

@@ -22,7 +22,15 @@ export const AccountIdQuery = z.string().regex(/^[1-9][0-9]{0,15}$/, 'a positive
 }).meta({ description: 'trading account id (decimal digits)', example: '1' });
 export const DateTime = z.iso.datetime({ offset: true }).meta({ description: 'RFC 3339 date-time', example: '2025-06-01T12:00:00Z' });
 export const Symbol = z.string().regex(/^[A-Za-z0-9._-]{1,32}$/, 'a symbol such as "BTC-USD"');
-export const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
+/**
+ * An integer query parameter (limit, depth): plain decimal digits only. A query value is text, and
+ * Number()'s loose forms ("0x10", "1e2", " 5", "+5", "5.0", "") are refused instead of coerced; the
+ * range check then applies to the number. Default when absent.
+ */
+export const Limit = (max: number, dflt: number) => z.string()
+  .regex(/^(0|[1-9][0-9]{0,15})$/, 'decimal digits only (no sign, exponent, hex, fraction, spaces or leading zeros)')
+  .transform(Number).pipe(z.number().int().min(1).max(max))
+  .prefault(String(dflt)).meta({ description: `integer 1..${max} in decimal digits; default ${dflt}`, example: String(dflt) });
 
 export const SIDES = ['buy', 'sell'] as const;
 export const ORDER_TYPES = ['limit', 'market', 'stop', 'stop_limit', 'trailing_stop', 'trailing_stop_limit', 'market_if_touched', 'limit_if_touched'] as const;

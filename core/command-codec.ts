@@ -44,7 +44,76 @@ export const CW_ASSET = 25;
  * holds exactly the same amount, whatever fills were in flight at the time). -1 = none recorded.
  */
 export const CW_LEDGER_EXTRA = 26;
-// 27..31 reserved (0).
+/**
+ * NewOrder from REST: the client's `client_order_id` string, in words 27..31 (CLIENT_TEXT_WORDS), so
+ * that it is journaled, replayed and replicated with the order (gateway/rest/client-ids.ts reads it
+ * back after a restart). All 0 = none (binary orders, old journals). Packing: `packClientText`.
+ */
+export const CW_CLIENT_TEXT = 27;
+export const CLIENT_TEXT_WORDS = 5;
+
+/**
+ * The characters a packed client text may hold: Binance's client order id alphabet
+ * ([.A-Z:/a-z0-9_-]). Digit value = index + 1 (0 ends the text).
+ */
+export const CLIENT_TEXT_ALPHABET = '-./0123456789:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+const TEXT_BASE = CLIENT_TEXT_ALPHABET.length + 1; // 68: 68^8 < 2^53, so 8 characters per word
+const TEXT_PER_WORD = 8;
+/** Longest text the five words hold. */
+export const CLIENT_TEXT_MAX = CLIENT_TEXT_WORDS * TEXT_PER_WORD;
+const TEXT_DIGIT = new Int8Array(128).fill(-1);
+for (let k = 0; k < CLIENT_TEXT_ALPHABET.length; k++) TEXT_DIGIT[CLIENT_TEXT_ALPHABET.charCodeAt(k)] = k + 1;
+
+/** True when `s` can be packed: 1..CLIENT_TEXT_MAX characters of CLIENT_TEXT_ALPHABET. */
+export function isPackableClientText(s: string): boolean {
+  if (s.length === 0 || s.length > CLIENT_TEXT_MAX) return false;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 128 || TEXT_DIGIT[c]! < 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Writes `s` into words o..o+4 of `w`: word j holds characters 8j..8j+7 as base-68 digits, the first
+ * character the lowest digit; a missing character is digit 0. Every word is an exact integer < 2^53.
+ * Throws RangeError on a text that is not packable (the REST schema refuses those first).
+ */
+export function packClientText(s: string, w: Float64Array, o: number): void {
+  if (!isPackableClientText(s)) throw new RangeError(`client text ${JSON.stringify(s)} is not 1..${CLIENT_TEXT_MAX} characters of [${CLIENT_TEXT_ALPHABET}]`);
+  for (let j = 0; j < CLIENT_TEXT_WORDS; j++) {
+    let v = 0;
+    for (let k = Math.min(s.length, (j + 1) * TEXT_PER_WORD) - 1; k >= j * TEXT_PER_WORD; k--) v = v * TEXT_BASE + TEXT_DIGIT[s.charCodeAt(k)]!;
+    w[o + j] = v;
+  }
+}
+
+/** The text packed at words o..o+4 of `w`, or null when the first word is 0 (none) or a word is not a valid packing. */
+export function unpackClientText(w: ArrayLike<number>, o: number): string | null {
+  if (w[o] === 0) return null;
+  const codes = TEXT_CODES;
+  let n = 0;
+  for (let j = 0; j < CLIENT_TEXT_WORDS; j++) {
+    let v = w[o + j]!;
+    if (!Number.isSafeInteger(v) || v < 0) return null;
+    for (let k = 0; k < TEXT_PER_WORD; k++) {
+      const d = v % TEXT_BASE;
+      v = (v - d) / TEXT_BASE;
+      if (d === 0) return v === 0 && restZero(w, o, j + 1) ? String.fromCharCode.apply(null, codes.subarray(0, n) as unknown as number[]) : null;
+      codes[n++] = CLIENT_TEXT_ALPHABET.charCodeAt(d - 1);
+    }
+    if (v !== 0) return null;
+  }
+  return String.fromCharCode.apply(null, codes.subarray(0, n) as unknown as number[]);
+}
+
+/** unpackClientText's scratch character codes. */
+const TEXT_CODES = new Uint16Array(CLIENT_TEXT_MAX);
+
+function restZero(w: ArrayLike<number>, o: number, from: number): boolean {
+  for (let j = from; j < CLIENT_TEXT_WORDS; j++) if (w[o + j] !== 0) return false;
+  return true;
+}
 
 /**
  * Runtime command types: sequenced and journaled like the core's, but handled by the gateway (the
@@ -85,8 +154,9 @@ export function encodeCommand(cmd: Command, instrumentId: number, w: Float64Arra
   w[o + CW_TRAIL_OFFSET] = cmd.trailOffset; w[o + CW_LIMIT_OFFSET] = cmd.limitOffsetTicks; w[o + CW_LINK_ID] = cmd.linkId;
   w[o + CW_PROTECTION_PRICE] = cmd.protectionPriceTicks; w[o + CW_VALUE] = cmd.value; w[o + CW_VALUE2] = cmd.value2;
   w[o + CW_ASSET] = asset; w[o + CW_LEDGER_EXTRA] = ledgerExtraUnits;
-  // The reserved words 27..31 (CW_LEDGER_EXTRA + 1 .. CMD_WORDS - 1), written out rather than looped.
-  w[o + 27] = 0; w[o + 28] = 0; w[o + 29] = 0; w[o + 30] = 0; w[o + 31] = 0;
+  // Words 27..31: the REST client text (CW_CLIENT_TEXT), else 0 (written out rather than looped).
+  if (cmd.clientText !== null) packClientText(cmd.clientText, w, o + CW_CLIENT_TEXT);
+  else { w[o + 27] = 0; w[o + 28] = 0; w[o + 29] = 0; w[o + 30] = 0; w[o + 31] = 0; }
 }
 
 /**
@@ -107,7 +177,11 @@ export function copyCommandRecord(src: Float64Array, so: number, dst: Float64Arr
   dst[d + 28] = src[so + 28]!; dst[d + 29] = src[so + 29]!; dst[d + 30] = src[so + 30]!; dst[d + 31] = src[so + 31]!;
 }
 
-/** Reads the record at word offset `o` into `cmd` (every field) and, if given, `extras`. */
+/**
+ * Reads the record at word offset `o` into `cmd` (every field but the client text, which is left
+ * null: the core never reads it, and decoding it would build a string per command on the shard's
+ * path; `unpackClientText(w, o + CW_CLIENT_TEXT)` reads it) and, if given, `extras`.
+ */
 export function decodeCommand(w: ArrayLike<number>, o: number, cmd: Command, extras: CommandExtras | null = null): Command {
   cmd.type = w[o + CW_TYPE]!; cmd.seq = w[o + CW_SEQ]!; cmd.tsUs = w[o + CW_TS]!; cmd.account = w[o + CW_ACCOUNT]!;
   cmd.orderId = w[o + CW_ORDER_ID]!; cmd.clientOrderId = w[o + CW_CLIENT_ORDER_ID]!; cmd.side = w[o + CW_SIDE]!;
@@ -117,6 +191,7 @@ export function decodeCommand(w: ArrayLike<number>, o: number, cmd: Command, ext
   cmd.stopPriceTicks = w[o + CW_STOP_PRICE]!; cmd.displayQtyLots = w[o + CW_DISPLAY_QTY]!;
   cmd.trailOffset = w[o + CW_TRAIL_OFFSET]!; cmd.limitOffsetTicks = w[o + CW_LIMIT_OFFSET]!; cmd.linkId = w[o + CW_LINK_ID]!;
   cmd.protectionPriceTicks = w[o + CW_PROTECTION_PRICE]!; cmd.value = w[o + CW_VALUE]!; cmd.value2 = w[o + CW_VALUE2]!;
+  cmd.clientText = null;
   if (extras !== null) {
     extras.instrumentId = w[o + CW_INSTRUMENT]!;
     extras.asset = w[o + CW_ASSET]!;

@@ -194,6 +194,8 @@ export class Command {
   value: number = 0;
   /** SetAccountLimits: max open orders (0 = instrument default). */
   value2: number = 0;
+  /** NewOrder from REST: the client's order id text, journaled in words 27..31 (core/command-codec.ts); never read by the core. */
+  clientText: string | null = null;
 
   reset(): this {
     this.type = 0; this.seq = 0; this.tsUs = 0; this.account = 0; this.orderId = 0;
@@ -201,7 +203,7 @@ export class Command {
     this.stpMode = 0; this.stpGroup = 0; this.priceTicks = 0; this.qtyLots = 0;
     this.quoteQtyUnits = 0; this.expireTsUs = 0; this.stopPriceTicks = 0; this.displayQtyLots = 0;
     this.trailOffset = 0; this.limitOffsetTicks = 0; this.linkId = 0; this.protectionPriceTicks = 0; this.value = 0;
-    this.value2 = 0;
+    this.value2 = 0; this.clientText = null;
     return this;
   }
 }

@@ -208,6 +208,8 @@ function orderOfRow(x: Record<string, unknown>): OrderRecord {
     filledLots: Number(x.filled_lots), remainingLots: Number(x.remaining_lots), filledNotionalUnits: Number(x.filled_notional_units), feeUnits: Number(x.fee_units),
     status: String(x.status) as OrderStatus, triggered: x.triggered === true, rejectReason: 0, endReason: Number(x.end_reason ?? 0),
     createdUs: Number(x.created_us), updatedUs: Number(x.updated_us), lastSeq: Number(x.updated_seq),
+    // Not replicated (the orders table has no columns for them): answered as null.
+    displayQtyLots: 0, trailOffset: 0, limitOffsetTicks: 0, linkId: 0, stpMode: 0, stpGroup: 0,
   };
 }
 

@@ -5,14 +5,21 @@
 import { authorizeObject, type Permission } from '../auth/permissions.js';
 import { DecimalError } from '../../core/fixed.js';
 import { Command, CommandType, RejectReason } from '../../core/types.js';
+import { ClientOrderIds, commandFingerprint, type IdemEntry } from './client-ids.js';
 import { engineClientOrderId, type InstrumentInfo, type RestContext } from './context.js';
 import { problem, rejectProblem, REJECT_SLUGS, validationProblem } from './problem.js';
 import { TERMINATED_STATUSES } from './history.js';
 import { LIVE_STATUSES, type OrderRecord, type OrderStatus } from './read-model.js';
 import type { Route, RouteContext } from './router.js';
+import type { LedgerOptions } from '../ledger.js';
 import {
   isoOfUs, Order, OrderCreate, HistoryPage, OrderIdParams, OrderListQuery, OrderReplace, ORDER_TYPES, SIDES, STP_MODES, TIFS, toUs,
 } from './schemas.js';
+
+const FLAG_MARK_TRIGGER = 4, FLAG_TRAIL_BPS = 16, FLAG_CHILD = 32;
+/** Order types with a trigger (stop and if-touched types, trailing ones). */
+const TYPE_FIRST_CONDITIONAL = 2;
+const TYPE_TRAILING_STOP = 4, TYPE_TRAILING_STOP_LIMIT = 5;
 
 const END_REASONS: Record<number, string> = {
   0: 'user_cancel', 1: 'mass_cancel', 2: 'immediate_remainder', 3: 'fill_or_kill', 4: 'expired', 5: 'self_trade', 6: 'market_protection',
@@ -23,6 +30,7 @@ const MARKET_TYPES = new Set(['market', 'stop', 'trailing_stop', 'market_if_touc
 export function orderJson(c: RestContext, r: OrderRecord): Record<string, unknown> {
   const i = c.byId.get(r.instrumentId)!;
   const q = i.spec.quoteAsset;
+  const trailing = r.orderType === TYPE_TRAILING_STOP || r.orderType === TYPE_TRAILING_STOP_LIMIT;
   const avgTicks = r.filledLots > 0 ? Math.floor(r.filledNotionalUnits / (r.filledLots * i.spec.notionalUnitsPerTickLot)) : 0;
   return {
     id: String(r.id), account_id: r.account, symbol: i.spec.symbol, side: SIDES[r.side] ?? 'buy', order_type: ORDER_TYPES[r.orderType] ?? 'limit',
@@ -35,6 +43,15 @@ export function orderJson(c: RestContext, r: OrderRecord): Record<string, unknow
     reject_reason: r.rejectReason !== 0 ? REJECT_SLUGS[r.rejectReason] ?? String(r.rejectReason) : null, reject_code: r.rejectReason !== 0 ? r.rejectReason : null,
     end_reason: r.status === 'canceled' || r.status === 'expired' ? END_REASONS[r.endReason] ?? String(r.endReason) : null,
     created_at: isoOfUs(r.createdUs), updated_at: isoOfUs(r.updatedUs), expires_at: isoOfUs(r.expireTsUs), engine_seq: r.lastSeq,
+    display_quantity: r.displayQtyLots > 0 ? c.fmtQty(i, r.displayQtyLots) : null,
+    trail_offset: trailing && r.trailOffset > 0 && (r.flags & FLAG_TRAIL_BPS) === 0 ? c.fmtPrice(i, r.trailOffset) : null,
+    trail_offset_bps: trailing && r.trailOffset > 0 && (r.flags & FLAG_TRAIL_BPS) !== 0 ? r.trailOffset : null,
+    limit_offset: r.limitOffsetTicks > 0 ? c.fmtPrice(i, r.limitOffsetTicks) : null,
+    trigger_price_type: r.orderType >= TYPE_FIRST_CONDITIONAL ? ((r.flags & FLAG_MARK_TRIGGER) !== 0 ? 'mark' : 'last') : null,
+    oco_order_id: r.linkId > 0 && (r.flags & FLAG_CHILD) === 0 ? String(r.linkId) : null,
+    parent_order_id: r.linkId > 0 && (r.flags & FLAG_CHILD) !== 0 ? String(r.linkId) : null,
+    stp_mode: r.stpMode > 0 ? STP_MODES[r.stpMode] ?? null : null,
+    stp_group: r.stpGroup > 0 ? r.stpGroup : null,
   };
 }
 
@@ -59,14 +76,35 @@ function boundedLots(c: RestContext, i: InstrumentInfo, value: string, field: st
   return lots;
 }
 
-interface IdemEntry { bodyKey: string; orderId: number; pending: Promise<void> | null }
+export interface OrderResourceOptions {
+  /** client_order_ids kept (oldest dropped first). Default 500,000. */
+  maxClientOrderIds?: number;
+  /** At start, the journal's last this many seqs are scanned for client_order_ids (client-ids.ts). Default 1,000,000. */
+  clientIdScanSeqs?: number;
+}
 
 export class OrderResource {
-  /** `${account}:${client_order_id}` -> the order it created (bounded, oldest dropped). */
-  private readonly idem = new Map<string, IdemEntry>();
-  private readonly maxIdem = 500_000;
+  /** `${account}:${client_order_id}` -> the order it created, and order id -> client_order_id (client-ids.ts). */
+  readonly ids: ClientOrderIds;
+  /** The seq the read model was seeded at, and the first seq of the journal window scanned at start. */
+  private readonly seedSeq: number;
+  private readonly windowFrom: number;
+  /** The orders that ended before the restart, put back into the read model on first need (ReadModel.restoreEnded). */
+  private restoring: Promise<void> | null = null;
 
-  constructor(private readonly c: RestContext) {}
+  constructor(private readonly c: RestContext, o: OrderResourceOptions = {}) {
+    this.ids = new ClientOrderIds(o.maxClientOrderIds ?? 500_000);
+    // Rebuilt from the journal up to the seq the read model was seeded at (every later order comes
+    // through this resource); the seeded open orders get their client's string back.
+    const to = c.model.lastSeq;
+    this.seedSeq = to;
+    this.windowFrom = Math.max(0, to - (o.clientIdScanSeqs ?? 1_000_000));
+    if (to > 0) {
+      const scan = this.ids.scanJournal(c.engine.journalPath, this.windowFrom, to);
+      for (const [id, text] of this.ids.texts()) c.model.setClientText(id, text);
+      c.log({ ...scan, kept: this.ids.size }, 'rest: client_order_ids restored from the journal');
+    }
+  }
 
   routes(): Route[] {
     const c = this.c;
@@ -98,6 +136,27 @@ export class OrderResource {
     ];
   }
 
+  /**
+   * An order from before the restart that the read model does not hold (it ended before the
+   * snapshot the model was seeded from): the ended orders of the scanned journal window are
+   * replayed back into the read model once, on the first such lookup (concurrent lookups share it).
+   */
+  private async restored(id: number): Promise<OrderRecord | null> {
+    const c = this.c;
+    if (id > this.seedSeq || id <= this.windowFrom) return null;
+    if (this.restoring === null) {
+      const t0 = performance.now();
+      this.restoring = c.model.restoreEnded(c.engine.journalPath, this.windowFrom, this.seedSeq, ledgerOptionsOfEngine(c.engine)).then((n) => {
+        c.log({ orders: n, from: this.windowFrom, to: this.seedSeq, ms: Math.round(performance.now() - t0) }, 'rest: orders ended before the restart restored from the journal');
+        for (const [oid, text] of this.ids.texts()) c.model.setClientText(oid, text);
+      }, (e: unknown) => {
+        c.log({ err: (e as Error).message }, 'rest: restoring ended orders from the journal failed');
+      });
+    }
+    await this.restoring;
+    return c.model.orders.get(id) ?? null;
+  }
+
   /** The order named in the path, if the principal may `permission` on its account; else 404. */
   private owned(ctx: RouteContext, permission: Permission): OrderRecord {
     const id = Number((ctx.params as { order_id: string }).order_id);
@@ -120,29 +179,33 @@ export class OrderResource {
     ctx.audit.detail = { symbol: b.symbol, side: b.side, order_type: b.order_type, client_order_id: b.client_order_id ?? null };
     const t0 = performance.now();
     if (b.client_order_id === undefined) {
-      const out = await c.submit(cmd, i.spec.id, (seq) => c.model.noteSubmitted(seq, null, cmd.stopPriceTicks));
+      const out = await c.submit(cmd, i.spec.id, (seq) => c.model.noteSubmitted(seq, cmd));
       return this.answerNew(ctx, out.seq, t0);
     }
-    const key = `${account}:${b.client_order_id}`;
-    const bodyKey = JSON.stringify(b, Object.keys(b).sort());
-    const seen = this.idem.get(key);
+    const text = b.client_order_id;
+    // "The same body" = the same command (client-ids.ts): decided alike before and after a restart.
+    const fp = commandFingerprint(cmd, i.spec.id);
+    const seen = this.ids.get(account, text);
     if (seen !== undefined) {
-      if (seen.bodyKey !== bodyKey) throw problem(409, 'idempotency_conflict', `client_order_id ${b.client_order_id} was used for a different order`, { order_id: String(seen.orderId) });
+      // An order from before the restart: its fields are read from its journal record.
+      if (this.ids.fingerprintOf(seen, c.engine.journalPath) !== fp) {
+        throw problem(409, 'idempotency_conflict', `client_order_id ${text} was used for a different order`, seen.orderId !== 0 ? { order_id: String(seen.orderId) } : {});
+      }
       if (seen.pending !== null) await seen.pending;
-      const r = this.answerNew(ctx, seen.orderId, t0, true);
+      if (seen.orderId === 0) return this.create(ctx); // the first request was refused before sequencing: the id is free again
+      const r = await this.answerReplay(ctx, seen.orderId);
       return { ...r, status: 200, headers: { 'idempotent-replayed': 'true' } };
     }
-    const entry: IdemEntry = { bodyKey, orderId: 0, pending: null };
+    const entry: IdemEntry = { fp, orderId: 0, pending: null };
     let release: () => void = () => {};
     entry.pending = new Promise<void>((res) => { release = res; });
-    this.idem.set(key, entry);
-    if (this.idem.size > this.maxIdem) this.idem.delete(this.idem.keys().next().value!);
+    this.ids.add(account, text, entry);
     try {
-      const out = await c.submit(cmd, i.spec.id, (seq) => { entry.orderId = seq; c.model.noteSubmitted(seq, b.client_order_id!, cmd.stopPriceTicks); });
+      const out = await c.submit(cmd, i.spec.id, (seq) => { this.ids.sequenced(entry, seq, text); c.model.noteSubmitted(seq, cmd); });
       return this.answerNew(ctx, out.seq, t0);
     } catch (e) {
       // Nothing was sequenced (refused, busy): the id stays free for a retry.
-      if (entry.orderId === 0) this.idem.delete(key);
+      if (entry.orderId === 0) this.ids.delete(account, text);
       throw e;
     } finally {
       entry.pending = null;
@@ -150,10 +213,46 @@ export class OrderResource {
     }
   }
 
-  private answerNew(ctx: RouteContext, orderId: number, t0: number, replay = false): { status: number; body: unknown } {
+  private answerNew(ctx: RouteContext, orderId: number, t0: number): { status: number; body: unknown } {
     const rec = this.c.model.orders.get(orderId);
-    if (!replay) this.c.hooks.orderSubmitted?.(rec?.status ?? 'unknown', performance.now() - t0);
+    this.c.hooks.orderSubmitted?.(rec?.status ?? 'unknown', performance.now() - t0);
     if (rec === undefined) throw problem(404, 'order_not_found', 'the order is no longer held in memory');
+    return this.answerOrder(ctx, rec);
+  }
+
+  /**
+   * A retry's answer: the order as it is now, from the read model, else (an order that ended before
+   * a restart, or was dropped from memory) PostgreSQL's history; a rejected order answers its reject
+   * again, like the first answer.
+   */
+  private async answerReplay(ctx: RouteContext, orderId: number): Promise<{ status: number; body: unknown }> {
+    const c = this.c;
+    let rec: OrderRecord | null = c.model.orders.get(orderId) ?? (await this.restored(orderId));
+    if (rec === null && c.history !== null) {
+      try {
+        rec = this.withText(await c.history.order(orderId));
+      } catch (e) {
+        c.log({ err: (e as Error).message }, 'rest: order history query failed');
+        throw problem(503, 'history_unavailable', 'order history (PostgreSQL) is unavailable; retry shortly', { order_id: String(orderId) }, { 'retry-after': '1' });
+      }
+    }
+    if (rec === null || !c.byId.has(rec.instrumentId)) {
+      throw problem(404, 'order_not_found', `client_order_id was used for order ${orderId}, which is no longer held in memory (nor in the history)`, { order_id: String(orderId) });
+    }
+    return this.answerOrder(ctx, rec);
+  }
+
+  /** A history order with its client's string (the replicated one is the engine's integer). */
+  private withText(rec: OrderRecord | null): OrderRecord | null {
+    if (rec !== null) {
+      const text = this.ids.textOf(rec.id);
+      if (text !== undefined) rec.clientOrderId = text;
+    }
+    return rec;
+  }
+
+  private answerOrder(ctx: RouteContext, rec: OrderRecord): { status: number; body: unknown } {
+    const orderId = rec.id;
     ctx.audit.target = `order:${orderId}`;
     if (rec.status === 'rejected') {
       throw rejectProblem(rec.rejectReason, undefined, { order_id: String(orderId), engine_seq: rec.lastSeq });
@@ -176,7 +275,10 @@ export class OrderResource {
     if (b.quantity !== undefined) cmd.qtyLots = boundedLots(c, i, b.quantity, 'quantity');
     if (b.quote_quantity !== undefined) { cmd.quoteQtyUnits = c.quoteUnits(i, b.quote_quantity, 'quote_quantity'); flags |= 2; }
     if (b.expires_at !== undefined) cmd.expireTsUs = toUs(b.expires_at)!;
-    if (b.client_order_id !== undefined) cmd.clientOrderId = engineClientOrderId(b.client_order_id);
+    if (b.client_order_id !== undefined) {
+      cmd.clientOrderId = engineClientOrderId(b.client_order_id);
+      cmd.clientText = b.client_order_id; // journaled with the order (words 27..31)
+    }
     if (b.post_only === true) flags |= 1;
     if (b.trigger_price_type === 'mark') flags |= 4;
     if (b.trigger_immediately === true) flags |= 8;
@@ -202,10 +304,13 @@ export class OrderResource {
   private async one(ctx: RouteContext): Promise<{ body: unknown }> {
     const c = this.c;
     const id = Number((ctx.params as { order_id: string }).order_id);
-    if (c.history === null || c.model.orders.has(id)) return { body: orderJson(c, this.owned(ctx, 'account.read')) };
+    if (c.history === null || c.model.orders.has(id)) {
+      if (!c.model.orders.has(id)) await this.restored(id);
+      return { body: orderJson(c, this.owned(ctx, 'account.read')) };
+    }
     let rec: OrderRecord | null;
     try {
-      rec = await c.history.order(id);
+      rec = this.withText(await c.history.order(id));
     } catch (e) {
       c.log({ err: (e as Error).message }, 'rest: order history query failed');
       throw problem(503, 'history_unavailable', 'order history (PostgreSQL) is unavailable; retry shortly', {}, { 'retry-after': '1' });
@@ -246,7 +351,7 @@ export class OrderResource {
         const rows = await c.history.orders({
           accounts, statuses: pgStatuses, instrumentId, side, fromUs: toUs(q.start_time), toUs: toUs(q.end_time), beforeId: before, limit: q.limit,
         });
-        for (const r of rows) if (!c.model.orders.has(r.id) && c.byId.has(r.instrumentId)) hits.push(r);
+        for (const r of rows) if (!c.model.orders.has(r.id) && c.byId.has(r.instrumentId)) hits.push(this.withText(r)!);
         source = 'postgresql';
       } catch (e) {
         c.log({ err: (e as Error).message }, 'rest: order history query failed; answering from memory');
@@ -287,4 +392,12 @@ export class OrderResource {
     if (out.rejectReason !== 0) throw rejectProblem(out.rejectReason, undefined, { order_id: String(rec.id), engine_seq: out.seq });
     return { body: orderJson(c, c.model.orders.get(rec.id) ?? rec) };
   }
+}
+
+/** The engine ledger's options, so that the journal replay's ledger behaves exactly like it (as candle-feed.ts does). */
+function ledgerOptionsOfEngine(engine: RestContext['engine']): Partial<LedgerOptions> {
+  const l = engine.ledger;
+  const assets: string[] = [];
+  for (let a = 0; a < l.assetCount; a++) assets.push(l.assetName(a));
+  return { feeAccount: l.feeAccount, maxOrders: l.maxOrders, maxPendingReplaces: l.maxPendingReplaces, assets };
 }

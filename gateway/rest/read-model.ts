@@ -2,21 +2,24 @@
 // mirror (L2 book, top of book, last trades), all fed by the engine's acks (durable, in seq order),
 // like gateway/reports.ts feeds the binary reports. Seeded at start from the books' latest snapshot
 // (open orders, levels, positions, account limits), so orders from before a restart are known.
-// What it cannot know: the history before the gateway started (terminated orders, past trades and
-// the cost basis of positions opened before then). PostgreSQL history comes later.
+// Orders that ended before the restart can be replayed back from the journal on demand
+// (restoreEnded, used by the idempotent retries of orders.ts). What it does not know: past trades and
+// the cost basis of positions opened before the gateway started (PostgreSQL history: history.ts).
 
-import { EVR_TYPE_DONE } from '../../core/command-codec.js';
+import { CMD_WORDS, CW_CLIENT_TEXT, CW_INSTRUMENT, CW_SEQ, CW_TYPE, EVR_TYPE_DONE, decodeCommand, unpackClientText } from '../../core/command-codec.js';
 import { EventBuffer } from '../../core/events.js';
 import { OrderBook, ORDER_FIELDS } from '../../core/book.js';
 import type { InstrumentSpec } from '../../core/instrument.js';
-import { CommandType, EventType } from '../../core/types.js';
-import { latestSnapshot } from '../../persistence/journal.js';
-import { decodeSnapshot } from '../../persistence/snapshot-blob.js';
+import { Command, CommandType, EVENT_WORDS, EventType } from '../../core/types.js';
+import { latestSnapshot, readJournalChunks } from '../../persistence/journal.js';
+import { JournalReplayer } from '../../persistence/pg/engine-source.js';
+import { decodeSnapshot, findSnapshotSet } from '../../persistence/snapshot-blob.js';
 import type { Ack } from '../engine.js';
+import type { LedgerOptions } from '../ledger.js';
 import {
   FillStore, IdList, isLiveStatus, KeyedSlots, NumberQueue, MarketTradeList, OrderTable, ORDER_STRIDE, O_ACCOUNT, O_CID, O_CREATED, O_EFF_TYPE, O_END, O_EXPIRE, O_FEE, O_FILLED,
   O_FILLED_NOTIONAL, O_FLAGS, O_ID, O_INSTRUMENT, O_LAST_SEQ, O_PRICE, O_QTY, O_QUOTE_QTY, O_REJECT, O_REMAINING, O_SIDE, O_STATUS, O_STOP, O_TIF,
-  O_TRIGGERED, O_TYPE, O_UPDATED, ST_CANCELED, ST_EXPIRED, ST_FILLED, ST_NEW, ST_PARTIAL, ST_PENDING, ST_REJECTED,
+  O_TRIGGERED, O_TYPE, O_UPDATED, O_DISPLAY, O_TRAIL, O_LIMIT_OFFSET, O_LINK, O_STP_MODE, O_STP_GROUP, ST_CANCELED, ST_EXPIRED, ST_FILLED, ST_NEW, ST_PARTIAL, ST_PENDING, ST_REJECTED,
 } from './read-tables.js';
 
 export const ORDER_STATUSES = ['new', 'pending_trigger', 'partially_filled', 'filled', 'canceled', 'expired', 'rejected'] as const;
@@ -61,6 +64,17 @@ export interface OrderRecord {
   createdUs: number;
   updatedUs: number;
   lastSeq: number;
+  /** Iceberg display quantity (0 = none or not known: binary orders carry it only after a restart, PostgreSQL never). */
+  displayQtyLots: number;
+  /** Trailing offset in ticks, or in basis points with flag 16 (0 = none or not known). */
+  trailOffset: number;
+  /** trailing_stop_limit: limit offset in ticks (0 = none or not known). */
+  limitOffsetTicks: number;
+  /** The other OCO leg, or with flag 32 the bracket's parent order (0 = none or not known). */
+  linkId: number;
+  /** STP mode and group it was entered with (0 = none or not known). */
+  stpMode: number;
+  stpGroup: number;
 }
 
 export interface TradeRecord {
@@ -142,7 +156,7 @@ export class ReadModel {
   /** Ids dropped from `orders` since the account lists were last cleaned of them. */
   private staleIds = 0;
   /** Terminated order ids, oldest first (the oldest are dropped past maxTerminatedOrders). */
-  private readonly terminated = new NumberQueue();
+  private terminated = new NumberQueue();
   /** Each account's fills, oldest first (read-tables.ts). */
   readonly tradesByAccount: FillStore;
   private fillNo = 0;
@@ -153,9 +167,8 @@ export class ReadModel {
   private readonly positionsByAccount = new Map<number, Map<number, Position>>();
   readonly limits = new Map<string, AccountLimits>();
   readonly riskEvents: RiskEvent[] = [];
-  /** REST clients' string ids and details the events do not carry, by the NewOrder's seq. */
-  /** By seq: the REST client order id (value) and the stop price in ticks (number). */
-  private readonly submitted = new KeyedSlots<string | null>();
+  /** By the NewOrder's seq: the REST command (its client text and the fields the events do not carry). */
+  private readonly submitted = new KeyedSlots<Command>();
   /** By seq: who waits for the ack (value) and until when (number, performance.now() ms). */
   private readonly waiters = new KeyedSlots<(o: AckOutcome | null) => void>();
   /** Rows of the orders the current ack touched. */
@@ -217,6 +230,8 @@ export class ReadModel {
         w[o + O_TYPE] = type; w[o + O_EFF_TYPE] = part < 2 && type >= TYPE_STOP ? 0 : type; w[o + O_TIF] = d[p + 9]!; w[o + O_FLAGS] = d[p + 10]!;
         w[o + O_PRICE] = d[p + 5]!; w[o + O_STOP] = d[p + 14]!; w[o + O_QTY] = d[p + 6]!; w[o + O_EXPIRE] = d[p + 13]!;
         w[o + O_FILLED] = d[p + 8]!; w[o + O_REMAINING] = d[p + 7]!; w[o + O_TRIGGERED] = part < 2 && type >= TYPE_STOP ? 1 : 0;
+        w[o + O_STP_MODE] = d[p + 11]!; w[o + O_STP_GROUP] = d[p + 12]!; w[o + O_DISPLAY] = d[p + 15]!; w[o + O_TRAIL] = d[p + 17]!;
+        w[o + O_LIMIT_OFFSET] = d[p + 18]!; w[o + O_LINK] = d[p + 21]! !== 0 ? d[p + 21]! : d[p + 20]!;
         w[o + O_STATUS] = this.liveStatus(o);
       }
     }
@@ -233,9 +248,21 @@ export class ReadModel {
 
   // ------------------------------------------------------------------------------ submitters
 
-  /** A REST NewOrder was sequenced at `seq`: remembers what the events will not carry. */
-  noteSubmitted(seq: number, clientOrderId: string | null, stopPriceTicks: number): void {
-    this.submitted.set(seq, clientOrderId, stopPriceTicks);
+  /**
+   * A REST NewOrder was sequenced at `seq`: remembers what the events will not carry (its client
+   * text, stop price, offsets, links, STP; and for a rejected order everything that was asked).
+   * The command object is kept until the ack (the request holds it until then anyway).
+   */
+  noteSubmitted(seq: number, cmd: Command): void {
+    this.submitted.set(seq, cmd, 0);
+  }
+
+  /** Sets the client text of an order held (a seeded order whose text the journal had). False when not held. */
+  setClientText(id: number, text: string): boolean {
+    const s = this.orders.slot(id);
+    if (s < 0) return false;
+    this.orders.setClientOrderId(s, text);
+    return true;
   }
 
   /** Resolves once the command at `seq` is acked (durable). */
@@ -277,7 +304,7 @@ export class ReadModel {
 
   // ------------------------------------------------------------------------------ acks
 
-  onAck(ack: Ack): void {
+  onAck(ack: AckView): void {
     let rejectReason = 0, affected = 0;
     const b = ack.recordCount > 0 ? this.books.get(ack.instrumentId) : undefined;
     let topDirty = false;
@@ -395,9 +422,16 @@ export class ReadModel {
     if (s < 0) return;
     const t = this.orders.w, q = s * ORDER_STRIDE;
     // The REST client's string id when it came through REST, else the engine's integer.
-    if (extra >= 0) this.orders.setClientOrderId(s, this.submitted.value(extra)); else t[q + O_CID] = w[o + 5]!;
+    const cmd = extra >= 0 ? this.submitted.value(extra) : null;
+    if (cmd !== null && cmd.clientText !== null) this.orders.setClientOrderId(s, cmd.clientText); else t[q + O_CID] = w[o + 5]!;
     t[q + O_INSTRUMENT] = instrumentId; t[q + O_SIDE] = w[o + 6]!; t[q + O_TYPE] = type; t[q + O_EFF_TYPE] = type; t[q + O_TIF] = w[o + 8]!;
-    t[q + O_FLAGS] = w[o + 12]!; t[q + O_PRICE] = w[o + 9]!; t[q + O_STOP] = extra >= 0 ? this.submitted.num(extra) : 0; t[q + O_QTY] = w[o + 10]!;
+    t[q + O_FLAGS] = w[o + 12]!; t[q + O_PRICE] = w[o + 9]!; t[q + O_QTY] = w[o + 10]!;
+    if (cmd !== null) {
+      this.extrasOf(t, q, cmd);
+      // An OCO leg names the other; the other then names it too (as the books' snapshot has it).
+      const other = cmd.linkId > 0 && (cmd.flags & FLAG_CHILD) === 0 ? this.orders.slot(cmd.linkId) : -1;
+      if (other >= 0 && t[other * ORDER_STRIDE + O_LINK] === 0) t[other * ORDER_STRIDE + O_LINK] = id;
+    }
     t[q + O_QUOTE_QTY] = w[o + 11]!; t[q + O_EXPIRE] = w[o + 13]!; t[q + O_REMAINING] = w[o + 10]!;
     t[q + O_STATUS] = type >= TYPE_STOP ? ST_PENDING : ST_NEW;
     t[q + O_CREATED] = ts; t[q + O_UPDATED] = ts; t[q + O_LAST_SEQ] = seq;
@@ -411,11 +445,23 @@ export class ReadModel {
     const s = this.addOrder(id, w[o + 4]!);
     if (s >= 0) {
       const t = this.orders.w, q = s * ORDER_STRIDE;
-      this.orders.setClientOrderId(s, this.submitted.value(extra));
-      t[q + O_INSTRUMENT] = instrumentId; t[q + O_STOP] = this.submitted.num(extra); t[q + O_STATUS] = ST_REJECTED; t[q + O_REJECT] = w[o + 6]!;
+      const cmd = this.submitted.value(extra);
+      this.orders.setClientOrderId(s, cmd.clientText);
+      // What was asked (the answer lists it as it was sent; nothing of it rests or was filled).
+      t[q + O_SIDE] = cmd.side; t[q + O_TYPE] = cmd.orderType; t[q + O_EFF_TYPE] = cmd.orderType; t[q + O_TIF] = cmd.tif;
+      t[q + O_FLAGS] = cmd.flags; t[q + O_PRICE] = cmd.priceTicks; t[q + O_QTY] = cmd.qtyLots; t[q + O_QUOTE_QTY] = cmd.quoteQtyUnits;
+      t[q + O_EXPIRE] = cmd.expireTsUs;
+      this.extrasOf(t, q, cmd);
+      t[q + O_INSTRUMENT] = instrumentId; t[q + O_STATUS] = ST_REJECTED; t[q + O_REJECT] = w[o + 6]!;
       t[q + O_CREATED] = ts; t[q + O_UPDATED] = ts; t[q + O_LAST_SEQ] = seq;
     }
     this.retire(id);
+  }
+
+  /** The fields of a REST command that the Accepted event does not carry, into row offset `q`. */
+  private extrasOf(t: Float64Array, q: number, cmd: Command): void {
+    t[q + O_STOP] = cmd.stopPriceTicks; t[q + O_DISPLAY] = cmd.displayQtyLots; t[q + O_TRAIL] = cmd.trailOffset;
+    t[q + O_LIMIT_OFFSET] = cmd.limitOffsetTicks; t[q + O_LINK] = cmd.linkId; t[q + O_STP_MODE] = cmd.stpMode; t[q + O_STP_GROUP] = cmd.stpGroup;
   }
 
   private trade(b: BookMirror, w: Float64Array, o: number, seq: number, ts: number): void {
@@ -573,6 +619,71 @@ export class ReadModel {
     }
   }
 
+  /**
+   * Orders that ended in the journal's seqs up to `toSeq` (the seq this model was seeded at), from
+   * the newest snapshot set at or before `fromSeq` on: the journal is replayed offline (the
+   * replicator's JournalReplayer: books and a ledger restored from that snapshot set) into a scratch
+   * model, with each NewOrder's command record standing in for what a REST submitter notes (client
+   * text, stop price, offsets, links; what a rejected order asked); the orders it ended with that this
+   * model does not hold (ended before the restart) are added to it as the oldest terminated orders.
+   * Orders held, fills and positions are left as they are. Resolves with the number added.
+   */
+  async restoreEnded(journalPath: string, fromSeq: number, toSeq: number, ledger: Partial<LedgerOptions>): Promise<number> {
+    const set = findSnapshotSet(journalPath, this.instruments.map((s) => s.id), Math.max(0, fromSeq));
+    const start = set === null ? 0 : set.seq;
+    const tmp = new ReadModel(this.instruments, { maxTerminatedOrders: this.o.maxTerminatedOrders, maxTradesPerAccount: 1, maxMarketTrades: 1 });
+    if (start > 0) tmp.seedFromSnapshots(journalPath, start);
+    const replayer = new JournalReplayer(journalPath, this.instruments, ledger);
+    const ack: AckView = { seq: 0, instrumentId: 0, recordCount: 0, words: new Float64Array(0), recordOffset: (r) => r * EVENT_WORDS };
+    let pos = start;
+    while (pos < toSeq) {
+      const recs = await replayer.read(pos, toSeq, 20_000);
+      if (recs.length === 0) throw new Error(`the journal ends before seq ${toSeq} (replayed up to ${pos})`);
+      const last = recs[recs.length - 1]!.seq;
+      const cmds = newOrdersOf(journalPath, pos, last);
+      for (const r of recs) {
+        if (r.kind !== 'events' || r.instrumentId === 0) continue;
+        const cmd = cmds.get(r.seq);
+        if (cmd !== undefined) tmp.noteSubmitted(r.seq, cmd);
+        ack.seq = r.seq; ack.instrumentId = r.instrumentId; ack.words = r.words; ack.recordCount = r.words.length / EVENT_WORDS;
+        tmp.onAck(ack);
+      }
+      pos = last;
+    }
+    const restored = new NumberQueue();
+    const byAccount = new Map<number, number[]>();
+    for (const rec of tmp.orders.values()) {
+      if (LIVE_STATUSES.has(rec.status) || this.orders.has(rec.id)) continue;
+      const s = this.orders.add(rec.id);
+      if (s < 0) continue;
+      this.orders.write(s, rec);
+      restored.push(rec.id);
+      let l = byAccount.get(rec.account);
+      if (l === undefined) { l = []; byAccount.set(rec.account, l); }
+      l.push(rec.id);
+    }
+    // Each account's id list rebuilt in order (inserting old ids one by one would move the newer ones each time).
+    for (const [account, add] of byAccount) {
+      const old = this.ordersByAccount.get(account);
+      const all = add;
+      if (old !== undefined) for (let k = 0; k < old.length; k++) all.push(old.at(k));
+      all.sort((x, y) => x - y);
+      const ids = new IdList();
+      for (const id of all) ids.insert(id);
+      this.ordersByAccount.set(account, ids);
+    }
+    const n = restored.size;
+    // Oldest first: the restored orders are dropped before any that ended since the restart.
+    while (this.terminated.size > 0) restored.push(this.terminated.shift());
+    this.terminated = restored;
+    while (this.terminated.size > this.o.maxTerminatedOrders) {
+      const drop = this.terminated.shift();
+      this.orders.delete(drop);
+      this.staleIds++;
+    }
+    return n;
+  }
+
   /** Order ids of `account`, newest first, below `beforeId` (0 = from the newest). */
   *orderIdsDesc(account: number, beforeId: number): Generator<number> {
     const ids = this.ordersByAccount.get(account);
@@ -610,6 +721,28 @@ export class ReadModel {
       .sort((x, y) => (side === 0 ? y - x : x - y)).slice(0, depth);
     return px.map((p) => [p, m.get(p)![0], m.get(p)![1]]);
   }
+}
+
+/** What onAck reads of an ack (the engine's Ack, or a replayed command's events). */
+export type AckView = Pick<Ack, 'seq' | 'instrumentId' | 'recordCount' | 'words' | 'recordOffset'>;
+
+/** The NewOrder commands of journal seqs (from, to], with their client text, by seq. */
+function newOrdersOf(journalPath: string, from: number, to: number): Map<number, Command> {
+  const out = new Map<number, Command>();
+  for (const ch of readJournalChunks(journalPath, from)) {
+    if (ch.recordWords !== CMD_WORDS) break;
+    const w = ch.words;
+    for (let r = 0; r < ch.n; r++) {
+      const o = r * CMD_WORDS, seq = w[o + CW_SEQ]!;
+      if (seq <= from) continue;
+      if (seq > to) return out;
+      if (w[o + CW_TYPE] !== CommandType.NewOrder || w[o + CW_INSTRUMENT] === 0) continue;
+      const cmd = decodeCommand(w, o, new Command());
+      cmd.clientText = unpackClientText(w, o + CW_CLIENT_TEXT);
+      out.set(seq, cmd);
+    }
+  }
+  return out;
 }
 
 /** Emptied price levels kept per book before they are all dropped (BookMirror). */

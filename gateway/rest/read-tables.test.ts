@@ -9,6 +9,7 @@ const rec = (id: number, k: number): OrderRecord => ({
   expireTsUs: 1_700_000_000_000_000 + k, filledLots: k % 10, remainingLots: 10 + k - (k % 10), filledNotionalUnits: k * 1e6, feeUnits: -k,
   status: (['new', 'pending_trigger', 'partially_filled', 'filled', 'canceled', 'expired', 'rejected'] as const)[k % 7]!, triggered: k % 2 === 0,
   rejectReason: k % 9, endReason: k % 11, createdUs: 1_764_000_000_000_000 + k, updatedUs: 1_764_000_000_000_001 + k, lastSeq: 2 ** 40 + k,
+  displayQtyLots: k % 6, trailOffset: k % 13, limitOffsetTicks: k % 5, linkId: k % 3 === 0 ? 0 : 1000 + k, stpMode: k % 5, stpGroup: k % 4,
 });
 
 it('OrderTable holds what a Map of records would, reuses rows, grows, and tolerates deletes while iterating', () => {

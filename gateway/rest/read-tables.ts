@@ -29,8 +29,11 @@ export const O_ID = 0, O_ACCOUNT = 1, O_INSTRUMENT = 2, O_SIDE = 3, O_TYPE = 4, 
   O_STOP = 9, O_QTY = 10, O_QUOTE_QTY = 11, O_EXPIRE = 12, O_FILLED = 13, O_REMAINING = 14, O_FILLED_NOTIONAL = 15, O_FEE = 16,
   O_STATUS = 17, O_TRIGGERED = 18, O_REJECT = 19, O_END = 20, O_CREATED = 21, O_UPDATED = 22, O_LAST_SEQ = 23,
   /** The engine's integer client order id (0 = none), used when no REST string id is held. */
-  O_CID = 24;
-export const ORDER_STRIDE = 25;
+  O_CID = 24,
+  /** What the order was entered with beyond the Accepted event (0 = not set or not known): iceberg display quantity, trailing
+   *  offset (ticks, or basis points with flag 16), trailing limit offset, OCO link / bracket parent id (flag 32), STP mode and group. */
+  O_DISPLAY = 25, O_TRAIL = 26, O_LIMIT_OFFSET = 27, O_LINK = 28, O_STP_MODE = 29, O_STP_GROUP = 30;
+export const ORDER_STRIDE = 31;
 
 /**
  * Orders by id: one row of ORDER_STRIDE numbers per order in a growable Float64Array, an IntMap from
@@ -152,6 +155,8 @@ export class OrderTable {
       filledLots: w[o + O_FILLED]!, remainingLots: w[o + O_REMAINING]!, filledNotionalUnits: w[o + O_FILLED_NOTIONAL]!, feeUnits: w[o + O_FEE]!,
       status: ORDER_STATUS_LIST[w[o + O_STATUS]!]!, triggered: w[o + O_TRIGGERED] === 1, rejectReason: w[o + O_REJECT]!, endReason: w[o + O_END]!,
       createdUs: w[o + O_CREATED]!, updatedUs: w[o + O_UPDATED]!, lastSeq: w[o + O_LAST_SEQ]!,
+      displayQtyLots: w[o + O_DISPLAY]!, trailOffset: w[o + O_TRAIL]!, limitOffsetTicks: w[o + O_LIMIT_OFFSET]!, linkId: w[o + O_LINK]!,
+      stpMode: w[o + O_STP_MODE]!, stpGroup: w[o + O_STP_GROUP]!,
     };
   }
 
@@ -164,6 +169,8 @@ export class OrderTable {
     w[o + O_REMAINING] = r.remainingLots; w[o + O_FILLED_NOTIONAL] = r.filledNotionalUnits; w[o + O_FEE] = r.feeUnits;
     w[o + O_STATUS] = statusIndex(r.status); w[o + O_TRIGGERED] = r.triggered ? 1 : 0; w[o + O_REJECT] = r.rejectReason; w[o + O_END] = r.endReason;
     w[o + O_CREATED] = r.createdUs; w[o + O_UPDATED] = r.updatedUs; w[o + O_LAST_SEQ] = r.lastSeq;
+    w[o + O_DISPLAY] = r.displayQtyLots; w[o + O_TRAIL] = r.trailOffset; w[o + O_LIMIT_OFFSET] = r.limitOffsetTicks; w[o + O_LINK] = r.linkId;
+    w[o + O_STP_MODE] = r.stpMode; w[o + O_STP_GROUP] = r.stpGroup;
     w[o + O_CID] = 0;
     this.cids[s] = r.clientOrderId;
   }

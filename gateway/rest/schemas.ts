@@ -150,6 +150,16 @@ export const Order = z.object({
   fee: z.string(), fee_asset: z.string(), client_order_id: z.string().nullable(), post_only: z.boolean(),
   reject_reason: z.string().nullable(), reject_code: z.number().nullable(), end_reason: z.string().nullable(),
   created_at: z.string().nullable(), updated_at: z.string().nullable(), expires_at: z.string().nullable(), engine_seq: z.number(),
+  // What POST accepted beyond the above; null when not set (or not known: see the descriptions).
+  display_quantity: z.string().nullable().meta({ description: 'iceberg: visible quantity; null when not set (or, for a binary-protocol order, not known until a restart; never from PostgreSQL history)' }),
+  trail_offset: z.string().nullable().meta({ description: 'trailing types: distance as a price; null when given in basis points or not set' }),
+  trail_offset_bps: z.number().nullable().meta({ description: 'trailing types: distance in basis points; null when given as a price or not set' }),
+  limit_offset: z.string().nullable().meta({ description: 'trailing_stop_limit: limit distance from the stop, as a price' }),
+  trigger_price_type: z.enum(TRIGGER_PRICE_TYPES).nullable().meta({ description: 'conditional types: the price that triggers them; null for limit and market' }),
+  oco_order_id: z.string().nullable().meta({ description: 'the other leg of an OCO pair (on both legs)' }),
+  parent_order_id: z.string().nullable().meta({ description: 'a bracket child: its entry order' }),
+  stp_mode: z.enum(STP_MODES).nullable().meta({ description: 'self-trade prevention mode; null when not set (none)' }),
+  stp_group: z.number().nullable().meta({ description: 'self-trade prevention group; null when not set' }),
 });
 
 export const HistorySource = z.enum(['memory', 'postgresql']).meta({

@@ -127,7 +127,7 @@ export function mountRest(server: GatewayServer, deps: RestDeps): RestApi {
   router.add(
     ...new OrderResource(context).routes(),
     ...new TradeResource(context).routes(),
-    ...new PortfolioResource(context).routes(),
+    ...new PortfolioResource(context, candles).routes(),
     ...market.routes(),
     ...new RiskResource(context).routes(),
     ...strategyRoutes(),

@@ -15,7 +15,8 @@
 // core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
 // Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
 // BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us), BENCH_PAGE_SIZE (journal page size), BENCH_JOURNAL_FORMAT (2: raw records, 3: compact, the default), BENCH_WINDOW (maxInFlight), BENCH_CMD_RING, BENCH_EV_RING, BENCH_JOURNAL_RING (ring capacities),
-// BENCH_CKPT_MS (WAL checkpoint period). BENCH_CLOSED_ONLY=1: only the closed loop of the modes in
+// BENCH_CKPT_MS (WAL checkpoint period), BENCH_SNAPSHOT_MS (periodic snapshots, default none) and
+// BENCH_SNAPSHOT_WRITER (thread/inline: who writes them), BENCH_SNAPSHOT_NICE (the snapshot thread's nice). BENCH_CLOSED_ONLY=1: only the closed loop of the modes in
 // BENCH_MODES (normal included only when listed), no open loop, ring round trip or recovery;
 // BENCH_PHASE_MS: the length of each phase (default 4000, 700 with BENCH_QUICK).
 // Per mode it also reports the CPU time of the process and of the main thread during the open loop
@@ -151,7 +152,10 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     ...(process.env['BENCH_JOURNAL_FORMAT'] ? { journalFormat: Number(process.env['BENCH_JOURNAL_FORMAT']) } : {}),
     ...(process.env['BENCH_JOURNAL_NICE'] ? { journalThreadNice: Number(process.env['BENCH_JOURNAL_NICE']) } : {}),
     ...(process.env['BENCH_CKPT_NICE'] ? { journalCheckpointerNice: Number(process.env['BENCH_CKPT_NICE']) } : {}),
-    ...(process.env['BENCH_JOURNAL_SPIN'] ? { journalSpinIterations: Number(process.env['BENCH_JOURNAL_SPIN']) } : {}) });
+    ...(process.env['BENCH_JOURNAL_SPIN'] ? { journalSpinIterations: Number(process.env['BENCH_JOURNAL_SPIN']) } : {}),
+    ...(process.env['BENCH_SNAPSHOT_MS'] ? { snapshotIntervalMs: Number(process.env['BENCH_SNAPSHOT_MS']) } : {}),
+    ...(process.env['BENCH_SNAPSHOT_NICE'] ? { snapshotThreadNice: Number(process.env['BENCH_SNAPSHOT_NICE']) } : {}),
+    ...(process.env['BENCH_SNAPSHOT_WRITER'] ? { snapshotWriter: process.env['BENCH_SNAPSHOT_WRITER'] as 'thread' | 'inline' } : {}) });
   await fundAccounts(engine);
   await engine.drain();
   const d = new Driver(engine, 99);

@@ -76,7 +76,7 @@ export class PgHistory {
   async orders(f: OrderFilter): Promise<OrderRecord[]> {
     const sql = this.sql;
     if (f.accounts.length === 0 || f.statuses.length === 0) return [];
-    const rows = await sql`SELECT order_id, instrument_id, account_id, client_order_id, side, order_type, time_in_force, flags, price_ticks,
+    const rows = await sql`SELECT order_id, instrument_id, account_id, client_order_id, client_order_text, side, order_type, time_in_force, flags, price_ticks,
         stop_price_ticks, qty_lots, quote_qty_units, remaining_lots, filled_lots, filled_notional_units, fee_units, status, end_reason,
         triggered, ${sql.unsafe(US('expires_at'))} AS expires_us, ${sql.unsafe(US('created_at'))} AS created_us,
         ${sql.unsafe(US('updated_at'))} AS updated_us, updated_seq
@@ -94,7 +94,7 @@ export class PgHistory {
   /** One order by id, whoever owns it (the caller authorizes on `account`). */
   async order(id: number): Promise<OrderRecord | null> {
     const sql = this.sql;
-    const rows = await sql`SELECT order_id, instrument_id, account_id, client_order_id, side, order_type, time_in_force, flags, price_ticks,
+    const rows = await sql`SELECT order_id, instrument_id, account_id, client_order_id, client_order_text, side, order_type, time_in_force, flags, price_ticks,
         stop_price_ticks, qty_lots, quote_qty_units, remaining_lots, filled_lots, filled_notional_units, fee_units, status, end_reason,
         triggered, ${sql.unsafe(US('expires_at'))} AS expires_us, ${sql.unsafe(US('created_at'))} AS created_us,
         ${sql.unsafe(US('updated_at'))} AS updated_us, updated_seq
@@ -199,9 +199,12 @@ export class PgHistory {
 
 function orderOfRow(x: Record<string, unknown>): OrderRecord {
   const type = ORDER_TYPES.indexOf(String(x.order_type) as (typeof ORDER_TYPES)[number]);
+  // The client's string when the order had one (REST; replicated since migration 004), else the
+  // engine's integer client id (binary orders; rows replicated before 004), else none.
   const cid = Number(x.client_order_id);
+  const text = typeof x.client_order_text === 'string' && x.client_order_text !== '' ? x.client_order_text : null;
   return {
-    id: Number(x.order_id), account: Number(x.account_id), instrumentId: Number(x.instrument_id), clientOrderId: cid !== 0 ? String(cid) : null,
+    id: Number(x.order_id), account: Number(x.account_id), instrumentId: Number(x.instrument_id), clientOrderId: text ?? (cid !== 0 ? String(cid) : null),
     side: SIDE_NAMES.indexOf(String(x.side)), orderType: Math.max(0, type), effectiveType: Math.max(0, type),
     tif: Math.max(0, TIFS.indexOf(String(x.time_in_force) as (typeof TIFS)[number])), flags: Number(x.flags), priceTicks: Number(x.price_ticks),
     stopPriceTicks: Number(x.stop_price_ticks), qtyLots: Number(x.qty_lots), quoteQtyUnits: Number(x.quote_qty_units), expireTsUs: Number(x.expires_us ?? 0),

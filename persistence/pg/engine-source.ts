@@ -10,15 +10,15 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { OrderBook } from '../../core/book.js';
 import {
-  CW_ACCOUNT, CW_ASSET, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_TS, CW_VALUE, CommandExtras, EVR_TYPE_DONE, RuntimeCommandType,
-  decodeCommand, isFundingType,
+  CMD_WORDS, CW_ACCOUNT, CW_ASSET, CW_CLIENT_TEXT, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CW_VALUE, CommandExtras,
+  EVR_TYPE_DONE, RuntimeCommandType, decodeCommand, isFundingType, unpackClientText,
 } from '../../core/command-codec.js';
 import { EventBuffer } from '../../core/events.js';
 import type { InstrumentSpec } from '../../core/instrument.js';
 import { Command, CommandType, EVENT_WORDS, EventType, RejectReason } from '../../core/types.js';
 import { ledgerOptionsOf, type Ack, type Engine, type EngineOptions } from '../../gateway/engine.js';
 import { Ledger, type LedgerOptions } from '../../gateway/ledger.js';
-import { readJournal } from '../journal.js';
+import { readJournal, readJournalChunks } from '../journal.js';
 import { decodeSnapshot, findSnapshotSet } from '../snapshot-blob.js';
 import type { BalanceRecord, EventsRecord, ReplicationRecord, ReplicationSource } from './replication.js';
 
@@ -216,7 +216,9 @@ export class JournalReplayer {
     this.settle(this.ev);
     if (out === null) return;
     const words = this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks);
-    out.push({ kind: 'events', seq, instrumentId: id, words });
+    const ev: EventsRecord = { kind: 'events', seq, instrumentId: id, words };
+    if (type === CommandType.NewOrder && w[CW_CLIENT_TEXT] !== 0) ev.clientText = unpackClientText(w, CW_CLIENT_TEXT);
+    out.push(ev);
     balanceRecords(ledger, i, words, seq, tsUs, out);
     this.emitted++;
   }
@@ -355,10 +357,16 @@ export class EngineReplicationSource implements ReplicationSource {
   private readLive(from: number, max: number): ReplicationRecord[] {
     const out: ReplicationRecord[] = [];
     const ledger = this.engine.ledger;
+    // NewOrder records get their client text from the journal (the ack does not carry the command
+    // words): one read for the whole batch, so the batch stops before a NewOrder the journal does not
+    // hold yet (durability 'none' acks before the write; any other mode acks after it).
+    const durable = this.engine.journal.durableSeq();
+    let orders: EventsRecord[] | null = null;
     let expect = from + 1;
     for (let i = this.qHead; i < this.q.length && out.length < max; i++) {
       const e = this.q[i]!;
       if (e.seq !== expect) break; // a gap left by an overflow: the journal serves it next
+      if (e.commandType === CommandType.NewOrder && e.seq > durable) break;
       expect++;
       if (e.dump !== null) for (const b of e.dump) out.push({ ...b, tsUs: e.tsUs > 0 ? e.tsUs : Date.now() * 1000 });
       if (isFundingType(e.commandType)) {
@@ -368,11 +376,34 @@ export class EngineReplicationSource implements ReplicationSource {
         continue;
       }
       const ev: EventsRecord = { kind: 'events', seq: e.seq, instrumentId: e.instrumentId, words: e.words };
+      if (e.commandType === CommandType.NewOrder && e.words.length > 0) (orders ??= []).push(ev);
       out.push(ev);
       const ii = this.instrumentIndex.get(e.instrumentId);
       if (ii !== undefined && e.words.length > 0) balanceRecords(ledger, ii, e.words, e.seq, e.tsUs, out);
     }
+    if (orders !== null) this.addClientTexts(orders);
     return out;
+  }
+
+  /**
+   * Sets `clientText` of NewOrder records (ascending seqs) from their journal records: one pass over
+   * the journal chunks from the first to the last (the query starts at the chunk holding the first).
+   */
+  private addClientTexts(recs: readonly EventsRecord[]): void {
+    const bySeq = new Map<number, EventsRecord>();
+    for (const r of recs) bySeq.set(r.seq, r);
+    const first = recs[0]!.seq, last = recs[recs.length - 1]!.seq;
+    for (const ch of readJournalChunks(this.engine.journalPath, first - 1)) {
+      if (ch.recordWords !== CMD_WORDS) return;
+      const w = ch.words;
+      for (let k = 0; k < ch.n; k++) {
+        const o = k * CMD_WORDS, seq = w[o + CW_SEQ]!;
+        if (seq > last) return;
+        if (seq < first || w[o + CW_TYPE] !== CommandType.NewOrder || w[o + CW_CLIENT_TEXT] === 0) continue;
+        const r = bySeq.get(seq);
+        if (r !== undefined) r.clientText = unpackClientText(w, o + CW_CLIENT_TEXT);
+      }
+    }
   }
 
   /** A funding command's account and asset (the ack carries neither): from the journal. Rare. */

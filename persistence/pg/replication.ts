@@ -19,6 +19,12 @@ export interface EventsRecord {
   seq: number;
   instrumentId: number;
   words: Float64Array;
+  /**
+   * The client's client_order_id string of the NewOrder command of this seq (words 27..31 of its
+   * journal record, core/command-codec.ts CW_CLIENT_TEXT), when it had one; absent or null = none.
+   * It names the order the command created (order id = seq), never another order in its events.
+   */
+  clientText?: string | null;
 }
 
 /** A balance as the ledger holds it after a command (absolute values, asset smallest units). */
@@ -70,6 +76,8 @@ export interface OrderChange {
   instrumentId: number;
   accountId: number;
   clientOrderId: number;
+  /** The client's string (new orders only; null = none). */
+  clientText: string | null;
   side: number;
   orderType: number;
   tif: number;
@@ -167,7 +175,7 @@ const END_QUOTE_EXHAUSTED = 9;
 
 function blankChange(orderId: number, w: Float64Array, o: number): OrderChange {
   return {
-    orderId, isNew: false, instrumentId: 0, accountId: w[o + 4]!, clientOrderId: 0, side: 0, orderType: 0, tif: 0, flags: 0,
+    orderId, isNew: false, instrumentId: 0, accountId: w[o + 4]!, clientOrderId: 0, clientText: null, side: 0, orderType: 0, tif: 0, flags: 0,
     quoteQtyUnits: 0, expireTsUs: 0, createdTsUs: 0, createdSeq: 0,
     priceTicks: -1, stopPriceTicks: -1, qtyLots: -1, remainingLots: -1,
     filledLots: 0, filledNotionalUnits: 0, feeUnits: 0, terminal: '', endReason: -1, triggered: false,
@@ -236,6 +244,8 @@ export function buildBatch(records: readonly ReplicationRecord[], onTrade?: (t: 
           c.priceTicks = w[o + 9]!; c.qtyLots = w[o + 10]!; c.quoteQtyUnits = w[o + 11]!; c.flags = w[o + 12]!;
           c.expireTsUs = w[o + 13]!; c.remainingLots = w[o + 10]!; c.stopPriceTicks = 0;
           c.createdSeq = seq; c.createdTsUs = ts;
+          // The command's string names the order it created (id = its seq), not any other order.
+          if (id === r.seq && r.clientText !== undefined) c.clientText = r.clientText;
           break;
         }
         case EventType.Trade: {

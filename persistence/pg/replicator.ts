@@ -364,28 +364,28 @@ export class Replicator {
     if (rows.length === 0) return;
     if (this.o.writeMode === 'insert') {
       const col = <K extends keyof (typeof rows)[number]>(k: K): Array<(typeof rows)[number][K]> => rows.map((r) => r[k]);
-      await tx`INSERT INTO orders (order_id, instrument_id, account_id, client_order_id, side, order_type, time_in_force, flags,
+      await tx`INSERT INTO orders (order_id, instrument_id, account_id, client_order_id, client_order_text, side, order_type, time_in_force, flags,
           price_ticks, stop_price_ticks, qty_lots, quote_qty_units, remaining_lots, filled_lots, filled_notional_units, fee_units,
           status, end_reason, triggered, expires_at, created_at, updated_at, created_seq, updated_seq)
-        SELECT id, inst, acc, cid, side, otype, tif, flags, px, stop, qty, qq, rem, filled, notional, fee, status,
+        SELECT id, inst, acc, cid, NULLIF(ctext, ''), side, otype, tif, flags, px, stop, qty, qq, rem, filled, notional, fee, status,
           NULLIF(er, -1)::smallint, trig <> 0, CASE WHEN exp = 0 THEN NULL ELSE ${tx.unsafe(TS('exp'))} END,
           ${tx.unsafe(TS('cts'))}, ${tx.unsafe(TS('uts'))}, cseq, useq
         FROM unnest(${intArray(col('orderId'))}::int8[], ${intArray(col('instrumentId'))}::int4[], ${intArray(col('accountId'))}::int8[], ${intArray(col('clientOrderId'))}::int8[],
-          ${textArray(rows.map((r) => SIDE_NAMES[r.side] ?? 'buy'))}::text[], ${textArray(rows.map((r) => ORDER_TYPE_NAMES[r.orderType] ?? 'limit'))}::text[],
+          ${textArray(rows.map((r) => r.clientText ?? ''))}::text[], ${textArray(rows.map((r) => SIDE_NAMES[r.side] ?? 'buy'))}::text[], ${textArray(rows.map((r) => ORDER_TYPE_NAMES[r.orderType] ?? 'limit'))}::text[],
           ${textArray(rows.map((r) => TIF_NAMES[r.tif] ?? 'GTC'))}::text[], ${intArray(col('flags'))}::int4[], ${intArray(col('priceTicks'))}::int8[],
           ${intArray(col('stopPriceTicks'))}::int8[], ${intArray(col('qtyLots'))}::int8[], ${intArray(col('quoteQtyUnits'))}::int8[], ${intArray(col('remainingLots'))}::int8[],
           ${intArray(col('filledLots'))}::int8[], ${intArray(col('filledNotionalUnits'))}::int8[], ${intArray(col('feeUnits'))}::int8[],
           ${textArray(rows.map((r) => orderStatus(r.terminal, r.filledLots, r.remainingLots)))}::text[], ${intArray(col('endReason'))}::int4[],
           ${intArray(rows.map((r) => (r.triggered ? 1 : 0)))}::int4[], ${intArray(col('expireTsUs'))}::int8[], ${intArray(col('createdTsUs'))}::int8[], ${intArray(col('updatedTsUs'))}::int8[],
           ${intArray(col('createdSeq'))}::int8[], ${intArray(col('updatedSeq'))}::int8[])
-          AS d(id, inst, acc, cid, side, otype, tif, flags, px, stop, qty, qq, rem, filled, notional, fee, status, er, trig, exp,
+          AS d(id, inst, acc, cid, ctext, side, otype, tif, flags, px, stop, qty, qq, rem, filled, notional, fee, status, er, trig, exp,
                cts, uts, cseq, useq)`;
       return;
     }
-    await copyIn(tx, `COPY orders (order_id, instrument_id, account_id, client_order_id, side, order_type, time_in_force, flags,
+    await copyIn(tx, `COPY orders (order_id, instrument_id, account_id, client_order_id, client_order_text, side, order_type, time_in_force, flags,
       price_ticks, stop_price_ticks, qty_lots, quote_qty_units, remaining_lots, filled_lots, filled_notional_units, fee_units,
       status, end_reason, triggered, expires_at, created_at, updated_at, created_seq, updated_seq) FROM STDIN`, rows, (r) =>
-      `${r.orderId}\t${r.instrumentId}\t${r.accountId}\t${r.clientOrderId}\t${SIDE_NAMES[r.side] ?? 'buy'}\t`
+      `${r.orderId}\t${r.instrumentId}\t${r.accountId}\t${r.clientOrderId}\t${copyText(r.clientText)}\t${SIDE_NAMES[r.side] ?? 'buy'}\t`
         + `${ORDER_TYPE_NAMES[r.orderType] ?? 'limit'}\t${TIF_NAMES[r.tif] ?? 'GTC'}\t${r.flags}\t${r.priceTicks}\t${r.stopPriceTicks}\t`
         + `${r.qtyLots}\t${r.quoteQtyUnits}\t${r.remainingLots}\t${r.filledLots}\t${r.filledNotionalUnits}\t${r.feeUnits}\t`
         + `${orderStatus(r.terminal, r.filledLots, r.remainingLots)}\t${r.endReason < 0 ? '\\N' : r.endReason}\t${r.triggered ? 't' : 'f'}\t`
@@ -492,6 +492,15 @@ export class Replicator {
         close_ticks = EXCLUDED.close_ticks, volume_lots = m.volume_lots + EXCLUDED.volume_lots,
         quote_volume_units = m.quote_volume_units + EXCLUDED.quote_volume_units, trades_count = m.trades_count + EXCLUDED.trades_count`;
   }
+}
+
+/**
+ * A nullable text in COPY's text format: \N for null, and backslash, tab, newline and carriage return
+ * escaped (a packed client text cannot hold them: its alphabet is [-./0-9:A-Z_a-z]; this is defence).
+ */
+function copyText(v: string | null): string {
+  if (v === null || v === '') return '\\N';
+  return /[\\\t\n\r]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
 }
 
 /** Engine time of the first record that has one (an events record can be empty); else now. */

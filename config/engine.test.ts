@@ -164,6 +164,57 @@ describe('loadEngineConfig', () => {
   });
 });
 
+describe('master key (ENGINE_MASTER_KEY, ENGINE_MASTER_KEY_FILE)', () => {
+  const hex = 'ab'.repeat(32);
+  const b64 = Buffer.alloc(32, 9).toString('base64');
+
+  it('defaults to the data dir key file', () => {
+    const c = loadEngineConfig({ env: {}, cwd: dir });
+    assert.deepEqual(c.masterKey, { source: 'data-dir', file: null });
+    assert.deepEqual(describeConfig(c).masterKey, { source: 'data-dir', file: null });
+  });
+
+  it('accepts a key in the environment as hex, base64 or base64url (and the older AUTH_MASTER_KEY)', () => {
+    for (const v of [hex, hex.toUpperCase(), b64, Buffer.alloc(32, 9).toString('base64url')]) {
+      assert.deepEqual(loadEngineConfig({ env: { ENGINE_MASTER_KEY: v }, cwd: dir }).masterKey, { source: 'ENGINE_MASTER_KEY', file: null }, v);
+    }
+    assert.deepEqual(loadEngineConfig({ env: { AUTH_MASTER_KEY: b64 }, cwd: dir }).masterKey, { source: 'AUTH_MASTER_KEY', file: null });
+    const described = JSON.stringify(describeConfig(loadEngineConfig({ env: { ENGINE_MASTER_KEY: hex }, cwd: dir })));
+    assert.ok(!described.includes(hex), 'the key is never in the logged config');
+  });
+
+  it('accepts a key file (relative paths against the working directory) and reads it at load', () => {
+    writeFileSync(join(dir, 'master.key'), `${b64}\n`, { mode: 0o600 });
+    assert.deepEqual(loadEngineConfig({ env: { ENGINE_MASTER_KEY_FILE: 'master.key' }, cwd: dir }).masterKey,
+      { source: 'ENGINE_MASTER_KEY_FILE', file: join(dir, 'master.key') });
+  });
+
+  it('refuses malformed keys, missing files and conflicting settings, naming the variable but never the value', () => {
+    const bad = 'c2hvcnQ-but-not-32-bytes';
+    let err = failure({ ENGINE_MASTER_KEY: bad });
+    let i = issueAt(err, 'masterKey');
+    assert.equal(i.source, 'env ENGINE_MASTER_KEY');
+    assert.match(i.message, /ENGINE_MASTER_KEY must be a 32-byte key: 64 hex digits or base64/);
+    assert.ok(!err.message.includes(bad), 'the value is not echoed');
+    err = failure({ ENGINE_MASTER_KEY: 'ab'.repeat(31) });
+    assert.match(issueAt(err, 'masterKey').message, /32-byte key/);
+    err = failure({ ENGINE_MASTER_KEY_FILE: join(dir, 'no-such.key') });
+    i = issueAt(err, 'masterKey');
+    assert.equal(i.source, 'env ENGINE_MASTER_KEY_FILE');
+    assert.match(i.message, /cannot read .*no-such\.key: ENOENT/);
+    writeFileSync(join(dir, 'short.key'), 'abc\n');
+    assert.match(issueAt(failure({ ENGINE_MASTER_KEY_FILE: join(dir, 'short.key') }), 'masterKey').message, /ENGINE_MASTER_KEY_FILE \(.*short\.key\) must be a 32-byte key/);
+    err = failure({ ENGINE_MASTER_KEY: hex, ENGINE_MASTER_KEY_FILE: join(dir, 'master.key') });
+    assert.match(issueAt(err, 'masterKey').message, /set only one of ENGINE_MASTER_KEY, ENGINE_MASTER_KEY_FILE/);
+    err = failure({ ENGINE_MASTER_KEY: hex, AUTH_MASTER_KEY: b64 });
+    assert.match(issueAt(err, 'masterKey').message, /set only one of ENGINE_MASTER_KEY, AUTH_MASTER_KEY/);
+    // Reported together with the other problems.
+    err = failure({ ENGINE_MASTER_KEY: bad, ENGINE_SHARDS: '0' });
+    issueAt(err, 'shards');
+    issueAt(err, 'masterKey');
+  });
+});
+
 describe('redactUrl', () => {
   it('hides passwords only', () => {
     assert.equal(redactUrl('postgres://u:secret@h:5432/db'), 'postgres://u:***@h:5432/db');

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { InstrumentSpec } from '../core/instrument.js';
+import { MasterKeyError, masterKeySourceFromEnv } from '../gateway/auth/secret-box.js';
 import { InstrumentConfigError, formatPath, loadInstrument } from './instruments.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
@@ -51,6 +52,13 @@ export interface EngineConfig {
    * account ids and asset -> decimal amount. null = none (production configurations).
    */
   demoFunding: { accounts: number[]; amounts: Record<string, string> } | null;
+  /**
+   * Where the master key sealing API-key secrets comes from (gateway/auth/secret-box.ts), checked at
+   * load: 'ENGINE_MASTER_KEY' (or its older name 'AUTH_MASTER_KEY'), 'ENGINE_MASTER_KEY_FILE' (then
+   * `masterKeyFile` is its absolute path), or 'data-dir' (<dataDir>/identity-master.key, created on
+   * first use). The key itself is not kept here (the config is logged); the gateway reads it again.
+   */
+  masterKey: { source: 'ENGINE_MASTER_KEY' | 'AUTH_MASTER_KEY' | 'ENGINE_MASTER_KEY_FILE' | 'data-dir'; file: string | null };
   /** The layers that were read, in order (for the start-up log). */
   layers: string[];
 }
@@ -272,9 +280,11 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
   }
   if (fromEnv.length > 0) layers.push(`env ${fromEnv.map((v) => v.name).join(',')}`);
 
+  const keyIssues: EngineConfigIssue[] = [];
+  const masterKey = masterKeyOf(env, cwd, keyIssues);
   const parsed = EngineConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const issues: EngineConfigIssue[] = [];
+    const issues: EngineConfigIssue[] = [...keyIssues];
     for (const i of parsed.error.issues) {
       const path = i.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
       if (i.code === 'unrecognized_keys') {
@@ -286,7 +296,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     throw new EngineConfigError(issues);
   }
   const c = parsed.data;
-  const issues: EngineConfigIssue[] = [];
+  const issues: EngineConfigIssue[] = [...keyIssues];
   const instruments = loadInstruments(c.instruments, sources, issues);
   const shardOf = assignShards(instruments, c.shards, c.shardMap, sources, issues);
   if (issues.length > 0) throw new EngineConfigError(issues);
@@ -305,8 +315,28 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     databaseUrl: c.databaseUrl,
     redisUrl: c.redisUrl,
     demoFunding: c.demoFunding,
+    masterKey,
     layers,
   };
+}
+
+/**
+ * ENGINE_MASTER_KEY / AUTH_MASTER_KEY / ENGINE_MASTER_KEY_FILE, validated now (decoded, the file
+ * read) so that a bad setting stops the start with the other configuration problems. Messages name
+ * the variable, never its value.
+ */
+function masterKeyOf(env: NodeJS.ProcessEnv, cwd: string, issues: EngineConfigIssue[]): EngineConfig['masterKey'] {
+  try {
+    const s = masterKeySourceFromEnv(env, cwd);
+    if (s.kind === 'data-dir') return { source: 'data-dir', file: null };
+    if (s.kind === 'file') return { source: 'ENGINE_MASTER_KEY_FILE', file: s.path };
+    return { source: s.name === 'AUTH_MASTER_KEY' ? 'AUTH_MASTER_KEY' : 'ENGINE_MASTER_KEY', file: null };
+  } catch (e) {
+    if (!(e instanceof MasterKeyError)) throw e;
+    const names = ['ENGINE_MASTER_KEY', 'AUTH_MASTER_KEY', 'ENGINE_MASTER_KEY_FILE'].filter((n) => (env[n] ?? '') !== '');
+    issues.push({ path: ['masterKey'], source: `env ${names.join(',')}`, message: e.message });
+    return { source: 'data-dir', file: null };
+  }
 }
 
 function loadInstruments(raws: unknown[], sources: Sources, issues: EngineConfigIssue[]): InstrumentSpec[] {
@@ -377,6 +407,7 @@ export function describeConfig(c: EngineConfig): Record<string, unknown> {
     logLevel: c.logLevel,
     databaseUrl: c.databaseUrl === null ? null : redactUrl(c.databaseUrl),
     redisUrl: c.redisUrl === null ? null : redactUrl(c.redisUrl),
+    masterKey: c.masterKey,
     instruments: c.instruments.map((s) => s.symbol),
   };
 }

@@ -14,6 +14,10 @@
 // for `npm run migrate`) puts the tables in that schema.
 // REDIS_URL: market data and account updates are also published to Redis (cross-gateway fan-out);
 // the REST shim's rate limits and its ticker/top-of-book cache go through it too (docs/rest.md).
+// ENGINE_MASTER_KEY (64 hex digits or base64 of 32 bytes) or ENGINE_MASTER_KEY_FILE (a file holding
+// it): the master key sealing API-key secrets, kept out of the data dir (docs/security.md); checked
+// with the configuration, and at the gateway's start against the secrets already sealed: a key that
+// opens none of them stops the start (exit 2) with a message naming the variable.
 // Exit codes: 0 clean stop, 2 invalid configuration, 1 anything else.
 
 import { EngineConfigError, describeConfig, loadEngineConfig, type EngineConfig } from '../config/engine.js';
@@ -23,6 +27,7 @@ import { EVR_TYPE_DONE, RuntimeCommandType } from '../core/command-codec.js';
 import { parseDecimal } from '../core/fixed.js';
 import { Command, CommandType, EventType } from '../core/types.js';
 import { SubmitStatus, type Ack, type Engine } from '../gateway/engine.js';
+import { MasterKeyError } from '../gateway/auth/secret-box.js';
 import { startGateway, type GatewayServer } from '../gateway/server.js';
 import { startReadSide, type ReadSide } from '../persistence/pg/read-side.js';
 import { startEngine } from '../persistence/recovery.js';
@@ -120,6 +125,10 @@ async function main(): Promise<void> {
   } catch (err) {
     log.fatal({ err }, 'gateway failed to start');
     await engine.close().catch(() => undefined);
+    if (err instanceof MasterKeyError) {
+      process.stderr.write(`gateway failed to start: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
     process.exit(1);
   }
   if (readSide?.redis) {

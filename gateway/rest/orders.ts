@@ -242,7 +242,7 @@ export class OrderResource {
     return this.answerOrder(ctx, rec);
   }
 
-  /** A history order with its client's string (the replicated one is the engine's integer). */
+  /** A history order with its client's string from the index when it holds one (PostgreSQL has it too for orders replicated since migration 004; older rows have only the engine's integer). */
   private withText(rec: OrderRecord | null): OrderRecord | null {
     if (rec !== null) {
       const text = this.ids.textOf(rec.id);

@@ -27,6 +27,54 @@ function journalSeqs(dir: string): number[] {
 }
 
 describe('Engine', () => {
+  it('an OCO leg that would share the hold of a partner still in flight answers Busy; once settled it is accepted and a replay agrees', async () => {
+    const dir = tempDataDir('oco-inflight');
+    const { engine } = await startEngine(options(dir, { snapshotOnClose: false }));
+    try {
+      const usd = engine.ledger.assetId('USD'), aaa = engine.ledger.assetId('AAA');
+      const c = new Command();
+      const fund = (account: number, asset: number, v: number, type = RuntimeCommandType.Deposit): void => {
+        c.reset(); c.type = type; c.account = account; c.value = v;
+        assert.equal(engine.submit(c, 0, asset).status, SubmitStatus.Accepted);
+      };
+      const order = (account: number, side: number, priceTicks: number, qtyLots: number, linkId = 0): Command => {
+        c.reset(); c.type = CommandType.NewOrder; c.account = account; c.side = side; c.orderType = OrderType.Limit;
+        c.tif = TimeInForce.GTC; c.priceTicks = priceTicks; c.qtyLots = qtyLots; c.linkId = linkId;
+        return c;
+      };
+      fund(10, usd, 10_000_000); fund(2, aaa, 100_000_000);
+      await engine.drain();
+      const a = engine.submit(order(10, Side.Buy, 9000, 10), 1);
+      assert.equal(a.status, SubmitStatus.Accepted);
+      const aId = a.seq; // (submit's result object is reused)
+      await engine.drain();
+      // Account 10 has nothing free besides A's hold: leg B can only share it.
+      fund(10, usd, engine.ledger.available(10, usd), RuntimeCommandType.Withdraw);
+      await engine.drain();
+      // A sell that fills A is in flight when B arrives: B would share a hold that is being spent.
+      engine.beginBatch();
+      assert.equal(engine.submit(order(2, Side.Sell, 9000, 10), 1).status, SubmitStatus.Accepted);
+      const busyBefore = engine.stats().busyLedger;
+      const b = engine.submit(order(10, Side.Buy, 8900, 10, aId), 1);
+      engine.endBatch();
+      assert.equal(b.status, SubmitStatus.Busy, `reason ${b.reason}`);
+      assert.equal(engine.stats().busyLedger, busyBefore + 1);
+      await engine.drain();
+      // Settled: A is filled, so B has no partner and no funds: refused, not short.
+      const b2 = engine.submit(order(10, Side.Buy, 8900, 10, aId), 1);
+      assert.equal(b2.status, SubmitStatus.Rejected);
+      assert.equal(b2.reason, RejectReason.InsufficientBalance);
+      await engine.drain();
+      assert.equal(engine.stats().ledgerShortfalls, 0);
+      const live = await engine.stateHashes('inline');
+      const replay = cleanReplay(dir, kitInstruments(), {}, live.seq);
+      assert.deepEqual(replay.hashes, live);
+    } finally {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a batch publishes its commands at endBatch; a reject inside it drops only itself', async () => {
     const dir = tempDataDir('batch');
     const acked: number[] = [];

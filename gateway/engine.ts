@@ -494,7 +494,11 @@ export class Engine {
       // depend on timing.
       if (reason === RejectReason.UnknownOrder) reason = RejectReason.None;
     } else {
-      reason = this.ledger.hold(cmd, i, this.refPx[i]!);
+      // inFlight: an OCO leg or bracket child that would share its partner's hold answers Busy while
+      // earlier commands of its book are unsettled (the partner may trade or fire in flight), so
+      // that whether it is accepted, and with what hold, does not depend on timing: a replay, which
+      // settles every command before the next, decides the same (docs/ledger.md "OCO and brackets").
+      reason = this.ledger.hold(cmd, i, this.refPx[i]!, this.instrInFlight[i]! > 0);
     }
     if (reason !== RejectReason.None) {
       jring.unreserveLast();

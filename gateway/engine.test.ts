@@ -2,13 +2,14 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVR_TYPE_DONE, RuntimeCommandType } from '../core/command-codec.js';
 import { Command, CommandType, EventType, OrderType, RejectReason, Side, TimeInForce } from '../core/types.js';
-import { readJournal } from '../persistence/journal.js';
+import { SnapshotStore, readJournal } from '../persistence/journal.js';
+import { LEDGER_SNAPSHOT_ID } from '../persistence/snapshot-blob.js';
 import { cleanReplay, startEngine } from '../persistence/recovery.js';
-import { JOURNAL_FILE, SubmitStatus, type Ack, type EngineOptions } from './engine.js';
+import { EngineError, JOURNAL_FILE, SubmitStatus, type Ack, type EngineOptions } from './engine.js';
 import { AckCollector, KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from './engine-test-kit.js';
 import { OrderFlow } from './order-flow.js';
 
@@ -27,6 +28,113 @@ function journalSeqs(dir: string): number[] {
 }
 
 describe('Engine', () => {
+  it('a command with more events than the event ring holds is acked with all of them (spilled), in order, equal to a clean replay', { timeout: 60_000 }, async () => {
+    const dir = tempDataDir('spill');
+    const col = new AckCollector();
+    // 64 slots: one sweep through 300 resting orders makes ~600 records.
+    let nowUs = 1_700_000_000_000_000;
+    const { engine } = await startEngine(options(dir, { shards: 2, eventRingCapacity: 64, onAck: col.onAck, snapshotOnClose: false, clockUs: () => ++nowUs }));
+    await fundAccounts(engine);
+    const c = new Command();
+    const place = async (account: number, side: number, px: number, qty: number, tif = TimeInForce.GTC, expire = 0, type = OrderType.Limit): Promise<void> => {
+      c.reset(); c.type = CommandType.NewOrder; c.account = account; c.side = side; c.orderType = type; c.tif = tif;
+      c.priceTicks = px; c.qtyLots = qty; c.expireTsUs = expire;
+      for (;;) {
+        const r = engine.submit(c, 1);
+        if (r.status === SubmitStatus.Accepted) return;
+        assert.equal(r.status, SubmitStatus.Busy, `reason ${r.reason}`);
+        engine.poll();
+        await new Promise((res) => setImmediate(res));
+      }
+    };
+    for (let k = 0; k < 300; k++) await place(1 + (k % 3), Side.Sell, 10_000 + (k % 40), 1);
+    await engine.drain();
+    await place(4, Side.Buy, 10_100, 300, TimeInForce.IOC); // sweeps all 300
+    await engine.drain();
+    // 200 GTD orders that one TimeTick expires at once.
+    for (let k = 0; k < 200; k++) await place(5, Side.Buy, 9_900 - (k % 50), 1, TimeInForce.GTD, 1_800_000_000_000_000);
+    nowUs = 1_900_000_000_000_000; // the engine stamps the tick with its clock
+    c.reset(); c.type = CommandType.TimeTick;
+    assert.equal(engine.submit(c, 1).status, SubmitStatus.Accepted);
+    await engine.drain();
+    const st = engine.stats();
+    assert.ok(st.eventsSpilled > 500, `records were spilled (${st.eventsSpilled})`);
+    assert.equal(col.outOfOrder, 0);
+    const live = await engine.close();
+    const replay = cleanReplay(dir, kitInstruments(), {}, Number.MAX_SAFE_INTEGER, true);
+    assert.deepEqual(replay.hashes, live);
+    assert.deepEqual(col.events.get(1), replay.events.get(1), 'every acked record, spilled or not, as a clean replay produced it');
+    assert.ok(col.events.get(1)!.filter((e) => e[0] === EventType.Trade).length >= 300);
+    const kinds: Record<number, number> = {}; for (const e of col.events.get(1)!) kinds[e[0]!] = (kinds[e[0]!] ?? 0) + 1;
+    assert.ok(col.events.get(1)!.filter((e) => e[0] === EventType.Expired).length >= 200, JSON.stringify(kinds));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deletes snapshot parts past the journal end at start (an inline ledger part written before its command was durable)', async () => {
+    const dir = tempDataDir('stale-snap');
+    const first = await startEngine(options(dir, { snapshotOnClose: false }));
+    await fundAccounts(first.engine);
+    const end = (await first.engine.close()).seq;
+    const path = join(dir, JOURNAL_FILE);
+    const store = new SnapshotStore(path);
+    store.writeAll([{ shard: LEDGER_SNAPSHOT_ID, seq: end + 1, blob: new Uint8Array([1, 2, 3]) }]);
+    store.close();
+    const logs: string[] = [];
+    const again = await startEngine(options(dir, { snapshotOnClose: false, log: (_f, m) => logs.push(m) }));
+    assert.ok(logs.includes('snapshot parts past the journal end deleted'));
+    const check = new SnapshotStore(path);
+    assert.equal(check.at(LEDGER_SNAPSHOT_ID, end + 1), null);
+    check.close();
+    await again.engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses bad options with an EngineError naming them, before any thread starts', async () => {
+    const dir = tempDataDir('bad-options');
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const before = threads();
+    const bad: [Partial<EngineOptions>, RegExp][] = [
+      [{ shards: 0 }, /shards/], [{ shards: 65 }, /shards/], [{ shards: 1.5 }, /shards/],
+      [{ durability: 'sometimes' as never }, /durability/],
+      [{ shards: 2, shardOf: { 'AAA-USD': 2 } }, /shardOf: AAA-USD -> shard 2/], [{ shardOf: { 'ZZZ-USD': 0 } }, /ZZZ-USD is not an instrument/],
+      [{ maxInFlight: 3 }, /maxInFlight/], [{ snapshotIntervalMs: Number.NaN }, /snapshotIntervalMs/], [{ snapshotIntervalMs: -5 }, /snapshotIntervalMs/],
+      [{ snapshotTailMs: 0 }, /snapshotTailMs/], [{ snapshotThreadNice: 20 }, /snapshotThreadNice/], [{ instruments: [] }, /instruments/],
+      [{ instruments: [...kitInstruments(), { ...kitInstruments()[0]!, id: 99 }] }, /symbol appears twice/],
+    ];
+    for (const [over, re] of bad) {
+      await assert.rejects(startEngine(options(dir, over)), (e: unknown) => e instanceof EngineError && re.test((e as Error).message), JSON.stringify(over));
+    }
+    assert.equal(threads(), before, 'no thread left running');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a command type it does not know before sequencing; a failed journal thread fails the engine at once', async () => {
+    const dir = tempDataDir('bad-type');
+    const { engine } = await startEngine(options(dir, { snapshotOnClose: false }));
+    const c = new Command();
+    for (const type of [0, 1.5, Number.NaN, undefined, 1e300, 10, 99, RuntimeCommandType.Snapshot, -1]) {
+      c.reset(); c.type = type as number; c.account = 1; c.side = Side.Buy; c.orderType = OrderType.Limit; c.priceTicks = 9000; c.qtyLots = 1;
+      const before = engine.nextSequence;
+      const r = engine.submit(c, 1);
+      assert.equal(r.status, SubmitStatus.Rejected, `type ${type}`);
+      assert.equal(r.reason, RejectReason.UnknownCommand);
+      assert.equal(engine.nextSequence, before, 'nothing sequenced');
+    }
+    await engine.drain();
+    assert.equal(engine.error, null);
+    // A record the journal thread cannot store (a non-integer kind, written past submit's checks).
+    const ring = engine.journal.ring;
+    const o = ring.tryReserve();
+    ring.f64.fill(0, o, o + 32);
+    ring.f64[o] = 1.5; ring.f64[o + 1] = engine.nextSequence;
+    ring.publish();
+    for (let k = 0; k < 200 && engine.error === null; k++) await new Promise((res) => setTimeout(res, 10));
+    assert.ok(engine.error !== null, 'the journal failure reached the engine without another submit');
+    await assert.rejects(engine.drain());
+    await assert.rejects(engine.close());
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('an OCO leg that would share the hold of a partner still in flight answers Busy; once settled it is accepted and a replay agrees', async () => {
     const dir = tempDataDir('oco-inflight');
     const { engine } = await startEngine(options(dir, { snapshotOnClose: false }));

@@ -22,8 +22,10 @@ import { hashNumbers } from '../core/hash.js';
 import { archiveJournal, newestSnapshotSetSeq, type ArchiveResult } from '../persistence/journal-archive.js';
 import { SnapshotWriter, type SnapshotWriterOptions, type WrittenSnapshot } from '../persistence/snapshot-writer.js';
 import {
-  LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot, findSnapshotSet, type SnapshotSet,
+  LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot, type SnapshotSet,
 } from '../persistence/snapshot-blob.js';
+import { checkInstrumentFingerprint } from '../persistence/instrument-fingerprint.js';
+import { loadStartingPoint } from '../persistence/snapshot-recovery.js';
 import { EngineClock } from './clock.js';
 import { Ledger, type LedgerOptions } from './ledger.js';
 import { RING_HEADER_BYTES, Ring } from './ring.js';
@@ -35,6 +37,8 @@ export const JOURNAL_FILE = 'journal.sqlite';
 const RING_DATA_WORD = RING_HEADER_BYTES / 8;
 /** In-flight table entry: shard -1 = no shard (funding), -2 = every shard (snapshot). */
 const SHARD_NONE = -1;
+/** Shards an engine may have (the pump keeps one wait flag per event ring: evWaitArmed). */
+const MAX_SHARDS = 64;
 const SHARD_ALL = -2;
 
 export interface EngineOptions {
@@ -138,7 +142,7 @@ export class Ack {
   private base = 0;
   private mask = 0;
   /** @internal */
-  set(seq: number, type: number, instrumentId: number, ring: Ring | null, startCounter: number, count: number): void {
+  set(seq: number, type: number, instrumentId: number, ring: { f64: Float64Array; capacity: number } | null, startCounter: number, count: number): void {
     this.seq = seq; this.commandType = type; this.instrumentId = instrumentId; this.recordCount = count;
     if (ring !== null) { this.words = ring.f64; this.mask = ring.capacity - 1; }
     this.base = startCounter;
@@ -186,6 +190,8 @@ export interface EngineStats {
   snapshotThreadLag: number;
   /** Periodic snapshot ticks skipped while the previous periodic snapshot was still being written. */
   snapshotsSkipped: number;
+  /** Event records copied out of a full event ring before their command could be acked. */
+  eventsSpilled: number;
 }
 
 export interface StateHashes {
@@ -209,12 +215,26 @@ interface ShardHandle {
   cmdRing: Ring;
   evRing: Ring;
   ctrl: Int32Array;
-  /** Records of the event ring released (acked) so far: mirrors the ring's head. */
+  /** Records of the event ring acked so far (a counter like the ring's head, wrapping at 2^32). */
   ackCounter: number;
+  /**
+   * Event records moved out of a full ring before their command was acked (a command whose events
+   * outnumber the ring's slots: a sweep through many orders or iceberg slices, an expiry of many GTD
+   * orders). They keep their ring counters: record c is at `spill` index c & (capacity - 1), for c in
+   * [ackCounter, spilledTo). Null while nothing was ever spilled.
+   */
+  spill: EventSpill | null;
+  spilledTo: number;
   instrumentIds: number[];
   stopped: Promise<Record<number, string>>;
   /** The thread's counters, once it stopped. */
   threadStats: ShardThreadStats | null;
+}
+
+/** A growable copy of event records laid out like a ring's data (Ack reads it the same way). */
+interface EventSpill {
+  f64: Float64Array;
+  capacity: number;
 }
 
 /** Counters of a shard thread, reported when it stops (diagnostics, benches). */
@@ -237,7 +257,7 @@ export class Engine {
 
   private readonly shards: ShardHandle[];
   /** 1 while an async wait on shard k's event ring is pending (at most one each). */
-  private readonly evWaitArmed = new Uint8Array(64);
+  private readonly evWaitArmed = new Uint8Array(MAX_SHARDS);
   private readonly idToIndex = new Int32Array(65536).fill(-1);
   private readonly shardOfIndex: Int32Array;
   private readonly refPx: Float64Array;
@@ -340,13 +360,8 @@ export class Engine {
    */
   static async start(o: EngineOptions): Promise<Engine> {
     let engineRef: Engine | null = null;
-    if (!Number.isInteger(o.shards) || o.shards < 1) throw new EngineError(`shards must be >= 1, got ${o.shards}`);
-    if (o.snapshotWriter !== undefined && o.snapshotWriter !== 'thread' && o.snapshotWriter !== 'inline') throw new EngineError(`snapshotWriter must be 'thread' or 'inline', got ${String(o.snapshotWriter)}`);
-    const ids = new Set<number>();
-    for (const s of o.instruments) {
-      if (!Number.isInteger(s.id) || s.id < 1 || s.id > 65535 || ids.has(s.id)) throw new EngineError(`instrument ${s.symbol}: id must be a unique integer in [1, 65535]`);
-      ids.add(s.id);
-    }
+    // Every option is checked before any thread starts (nothing to clean up after a refusal).
+    const shardOfIndex = checkOptions(o);
     mkdirSync(o.dataDir, { recursive: true });
     const path = join(o.dataDir, JOURNAL_FILE);
     const journal = await Journal.open({ path, durability: o.durability, recordBytes: CMD_RECORD_BYTES, ringCapacity: o.journalRingCapacity ?? 65536,
@@ -360,31 +375,28 @@ export class Engine {
       ...(o.journalFormat !== undefined ? { format: o.journalFormat } : {}),
       ...(o.journalCheckpointerNice !== undefined ? { checkpointerNice: o.journalCheckpointerNice } : {}),
       ...(o.journalCheckpointIntervalMs !== undefined ? { checkpointIntervalMs: o.journalCheckpointIntervalMs } : {}) });
-    // The newest complete snapshot set within the journal (a snapshot past the journal's end would
-    // contain commands that were never durable).
+    // The data dir must have been written under this instrument configuration (recorded on first
+    // open); then the newest whole snapshot set within the journal (a snapshot past the journal's end
+    // would contain commands that were never durable), older ones when it is damaged.
+    const ledgerOptions = ledgerOptionsOf(o);
     let restore: SnapshotSet | null;
+    let ledger: Ledger;
     try {
-      restore = findSnapshotSet(path, o.instruments.map((s) => s.id), journal.recoveredSeq);
+      // Snapshot parts past the journal's end belong to commands that never became durable.
+      const store = new SnapshotStore(path);
+      try {
+        const dropped = store.dropAfter(journal.recoveredSeq);
+        if (dropped > 0) o.log?.({ dropped, journalEnd: journal.recoveredSeq }, 'snapshot parts past the journal end deleted');
+      } finally {
+        store.close();
+      }
+      checkInstrumentFingerprint(path, o.instruments, ledgerOptions.assets ?? [], o.log);
+      ({ set: restore, ledger } = loadStartingPoint(path, o.instruments, ledgerOptions, journal.recoveredSeq, o.log));
     } catch (e) {
       await journal.close().catch(() => {});
       throw e;
     }
-    const ledgerOptions = ledgerOptionsOf(o);
-    let ledger: Ledger;
-    if (restore !== null && restore.ledger !== null) {
-      const snap = decodeSnapshot(restore.ledger);
-      ledger = Ledger.restore(o.instruments, ledgerOptions, snap.state);
-      if (ledger.stateHash() !== snap.stateHash) throw new EngineError(`restored ledger hash ${ledger.stateHash()} differs from the recorded ${snap.stateHash}`);
-    } else {
-      ledger = new Ledger(o.instruments, ledgerOptions);
-    }
 
-    const shardOfIndex = new Int32Array(o.instruments.length);
-    o.instruments.forEach((s, i) => {
-      const k = o.shardOf?.[s.symbol] ?? i % o.shards;
-      if (!Number.isInteger(k) || k < 0 || k >= o.shards) throw new EngineError(`${s.symbol}: shard ${k} does not exist`);
-      shardOfIndex[i] = k;
-    });
     const spin = o.shardSpinIterations ?? (o.shards === 1 ? 2000 : 0);
     const shards: ShardHandle[] = [];
     const readies: Promise<void>[] = [];
@@ -404,7 +416,7 @@ export class Engine {
         let onFailed: (e: Error) => void = () => {};
         const stopped = new Promise<Record<number, string>>((res, rej) => { onStopped = res; onFailed = rej; });
         stopped.catch(() => {});
-        const h: ShardHandle = { index: k, worker, cmdRing, evRing, ctrl: new Int32Array(ctrlSab), ackCounter: 0, instrumentIds: mine.map((s) => s.id), stopped, threadStats: null };
+        const h: ShardHandle = { index: k, worker, cmdRing, evRing, ctrl: new Int32Array(ctrlSab), ackCounter: 0, spill: null, spilledTo: 0, instrumentIds: mine.map((s) => s.id), stopped, threadStats: null };
         shards.push(h);
         readies.push(new Promise<void>((res, rej) => {
           worker.on('message', (m: ShardMessage) => {
@@ -432,6 +444,8 @@ export class Engine {
     engine.replayFromSeq = fromSeq;
     engine.replaying = journal.recoveredSeq > fromSeq;
     if (engine.ackWaitsForDurability) journal.setDurableListener(() => engine.schedule());
+    // A failed journal thread stops the engine at once: nothing more can become durable.
+    journal.setFailureListener((e) => engine.fail(e));
     if ((o.snapshotIntervalMs ?? 0) > 0) {
       // One periodic snapshot at a time: a snapshot thread that lags (a busy machine, nice 10) gets
       // no second Snapshot command behind the first; the tick is skipped and counted.
@@ -468,7 +482,10 @@ export class Engine {
     if (this.snapshotRequested) return this.busy(RejectReason.Busy, 'snapshot');
     if (this.nextSeq - this.ackSeq > this.mask) return this.busy(RejectReason.Busy, 'window');
     if (isFundingType(cmd.type)) return this.submitFunding(cmd, asset);
-    if (cmd.type === RuntimeCommandType.Snapshot) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownCommand; return r; }
+    // Book commands only (a Snapshot is the engine's own; anything else is not a command): refused
+    // before sequencing, so that nothing unknown reaches the journal or a book.
+    const type = cmd.type;
+    if (!(type >= CommandType.NewOrder && type <= CommandType.SetReferencePrice && Number.isInteger(type))) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownCommand; return r; }
     const i = Number.isInteger(instrumentId) && instrumentId >= 0 && instrumentId < 65536 ? this.idToIndex[instrumentId]! : -1;
     if (i < 0) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownSymbol; return r; }
     const shard = this.shards[this.shardOfIndex[i]!]!;
@@ -673,6 +690,9 @@ export class Engine {
         if (drained >= 8192) break;
         o = ring.poll();
       }
+      // Nearly full of drained records that cannot be acked yet (one command's events outnumber the
+      // slots, or acks wait for durability): move them out so the shard can go on (never a deadlock).
+      if (ring.unreleasedCount() >= ring.capacity - (ring.capacity >> 3)) this.spillEvents(this.shards[k]!);
     }
     this.eventsDrained += drained;
     this.releaseAcks();
@@ -696,9 +716,18 @@ export class Engine {
       if (sh >= 0) {
         const s = this.shards[sh]!;
         const n = this.tCount[e]!;
-        ack.set(seq, type, instrumentId, s.evRing, s.ackCounter, n);
+        if (s.spill !== null && ((s.spilledTo - s.ackCounter) | 0) > 0) {
+          // Its first records were spilled: the rest (drained, not released) join them, so that the
+          // command's records are contiguous in the spill.
+          if (((s.spilledTo - s.ackCounter) | 0) < n) this.spillEvents(s, n - ((s.spilledTo - s.ackCounter) | 0));
+          ack.set(seq, type, instrumentId, s.spill, s.ackCounter, n);
+        } else {
+          ack.set(seq, type, instrumentId, s.evRing, s.ackCounter, n);
+        }
         this.deliver(ack);
         s.ackCounter = (s.ackCounter + n) | 0;
+        // An emptied spill the size of a pathological command is given back.
+        if (s.spill !== null && ((s.spilledTo - s.ackCounter) | 0) <= 0 && s.spill.capacity > 65536) s.spill = null;
       } else {
         ack.set(seq, type, instrumentId, null, 0, 0);
         this.deliver(ack);
@@ -713,6 +742,46 @@ export class Engine {
     // per call, not per ack. (A throwing onAck fails the engine; nothing is released after it.)
     this.releaseAckedEvents();
   }
+
+  /**
+   * Copies `count` (default: every) drained, unreleased records of shard `s`'s event ring into its
+   * spill, after those already there, and releases their slots to the shard.
+   */
+  private spillEvents(s: ShardHandle, count = -1): void {
+    const r = s.evRing;
+    const n = count < 0 ? r.unreleasedCount() : count;
+    if (n <= 0) return;
+    const from = r.releasedCount();
+    if (s.spill === null || ((s.spilledTo - s.ackCounter) | 0) <= 0) s.spilledTo = from;
+    // Spilled and not yet acked, after this copy: the spill must hold them all.
+    const need = ((from - s.ackCounter) | 0) + n;
+    let sp = s.spill;
+    if (sp === null || sp.capacity < need) {
+      let cap = sp === null ? 1024 : sp.capacity;
+      while (cap < need) cap *= 2;
+      const grown: EventSpill = { f64: new Float64Array(RING_DATA_WORD + cap * EVR_WORDS), capacity: cap };
+      if (sp !== null) {
+        for (let c = s.ackCounter; c !== s.spilledTo; c = (c + 1) | 0) {
+          grown.f64.set(sp.f64.subarray(RING_DATA_WORD + (c & (sp.capacity - 1)) * EVR_WORDS, RING_DATA_WORD + ((c & (sp.capacity - 1)) + 1) * EVR_WORDS), RING_DATA_WORD + (c & (cap - 1)) * EVR_WORDS);
+        }
+      }
+      s.spill = sp = grown;
+      this.eventSpillGrowths++;
+    }
+    const rm = r.capacity - 1, sm = sp.capacity - 1, src = r.f64, dst = sp.f64;
+    for (let i = 0; i < n; i++) {
+      const c = (from + i) | 0;
+      const so = RING_DATA_WORD + (c & rm) * EVR_WORDS, d = RING_DATA_WORD + (c & sm) * EVR_WORDS;
+      for (let w = 0; w < EVR_WORDS; w++) dst[d + w] = src[so + w]!;
+    }
+    r.release(n);
+    s.spilledTo = (from + n) | 0;
+    this.eventsSpilled += n;
+  }
+
+  /** Event records copied out of full rings (stats). */
+  eventsSpilled = 0;
+  eventSpillGrowths = 0;
 
   private releaseAckedEvents(): void {
     for (let k = 0; k < this.shards.length; k++) {
@@ -797,6 +866,7 @@ export class Engine {
 
   /** Resolves once every command sequenced so far is acked. */
   async drain(): Promise<void> {
+    if (this.failure !== null) throw this.failure;
     // A batch left open would never be executed: publish it (the batch stays open for its owner).
     this.publishPending();
     while (this.ackSeq < this.nextSeq) {
@@ -1110,7 +1180,7 @@ export class Engine {
       lastSnapshotLedgerMs: this.snapshotLedgerMs, lastSnapshotShardsMs: this.snapshotShardsMs,
       snapshotsInline: this.snapshotsInline, snapshotsThread: this.snapshotsThread, lastSnapshotIssueMs: this.lastSnapshotIssueMs,
       lastSnapshotThreadDumpMs: this.lastThreadSnapshot?.dumpMs ?? 0, lastSnapshotThreadWriteMs: this.lastThreadSnapshot?.writeMs ?? 0,
-      lastSnapshotThreadTotalMs: this.lastSnapshotThreadTotalMs, snapshotsSkipped: this.snapshotsSkipped,
+      lastSnapshotThreadTotalMs: this.lastSnapshotThreadTotalMs, snapshotsSkipped: this.snapshotsSkipped, eventsSpilled: this.eventsSpilled,
       snapshotThreadLag: this.snapshotWriter !== null && this.snapshotWriter.error === null ? Math.max(0, this.nextSeq - 1 - this.snapshotWriter.appliedSeq) : 0,
     };
   }
@@ -1146,6 +1216,7 @@ export class Engine {
       await s.worker.terminate();
     }
     this.journal.setDurableListener(null);
+    this.journal.setFailureListener(null);
     this.snapshotStore?.close();
     this.snapshotStore = null;
     if (this.failure === null) await this.journal.close();
@@ -1153,6 +1224,37 @@ export class Engine {
     if (this.failure !== null) throw this.failure;
     return hashes ?? { seq: this.nextSeq - 1, ledger: this.ledger.stateHash(), books };
   }
+}
+
+/** Refuses options the engine cannot run with (EngineError naming the option); returns each instrument's shard. */
+function checkOptions(o: EngineOptions): Int32Array {
+  const bad = (what: string): never => { throw new EngineError(what); };
+  if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > MAX_SHARDS) bad(`shards must be an integer in [1, ${MAX_SHARDS}], got ${o.shards}`);
+  if (o.durability !== 'none' && o.durability !== 'normal' && o.durability !== 'full') bad(`durability must be none, normal or full, got ${String(o.durability)}`);
+  if (o.snapshotWriter !== undefined && o.snapshotWriter !== 'thread' && o.snapshotWriter !== 'inline') bad(`snapshotWriter must be 'thread' or 'inline', got ${String(o.snapshotWriter)}`);
+  if (!Array.isArray(o.instruments) || o.instruments.length === 0) bad('instruments: at least one is needed');
+  const ids = new Set<number>(), symbols = new Set<string>();
+  for (const s of o.instruments) {
+    if (!Number.isInteger(s.id) || s.id < 1 || s.id > 65535 || ids.has(s.id)) bad(`instrument ${s.symbol}: id must be a unique integer in [1, 65535]`);
+    if (symbols.has(s.symbol)) bad(`instrument ${s.symbol}: the symbol appears twice`);
+    ids.add(s.id); symbols.add(s.symbol);
+  }
+  if (o.shardOf !== undefined) {
+    for (const [sym, k] of Object.entries(o.shardOf)) {
+      if (!symbols.has(sym)) bad(`shardOf: ${sym} is not an instrument`);
+      if (!Number.isInteger(k) || k < 0 || k >= o.shards) bad(`shardOf: ${sym} -> shard ${k} does not exist (shards: ${o.shards})`);
+    }
+  }
+  const window = o.maxInFlight ?? 65536;
+  if (!Number.isInteger(window) || window < 2 || (window & (window - 1)) !== 0) bad(`maxInFlight must be a power of two >= 2, got ${window}`);
+  const nonNegative = (name: string, v: number | undefined): void => { if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${name} must be a finite number >= 0, got ${v}`); };
+  nonNegative('snapshotIntervalMs', o.snapshotIntervalMs);
+  nonNegative('archiveMinRecords', o.archiveMinRecords);
+  if (o.snapshotTailMs !== undefined && !(Number.isFinite(o.snapshotTailMs) && o.snapshotTailMs >= 1)) bad(`snapshotTailMs must be a finite number >= 1, got ${o.snapshotTailMs}`);
+  if (o.snapshotThreadNice !== undefined && !(Number.isInteger(o.snapshotThreadNice) && o.snapshotThreadNice >= 0 && o.snapshotThreadNice <= 19)) bad(`snapshotThreadNice must be an integer in [0, 19], got ${o.snapshotThreadNice}`);
+  const shardOfIndex = new Int32Array(o.instruments.length);
+  o.instruments.forEach((s, i) => { shardOfIndex[i] = o.shardOf?.[s.symbol] ?? i % o.shards; });
+  return shardOfIndex;
 }
 
 function ledgerOptionsOf(o: EngineOptions): LedgerOptions {

@@ -366,6 +366,18 @@ export class Journal {
     if (cb !== null) this.pump();
   }
 
+  /**
+   * Call `cb(error)` once, on the event loop, when the journal thread fails (a write error, a bad
+   * record, the thread crashing or exiting): the owner stops at once instead of waiting for a
+   * watermark that will not move. Called at once if it has failed already; null removes it.
+   */
+  setFailureListener(cb: ((e: JournalError) => void) | null): void {
+    this.failureListener = cb;
+    if (cb !== null && this.failure !== null) queueMicrotask(() => this.failureListener?.(this.failure!));
+  }
+
+  private failureListener: ((e: JournalError) => void) | null = null;
+
   /** Resolve due waiters and call the listener now (for a caller that polls in its own loop). */
   checkDurable(): number {
     const d = this.durableSeq();
@@ -460,6 +472,8 @@ export class Journal {
     this.rejectAll(this.failure);
     void this.worker.terminate();
     void this.stopCheckpointer();
+    const cb = this.failureListener, e = this.failure;
+    if (cb !== null) queueMicrotask(() => cb(e));
   }
 
   private rejectAll(e: JournalError): void {
@@ -476,10 +490,13 @@ export class Journal {
 
 // ------------------------------------------------------------------ schema (shared with the thread)
 
+// engine_meta: text facts about the engine that wrote the file (the instrument configuration and its
+// hash, persistence/instrument-fingerprint.ts); archives get the table empty.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, n INTEGER NOT NULL, recs BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (shard INTEGER NOT NULL, seq INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (shard, seq));
+CREATE TABLE IF NOT EXISTS engine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 /**
@@ -755,6 +772,16 @@ export class SnapshotStore {
     }
     const db = this.open();
     db.transaction(() => { for (const it of items) this.put!.run(it.shard, it.seq, it.blob); })();
+  }
+
+  /**
+   * Deletes every snapshot taken at a seq past `seq` (the journal's end at start: an inline snapshot
+   * stores the ledger's part before its command is durable, and a crash in between leaves a part
+   * for a seq the journal does not have, which a later command would reuse). Returns the rows deleted.
+   */
+  dropAfter(seq: number): number {
+    const db = this.open();
+    return db.prepare('DELETE FROM snapshots WHERE seq > ?').run(seq).changes;
   }
 
   close(): void {

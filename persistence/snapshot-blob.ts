@@ -4,7 +4,9 @@
 // instrument id for a book and LEDGER_SNAPSHOT_ID for the ledger, so snapshots do not depend on how
 // instruments are spread over shards.
 
+import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
+import { hashNumbers } from '../core/hash.js';
 import { latestSnapshot } from './journal.js';
 
 export const LEDGER_SNAPSHOT_ID = 0;
@@ -51,10 +53,34 @@ export interface SnapshotSet {
 }
 
 /**
- * The newest seq <= atOrBeforeSeq at which the ledger and every instrument in `instrumentIds` have a
- * snapshot (a crash in the middle of taking one leaves an incomplete set, which is skipped), or null.
+ * Checks that a stored blob is whole: it decodes, it is the part of `ownerId` at `seq`, and its state
+ * words hash to the hash recorded in its header (a torn or bit-flipped blob fails here, without
+ * restoring anything). Throws SnapshotError.
  */
-export function findSnapshotSet(path: string, instrumentIds: readonly number[], atOrBeforeSeq: number): SnapshotSet | null {
+export function checkSnapshotBlob(blob: Uint8Array, ownerId: number, seq: number): DecodedSnapshot {
+  const d = decodeSnapshot(blob);
+  if (d.ownerId !== ownerId || d.seq !== seq) throw new SnapshotError(`blob is the part of ${d.ownerId} at seq ${d.seq}, stored as ${ownerId} at ${seq}`);
+  let h: string;
+  try {
+    h = hashNumbers(d.state);
+  } catch (e) {
+    throw new SnapshotError(`state is not integers (${(e as Error).message})`);
+  }
+  if (h !== d.stateHash) throw new SnapshotError(`state hashes to ${h}, the header records ${d.stateHash}`);
+  return d;
+}
+
+/** A stored snapshot part that failed checkSnapshotBlob (ownerId LEDGER_SNAPSHOT_ID = the ledger). */
+export interface BadSnapshotPart { seq: number; ownerId: number; reason: string }
+
+/**
+ * The newest seq <= atOrBeforeSeq at which the ledger and every instrument in `instrumentIds` have a
+ * snapshot (a crash in the middle of taking one leaves an incomplete set, which is skipped) whose
+ * every part passes checkSnapshotBlob, or null. A complete set with a damaged part is skipped for
+ * the next older one; `onBadPart` hears of each damaged part.
+ */
+export function findSnapshotSet(path: string, instrumentIds: readonly number[], atOrBeforeSeq: number,
+  onBadPart?: (bad: BadSnapshotPart) => void): SnapshotSet | null {
   if (!existsSync(path)) return null;
   let bound = atOrBeforeSeq;
   for (;;) {
@@ -66,7 +92,39 @@ export function findSnapshotSet(path: string, instrumentIds: readonly number[], 
       if (b === null || b.seq !== l.seq) break;
       books.set(id, b.blob);
     }
-    if (books.size === instrumentIds.length) return { seq: l.seq, ledger: l.blob, books };
+    if (books.size === instrumentIds.length) {
+      let whole = true;
+      const check = (ownerId: number, blob: Uint8Array): void => {
+        try {
+          checkSnapshotBlob(blob, ownerId, l.seq);
+        } catch (e) {
+          if (!(e instanceof SnapshotError)) throw e;
+          whole = false;
+          onBadPart?.({ seq: l.seq, ownerId, reason: e.message });
+        }
+      };
+      check(LEDGER_SNAPSHOT_ID, l.blob);
+      for (const [id, blob] of books) check(id, blob);
+      if (whole) return { seq: l.seq, ledger: l.blob, books };
+    }
     bound = l.seq - 1;
+  }
+}
+
+/**
+ * Deletes stored snapshot parts (damaged ones, so that a replay passing their Snapshot command writes
+ * them again instead of comparing against them). One transaction; returns the rows deleted.
+ */
+export function deleteSnapshotParts(path: string, parts: readonly { seq: number; ownerId: number }[]): number {
+  if (parts.length === 0) return 0;
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    const del = db.prepare('DELETE FROM snapshots WHERE shard = ? AND seq = ?');
+    let n = 0;
+    db.transaction(() => { for (const p of parts) n += del.run(p.ownerId, p.seq).changes; })();
+    return n;
+  } finally {
+    db.close();
   }
 }

@@ -126,25 +126,10 @@ export class MarketDataResource {
   }
 
   /** Waits for the start-up catch-up (bounded), then brings the store up to the last acked trade. */
-  private async current(): Promise<void> {
-    const f = this.feed;
-    if (!f.settled) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        f.ready.then(() => false),
-        new Promise<boolean>((res) => { timer = setTimeout(() => res(true), CATCH_UP_WAIT_MS); }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) throw problem(503, 'candles_unavailable', 'candles are being caught up from the journal; retry shortly', {}, { 'retry-after': '1' });
-    }
-    if (f.failure !== null) throw problem(503, 'candles_unavailable', 'the candle store could not be caught up from the journal (see the log)');
-    try {
-      await f.sync();
-    } catch (e) {
-      this.c.log({ err: (e as Error).message }, 'rest: candle store not current');
-      throw problem(503, 'candles_unavailable', 'the candle store cannot be written (see the log)', {}, { 'retry-after': '1' });
-    }
+  private current(): Promise<void> {
+    return candlesCurrent(this.feed, this.c.log);
   }
+
 }
 
 /** One symbol's ticker as the REST API answers it (the Ticker schema). */
@@ -222,5 +207,28 @@ export class MarketDataCache {
     }
     this.writes += n;
     return n;
+  }
+}
+
+/**
+ * Waits (bounded) for the candle store's start-up catch-up from the journal, then brings it up to
+ * the last acked trade; 503 `candles_unavailable` when it cannot (market data, portfolio performance).
+ */
+export async function candlesCurrent(f: CandleFeed, log: (fields: Record<string, unknown>, msg: string) => void): Promise<void> {
+  if (!f.settled) {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      f.ready.then(() => false),
+      new Promise<boolean>((res) => { timer = setTimeout(() => res(true), CATCH_UP_WAIT_MS); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) throw problem(503, 'candles_unavailable', 'candles are being caught up from the journal; retry shortly', {}, { 'retry-after': '1' });
+  }
+  if (f.failure !== null) throw problem(503, 'candles_unavailable', 'the candle store could not be caught up from the journal (see the log)');
+  try {
+    await f.sync();
+  } catch (e) {
+    log({ err: (e as Error).message }, 'rest: candle store not current');
+    throw problem(503, 'candles_unavailable', 'the candle store cannot be written (see the log)', {}, { 'retry-after': '1' });
   }
 }

@@ -9,6 +9,7 @@ import { latestSnapshot, readJournal } from '../../persistence/journal.js';
 import { decodeSnapshot, LEDGER_SNAPSHOT_ID } from '../../persistence/snapshot-blob.js';
 import type { Ack } from '../engine.js';
 import type { CandleFeed } from './candle-feed.js';
+import { candlesCurrent } from './market-data.js';
 import type { InstrumentInfo, RestContext } from './context.js';
 import {
   balancesOfLedgerDump, bigDecimal, computeSeries, periodsPerYear, summarize, UNIT_PRICE, type BalanceChange, type Price,
@@ -26,7 +27,6 @@ export const MAX_TOTAL_POINTS = 10_000;
 /** The read model keeps this many fills per account (ReadModel's default maxTradesPerAccount); past it the oldest may be gone. */
 const FILLS_KEPT = 100_000;
 /** How long /performance waits for the candle store's start-up catch-up before answering 503. */
-const CANDLE_WAIT_MS = 5000;
 const PERF_INTERVALS = ['1m', '5m', '15m', '1h', '4h', '1d'] as const;
 
 const RETURNS_METHOD = 'time-weighted return, linked Modified Dietz: per bucket, gain / (start equity + time-weighted cash flows), '
@@ -384,22 +384,9 @@ export class PortfolioResource {
 
   /** Waits (bounded) for the candle store's start-up catch-up and brings it up to the last ack. */
   private async candlesCurrent(): Promise<void> {
-    const f = this.feed;
-    if (f === null) return;
-    if (!f.settled) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([f.ready.then(() => false), new Promise<boolean>((res) => { timer = setTimeout(() => res(true), CANDLE_WAIT_MS); })]);
-      clearTimeout(timer);
-      if (timedOut) throw problem(503, 'candles_unavailable', 'candles are being caught up from the journal; retry shortly', {}, { 'retry-after': '1' });
-    }
-    if (f.failure !== null) throw problem(503, 'candles_unavailable', 'the candle store could not be caught up from the journal (see the log)');
-    try {
-      await f.sync();
-    } catch (e) {
-      this.c.log({ err: (e as Error).message }, 'rest: candle store not current');
-      throw problem(503, 'candles_unavailable', 'the candle store cannot be written (see the log)', {}, { 'retry-after': '1' });
-    }
+    if (this.feed !== null) await candlesCurrent(this.feed, this.c.log);
   }
+
 
   /** Reads the account, asset and amount of the funding acks noted since the last call from the journal (they are rare). */
   private readFunding(): void {

@@ -936,6 +936,8 @@ export class Engine {
    */
   private tryIssueThreadSnapshot(): void {
     if (this.threadSnapshotWaiters.length === 0 || this.replaying) return;
+    // The in-flight window full: tracking it now would overwrite the oldest unacked command's entry.
+    if (this.nextSeq - this.ackSeq > this.mask) { this.schedule(); return; } // retried by poll
     let writer = this.snapshotWriter;
     if (writer === null || writer.error !== null) writer = this.snapshotWriter = new SnapshotWriter(this.snapshotWriterOptions);
     const t0 = performance.now();
@@ -981,7 +983,7 @@ export class Engine {
   }
 
   private tryIssueSnapshot(): void {
-    if (!this.allExecuted()) return;
+    if (!this.allExecuted() || this.nextSeq - this.ackSeq > this.mask) return;
     const jring = this.journal.ring;
     if (!this.replaying) {
       if (jring.tryReserve() < 0) return;
@@ -1156,6 +1158,8 @@ export class Engine {
     this.snapshotWaiters = [];
     this.threadSnapshotWaiters = [];
     this.snapshotSeqs = [];
+    // A dead engine's snapshot thread would go on following the journal.
+    void this.snapshotWriter?.close();
   }
 
   /** Per shard, its thread's counters once it stopped (after close), else null. */

@@ -44,8 +44,17 @@ async function main(): Promise<void> {
   niceThisThread(d.nice);
   const ids = d.instruments.map((s) => s.id);
   const t0 = performance.now();
-  const set = findSnapshotSet(d.journalPath, ids, Number.MAX_SAFE_INTEGER);
-  const rp = new StateReplayer(d.instruments, d.ledgerOptions, set);
+  // The newest set that restores (hashes checked); an older one, or empty state, when it does not.
+  let rp: StateReplayer | null = null;
+  for (let bound = Number.MAX_SAFE_INTEGER; rp === null;) {
+    const set = findSnapshotSet(d.journalPath, ids, bound);
+    try {
+      rp = new StateReplayer(d.instruments, d.ledgerOptions, set);
+    } catch (e) {
+      if (set === null) throw e;
+      bound = set.seq - 1;
+    }
+  }
   const store = new SnapshotStore(d.journalPath);
   const report = (m: SnapshotWriterReport): void => port.postMessage(m);
   report({ t: 'ready', fromSeq: rp.lastSeq, restoreMs: performance.now() - t0 });

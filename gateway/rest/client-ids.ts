@@ -66,6 +66,8 @@ export class ClientOrderIds {
   /** Adds (or replaces) the entry of `account`'s `text`, dropping the oldest past maxEntries. */
   add(account: number, text: string, e: IdemEntry): void {
     const key = `${account}:${text}`;
+    const prev = this.byKey.get(key);
+    if (prev !== undefined && prev !== e && prev.orderId !== 0 && prev.orderId !== e.orderId) this.textById.delete(prev.orderId);
     this.byKey.delete(key);
     this.byKey.set(key, e);
     if (e.orderId !== 0) this.textById.set(e.orderId, text);
@@ -77,9 +79,10 @@ export class ClientOrderIds {
   }
 
   /** The request of `e` was sequenced as order `orderId`. */
-  sequenced(e: IdemEntry, orderId: number, text: string): void {
+  sequenced(e: IdemEntry, account: number, orderId: number, text: string): void {
     e.orderId = orderId;
-    this.textById.set(orderId, text);
+    // (an entry evicted while its request waited is not indexed again: textById stays bounded)
+    if (this.byKey.get(`${account}:${text}`) === e) this.textById.set(orderId, text);
   }
 
   /** Frees `account`'s `text` (a request that was never sequenced). */

@@ -201,7 +201,7 @@ export class OrderResource {
     entry.pending = new Promise<void>((res) => { release = res; });
     this.ids.add(account, text, entry);
     try {
-      const out = await c.submit(cmd, i.spec.id, (seq) => { this.ids.sequenced(entry, seq, text); c.model.noteSubmitted(seq, cmd); });
+      const out = await c.submit(cmd, i.spec.id, (seq) => { this.ids.sequenced(entry, account, seq, text); c.model.noteSubmitted(seq, cmd); });
       return this.answerNew(ctx, out.seq, t0);
     } catch (e) {
       // Nothing was sequenced (refused, busy): the id stays free for a retry.

@@ -5,7 +5,7 @@
 
 import { CW_ACCOUNT, CW_ASSET, CW_TYPE, CW_TS, CW_VALUE, isFundingType, RuntimeCommandType } from '../../core/command-codec.js';
 import { INTERVAL_US, bucketStartUs, type Candle as CandleRow, type Interval } from '../../marketdata/candles.js';
-import { latestSnapshot, readJournal } from '../../persistence/journal.js';
+import { latestSnapshot, readJournalChunks } from '../../persistence/journal.js';
 import { decodeSnapshot, LEDGER_SNAPSHOT_ID } from '../../persistence/snapshot-blob.js';
 import type { Ack } from '../engine.js';
 import type { CandleFeed } from './candle-feed.js';
@@ -101,6 +101,9 @@ const APPROX = [
   'fees are summed in the quote asset; maker rebates are negative fees',
 ];
 
+/** Funding acks noted before they are read from the journal without a request asking. */
+const FUNDING_EAGER = 4096;
+
 export class PortfolioResource {
   /** The read model's seq when this resource was made (= its seeding snapshot's: nothing was acked in between). */
   private readonly startSeq: number;
@@ -120,7 +123,10 @@ export class PortfolioResource {
     const prev = c.engine.onAck;
     c.engine.onAck = (ack: Ack): void => {
       prev?.(ack);
-      if (isFundingType(ack.commandType)) this.pendingFunding.push(ack.seq);
+      if (isFundingType(ack.commandType)) {
+        this.pendingFunding.push(ack.seq);
+        if (this.pendingFunding.length === FUNDING_EAGER) setImmediate(() => { try { this.readFunding(); } catch (e) { this.c.log({ err: (e as Error).message }, 'rest: funding read failed'); } });
+      }
     };
   }
 
@@ -388,34 +394,39 @@ export class PortfolioResource {
   }
 
 
-  /** Reads the account, asset and amount of the funding acks noted since the last call from the journal (they are rare). */
+  /**
+   * Reads the account, asset and amount of the funding acks noted since the last call from the
+   * journal, in one pass from the first to the last (they are rare; more than FUNDING_EAGER of them
+   * are read at once, off the ack path, so that the list stays bounded when nobody asks).
+   */
   private readFunding(): void {
     if (this.pendingFunding.length === 0) return;
     const seqs = this.pendingFunding;
     this.pendingFunding = [];
-    for (let k = 0; k < seqs.length; k++) {
-      const seq = seqs[k]!;
-      let found = false;
-      for (const rec of readJournal(this.c.engine.journalPath, seq - 1)) {
-        if (rec.seq === seq) {
-          const w = rec.words, type = w[CW_TYPE]!, v = w[CW_VALUE]!;
-          const units = type === RuntimeCommandType.Withdraw ? -v : v; // Adjust carries its sign
-          const account = w[CW_ACCOUNT]!;
-          let list = this.funding.get(account);
-          if (list === undefined) { list = []; this.funding.set(account, list); }
-          list.push({ tsUs: w[CW_TS]!, asset: w[CW_ASSET]!, units });
-          found = true;
-        }
-        break;
-      }
-      if (!found) {
-        // Not readable yet (or any more): kept for the next request, and said in the log.
-        this.pendingFunding.push(...seqs.slice(k));
-        this.c.log({ seq }, 'rest: funding command not found in the journal; returns leave it out for now');
-        return;
+    const wanted = new Set(seqs);
+    const last = seqs[seqs.length - 1]!;
+    outer: for (const chunk of readJournalChunks(this.c.engine.journalPath, seqs[0]! - 1)) {
+      const w = chunk.words, rw = chunk.recordWords;
+      for (let r = 0, o = 0; r < chunk.n; r++, o += rw) {
+        const seq = w[o + chunk.seqWord]!;
+        if (seq > last) break outer;
+        if (!wanted.delete(seq)) continue;
+        const type = w[o + CW_TYPE]!, v = w[o + CW_VALUE]!;
+        const units = type === RuntimeCommandType.Withdraw ? -v : v; // Adjust carries its sign
+        const account = w[o + CW_ACCOUNT]!;
+        let list = this.funding.get(account);
+        if (list === undefined) { list = []; this.funding.set(account, list); }
+        list.push({ tsUs: w[o + CW_TS]!, asset: w[o + CW_ASSET]!, units });
       }
     }
+    if (wanted.size > 0) {
+      // Not readable yet (or any more): kept for the next request, and said in the log.
+      const missing = seqs.filter((q) => wanted.has(q));
+      this.pendingFunding.push(...missing);
+      this.c.log({ seq: missing[0], count: missing.length }, 'rest: funding command not found in the journal; returns leave it out for now');
+    }
   }
+
 
   /** Every account's balances at startSeq, from the ledger part of the snapshot the gateway was seeded from. */
   private loadAnchor(): Map<number, Float64Array> | string {

@@ -157,8 +157,17 @@ export class JournalReplayer {
       for (const s of this.instruments) this.books.set(s.id, new OrderBook(s, this.ev));
       this.pos = 0;
     } else {
-      this.ledger = Ledger.restore(this.instruments, this.ledgerOptions, decodeSnapshot(set.ledger).state);
-      for (const s of this.instruments) this.books.set(s.id, OrderBook.restore(s, this.ev, decodeSnapshot(set.books.get(s.id)!).state));
+      // Each restored state is checked against the hash recorded with it (as the engine and the
+      // snapshot thread do): a replication built on a wrong state would write wrong rows.
+      const ls = decodeSnapshot(set.ledger);
+      this.ledger = Ledger.restore(this.instruments, this.ledgerOptions, ls.state);
+      if (this.ledger.stateHash() !== ls.stateHash) throw new CatchUpError(`restored ledger hash ${this.ledger.stateHash()} differs from the recorded ${ls.stateHash} (seq ${set.seq})`);
+      for (const s of this.instruments) {
+        const bs = decodeSnapshot(set.books.get(s.id)!);
+        const book = OrderBook.restore(s, this.ev, bs.state);
+        if (book.stateHash() !== bs.stateHash) throw new CatchUpError(`restored book ${s.id} hash ${book.stateHash()} differs from the recorded ${bs.stateHash} (seq ${set.seq})`);
+        this.books.set(s.id, book);
+      }
       this.pos = set.seq;
     }
     this.rebuilds++;

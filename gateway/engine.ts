@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   CMD_RECORD_BYTES, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CommandExtras, EVR_INSTRUMENT, EVR_LAST,
-  EVR_RECORD_BYTES, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType, copyCommandRecord, decodeCommand, encodeCommand, isFundingType,
+  CW_LINK_ID, EVR_RECORD_BYTES, EVR_TYPE_DONE, EVR_WORDS, RuntimeCommandType, copyCommandRecord, decodeCommand, encodeCommand, isFundingType,
 } from '../core/command-codec.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, EventType, OrderType, RejectReason, Side } from '../core/types.js';
@@ -1117,6 +1117,9 @@ export class Engine {
     const instrumentId = w[o + CW_INSTRUMENT]!;
     const i = this.idToIndex[instrumentId]!;
     if (i === undefined || i < 0) throw new EngineError(`replay: seq ${seq} names unknown instrument ${instrumentId}`);
+    // A linked order (OCO leg, bracket child) was accepted live only once its book had settled (the
+    // ledger answered Busy before): it is held here at the same point.
+    if (type === CommandType.NewOrder && w[o + CW_LINK_ID] !== 0 && this.instrInFlight[i]! > 0) return false;
     const shard = this.shards[this.shardOfIndex[i]!]!;
     const so = shard.cmdRing.tryReserve();
     if (so < 0) return false;

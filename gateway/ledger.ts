@@ -480,6 +480,10 @@ export class Ledger {
         units = Math.floor(q / (px * npt)) * bpl;
       }
     }
+    // Any linked order waits until its book has settled: what this ledger knows of the partner or entry
+    // (linked already, filled, ended, refused by the book) may still change with what is in flight,
+    // and a replay, which settles every command first, must decide the same.
+    if (inFlight && cmd.linkId !== 0) return RejectReason.Busy;
     // OCO partner sharing the hold (as the book links it; a link the book refuses ends in Rejected).
     let partner = NIL, entry = NIL, size = 0;
     if (child) {

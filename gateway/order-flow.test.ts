@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mulberry32 } from '../testing/prng.js';
 import { hashNumbers } from '../core/hash.js';
-import { Command, CommandType } from '../core/types.js';
+import { OrderBook } from '../core/book.js';
+import { EventBuffer } from '../core/events.js';
+import { Command, CommandType, EventType, OrderFlags, OrderType, RejectReason, TimeInForce } from '../core/types.js';
 import { KIT_ACCOUNTS, kitInstruments } from './engine-test-kit.js';
 import { OrderFlow, Prng } from './order-flow.js';
 
@@ -43,5 +45,65 @@ describe('order flow', () => {
     }
     assert.equal(out.length, 125_000);
     assert.equal(hashNumbers(out), 'd85168c3d4ae8111');
+  });
+  it('advanced: every kind is generated, and the books accept most of it (run on the books alone, no ledger)', () => {
+    const specs = kitInstruments();
+    const ev = new EventBuffer(1 << 16);
+    const books = specs.map((s) => new OrderBook(s, ev));
+    const f = new OrderFlow(5, specs, { accounts: KIT_ACCOUNTS, marketOrders: true, gtdUs: 3_000, advanced: true });
+    const c = new Command();
+    const kinds = new Map<string, number>();
+    const bump = (k: string): void => { kinds.set(k, (kinds.get(k) ?? 0) + 1); };
+    const rejects = new Map<number, number>();
+    let orders = 0, rejected = 0;
+    let now = 1_700_000_000_000_000;
+    for (let seq = 1; seq <= 20_000; seq++) {
+      now += 1;
+      const i = f.next(c, now);
+      c.seq = seq; c.tsUs = now;
+      if (c.type === CommandType.NewOrder) {
+        c.orderId = seq; orders++;
+        const t = c.orderType;
+        if ((c.flags & OrderFlags.Child) !== 0) bump('child');
+        else if (c.linkId !== 0) bump('oco');
+        if (c.tif === TimeInForce.FOK) bump('fok');
+        if ((c.flags & OrderFlags.PostOnly) !== 0) bump('postOnly');
+        if (c.displayQtyLots !== 0) bump('iceberg');
+        if (t === OrderType.Stop || t === OrderType.StopLimit) bump('stop');
+        if (t === OrderType.TrailingStop || t === OrderType.TrailingStopLimit) bump((c.flags & OrderFlags.TrailBps) !== 0 ? 'trailBps' : 'trailTicks');
+        if (t === OrderType.MarketIfTouched || t === OrderType.LimitIfTouched) bump('ifTouched');
+        if (t >= OrderType.Stop && (c.flags & OrderFlags.TriggerMark) !== 0) bump('mark');
+      } else if (c.type === CommandType.MassCancel) bump('massCancel');
+      else if (c.type === CommandType.SetReferencePrice) bump('refPrice');
+      ev.clear();
+      books[i]!.execute(c);
+      let accepted = false;
+      for (let r = 0; r < ev.count; r++) {
+        const rec = ev.record(r);
+        if (rec[0] === EventType.Rejected && c.type === CommandType.NewOrder) { rejected++; rejects.set(rec[6]!, (rejects.get(rec[6]!) ?? 0) + 1); }
+        if (rec[0] === EventType.Accepted) accepted = true;
+      }
+      if (accepted) f.accepted(i, seq, c.account);
+    }
+    for (const k of ['child', 'oco', 'fok', 'postOnly', 'iceberg', 'stop', 'trailBps', 'trailTicks', 'ifTouched', 'mark', 'massCancel', 'refPrice']) {
+      assert.ok((kinds.get(k) ?? 0) > 30, `${k}: ${kinds.get(k) ?? 0} (${JSON.stringify([...kinds])})`);
+    }
+    // Refused NewOrders are a small part, and none for a malformed field (only reasons of the market's
+    // state: a link target that has ended, a stop the price has passed, no last price yet, ...).
+    assert.ok(rejected < orders * 0.1, `${rejected} of ${orders} new orders rejected: ${JSON.stringify([...rejects])}`);
+    const wellFormed = new Set<number>([RejectReason.StopWouldTrigger, RejectReason.PostOnlyWouldTake, RejectReason.InvalidLink, RejectReason.PriceOutsideBand, RejectReason.NoReferencePrice]);
+    for (const [reason] of rejects) assert.ok(wellFormed.has(reason), `reject reason ${reason} (${JSON.stringify([...rejects])})`);
+  });
+
+  it('advanced: the same commands for a seed (fingerprint; the engine tests\' reproductions name command indices of seed 7)', () => {
+    const f = new OrderFlow(7, kitInstruments(), { accounts: KIT_ACCOUNTS, marketOrders: false, gtdUs: 300, advanced: true });
+    const c = new Command();
+    const out: number[] = [];
+    for (let k = 1; k <= 5000; k++) {
+      const i = f.next(c, 1_700_000_000_000_000 + k);
+      out.push(i, ...Object.entries(c).filter(([key]) => key !== 'clientText').map(([, v]) => v as number));
+      if (c.type === CommandType.NewOrder) f.accepted(i, k, c.account);
+    }
+    assert.equal(hashNumbers(out), 'ae99be8b73c53723');
   });
 });

@@ -1,8 +1,10 @@
 // Child process for the engine crash test (engine-crash.test.ts): starts the engine on argv[2]
 // (recovery from snapshot + journal), prints "recovered <json>" with the state hashes it recovered
-// (taken by a snapshot right after recovery), then submits a steady seeded order flow forever,
-// printing "acked <seq>" (synchronously, fd 1) whenever the highest acknowledged seq advances. The
-// parent SIGKILLs it at random moments.
+// (taken by a snapshot right after recovery), then submits a steady seeded order flow forever
+// (argv[4]: 'advanced', the default, with conditional, trailing, FOK, post-only and iceberg orders,
+// OCO legs, bracket children, mass cancels and mark moves, a leg answering Busy being retried; or
+// 'basic'), printing "acked <seq>" (synchronously, fd 1) whenever the highest acknowledged seq
+// advances. The parent SIGKILLs it at random moments.
 
 import { writeSync } from 'node:fs';
 import { Command, CommandType } from '../core/types.js';
@@ -16,7 +18,8 @@ const RATE_PER_MS = 10; // ~10k commands/s
 async function main(): Promise<void> {
   const dir = process.argv[2];
   const seed = Number(process.argv[3] ?? 1);
-  if (dir === undefined) throw new Error('usage: engine-crash-child <dataDir> [seed]');
+  const advanced = (process.argv[4] ?? 'advanced') === 'advanced';
+  if (dir === undefined) throw new Error('usage: engine-crash-child <dataDir> [seed] [advanced|basic]');
   let acked = 0;
   const { engine, recovery } = await startEngine({
     instruments: kitInstruments(), shards: 2, durability: 'normal', dataDir: dir, snapshotIntervalMs: 150, archiveJournalOnSnapshot: true, archiveMinRecords: 1,
@@ -25,7 +28,7 @@ async function main(): Promise<void> {
   const hashes = await engine.stateHashes();
   writeSync(1, `recovered ${JSON.stringify({ ...hashes, recovery })}\n`);
   await fundAccounts(engine);
-  const flow = new OrderFlow(seed, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true, gtdUs: 50_000 });
+  const flow = new OrderFlow(seed, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true, gtdUs: 50_000, advanced });
   const cmd = new Command();
   let printed = 0;
   let pending = false;

@@ -1,8 +1,10 @@
 // Crash test of the whole engine: a child process (engine-crash-child.ts) runs the engine on the
-// embedded SQLite journal under a steady order flow and is SIGKILLed at random moments (seeded), at
-// least 20 times. After each restart: every command acknowledged before the kill is in the journal,
-// the recovered ledger and books equal a clean single-threaded replay of the journal, and the
-// journal's seqs are 1..n with none missing or duplicated.
+// embedded SQLite journal under a steady order flow (the advanced one: stops, trailing, if-touched,
+// FOK, post-only, icebergs, OCO legs, bracket children, mass cancels, mark moves; ENGINE_CRASH_FLOW=basic
+// for the plain one) and is SIGKILLed at random moments (seeded), at least 20 times. After each
+// restart: every command acknowledged before the kill is in the journal, the recovered ledger and
+// books equal a clean single-threaded replay of the journal, and the journal's seqs are 1..n with
+// none missing or duplicated.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +12,8 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeCommand } from '../core/command-codec.js';
+import { Command, CommandType, OrderFlags, OrderType } from '../core/types.js';
 import { JOURNAL_FILE } from '../gateway/engine.js';
 import { kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
 import { Prng } from '../gateway/order-flow.js';
@@ -19,12 +23,14 @@ import { cleanReplay } from './recovery.js';
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'engine-crash-child.js');
 const KILLS = Number(process.env['ENGINE_CRASH_KILLS'] ?? 20);
 const BUDGET_MS = 55_000;
+/** The child's order flow: 'advanced' (default) or 'basic' (limit, IOC, market, GTD, cancels, replaces). */
+const FLOW = process.env['ENGINE_CRASH_FLOW'] === 'basic' ? 'basic' : 'advanced';
 
 interface Life { recovered: { seq: number; ledger: string; books: Record<string, string>; recovery: { replayedCommands: number; snapshotSeq: number } }; acked: number; stderr: string }
 
 function life(dir: string, seed: number, runMs: number): Promise<Life> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, dir, String(seed), FLOW], { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '', stderr = '';
     let recovered: Life['recovered'] | null = null;
     let acked = 0;
@@ -80,10 +86,21 @@ describe('engine crash recovery (SIGKILL)', () => {
         if (Date.now() - t0 > BUDGET_MS) break;
       }
       let prev = 0;
+      // The advanced flow's commands reached the journal (and so every replay and recovery above).
+      const seen = { conditional: 0, oco: 0, child: 0, massCancel: 0, mark: 0 };
+      const c = new Command();
       for (const r of readJournal(join(dir, JOURNAL_FILE))) {
         assert.equal(r.seq, prev + 1, `journal seq ${r.seq} follows ${prev}`);
         prev = r.seq;
+        decodeCommand(r.words, 0, c);
+        if (c.type === CommandType.NewOrder) {
+          if (c.orderType >= OrderType.Stop) seen.conditional++;
+          if ((c.flags & OrderFlags.Child) !== 0) seen.child++;
+          else if (c.linkId !== 0) seen.oco++;
+        } else if (c.type === CommandType.MassCancel) seen.massCancel++;
+        else if (c.type === CommandType.SetReferencePrice) seen.mark++;
       }
+      if (FLOW === 'advanced') for (const [k, v] of Object.entries(seen)) assert.ok(v > 0, `the journal holds ${k} commands (${JSON.stringify(seen)})`);
       assert.ok(prev >= ackedBefore);
       // The child archives the journal after every snapshot, so kills also land in archives and trims.
       assert.ok(listJournalArchives(join(dir, JOURNAL_FILE)).length > 0, 'journal segments were archived');

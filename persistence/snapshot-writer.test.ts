@@ -3,8 +3,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EVR_TYPE_DONE, RuntimeCommandType } from '../core/command-codec.js';
-import { Command, CommandType, OrderType, Side, TimeInForce } from '../core/types.js';
+import { EVR_TYPE_DONE, RuntimeCommandType, decodeCommand } from '../core/command-codec.js';
+import { Command, CommandType, OrderFlags, OrderType, Side, TimeInForce } from '../core/types.js';
 import { EngineError, JOURNAL_FILE, SubmitStatus, type Ack, type Engine, type EngineOptions } from '../gateway/engine.js';
 import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
 import { OrderFlow } from '../gateway/order-flow.js';
@@ -72,6 +72,50 @@ test('a thread snapshot taken while orders flow: nothing answers Busy for it, it
   const recovered = await again.engine.stateHashes('inline');
   assert.deepEqual({ ledger: recovered.ledger, books: recovered.books }, { ledger: live.ledger, books: live.books });
   await again.engine.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('thread snapshots taken while the advanced flow runs (pipelined): each stored set equals a clean replay at its seq', { timeout: 120_000 }, async () => {
+  const dir = tempDataDir('snapw-adv');
+  const { engine } = await startEngine(options(dir, { shards: 3 }));
+  await fundAccounts(engine);
+  const flow = new OrderFlow(21, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true, gtdUs: 20_000, advanced: true });
+  await driveFlow(engine, flow, 1_500, now);
+  const seqs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    // Requested between two submits; the flow goes on (its OCO legs and children retrying on Busy)
+    // while the thread catches up and writes.
+    const taking = engine.snapshot('thread');
+    const during = await driveFlow(engine, flow, 1_500, now);
+    assert.ok(during.accepted > 1_400, `the flow ran (${JSON.stringify(during)})`);
+    const seq = await taking;
+    assert.ok(seq > (seqs[seqs.length - 1] ?? 0) && seq < engine.nextSequence - 1_000, `snapshot ${k} at seq ${seq} lies inside the flow`);
+    seqs.push(seq);
+  }
+  assert.equal(engine.stats().busySnapshot, 0, 'no submit was turned away for the snapshots');
+  const end = engine.nextSequence - 1;
+  for (const seq of seqs) {
+    const replay = cleanReplay(dir, kitInstruments(), {}, seq);
+    assert.equal(replay.hashes.seq, seq);
+    assert.deepEqual(engine.recordedHashes(seq), replay.hashes, `the stored set at seq ${seq} is the state at its seq`);
+  }
+  // The journal up to the last one holds the advanced commands (so the sets cover them).
+  const c = new Command();
+  const seen = { conditional: 0, oco: 0, child: 0, iceberg: 0, massCancel: 0, mark: 0 };
+  for (const r of readJournal(join(dir, JOURNAL_FILE), 0)) {
+    if (r.seq > seqs[seqs.length - 1]!) break;
+    decodeCommand(r.words, 0, c);
+    if (c.type === CommandType.NewOrder) {
+      if (c.orderType >= OrderType.Stop) seen.conditional++;
+      if ((c.flags & OrderFlags.Child) !== 0) seen.child++;
+      else if (c.linkId !== 0) seen.oco++;
+      if (c.displayQtyLots !== 0) seen.iceberg++;
+    } else if (c.type === CommandType.MassCancel) seen.massCancel++;
+    else if (c.type === CommandType.SetReferencePrice) seen.mark++;
+  }
+  for (const [k, v] of Object.entries(seen)) assert.ok(v > 0, `${k} commands before the last snapshot (${JSON.stringify(seen)})`);
+  assert.ok(end > seqs[seqs.length - 1]!);
+  await engine.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -27,6 +27,20 @@ function journalSeqs(dir: string): number[] {
   return [...readJournal(join(dir, JOURNAL_FILE))].map((r) => r.seq);
 }
 
+interface DeterminismRun { events: Map<number, number[][]>; hashes: unknown; dir: string }
+
+/** 1 shard vs 3 shards: the same hashes and per-symbol events, and a clean replay of the second reproduces them. */
+function assertSameRuns(one: DeterminismRun, three: DeterminismRun): void {
+  assert.deepEqual(three.hashes, one.hashes);
+  for (const id of [1, 2, 7]) {
+    assert.ok((one.events.get(id)?.length ?? 0) > 1000, `instrument ${id} saw events`);
+    assert.deepEqual(three.events.get(id), one.events.get(id), `events of instrument ${id}`);
+  }
+  const replay = cleanReplay(three.dir, kitInstruments(), {}, Number.MAX_SAFE_INTEGER, true);
+  assert.deepEqual(replay.hashes, one.hashes);
+  for (const id of [1, 2, 7]) assert.deepEqual(replay.events.get(id), one.events.get(id), `replayed events of instrument ${id}`);
+}
+
 describe('Engine', () => {
   it('a command with more events than the event ring holds is acked with all of them (spilled), in order, equal to a clean replay', { timeout: 60_000 }, async () => {
     const dir = tempDataDir('spill');
@@ -302,14 +316,7 @@ describe('Engine', () => {
       runs.push({ events: col.events, hashes, dir });
     }
     const [one, three] = runs as [typeof runs[0], typeof runs[0]];
-    assert.deepEqual(three.hashes, one.hashes);
-    for (const id of [1, 2, 7]) {
-      assert.ok((one.events.get(id)?.length ?? 0) > 1000, `instrument ${id} saw events`);
-      assert.deepEqual(three.events.get(id), one.events.get(id), `events of instrument ${id}`);
-    }
-    const replay = cleanReplay(three.dir, kitInstruments(), {}, Number.MAX_SAFE_INTEGER, true);
-    assert.deepEqual(replay.hashes, one.hashes);
-    for (const id of [1, 2, 7]) assert.deepEqual(replay.events.get(id), one.events.get(id), `replayed events of instrument ${id}`);
+    assertSameRuns(one, three);
     for (const r of runs) rmSync(r.dir, { recursive: true, force: true });
   });
 
@@ -378,14 +385,7 @@ describe('Engine', () => {
     assert.ok(count((e) => e[0] === EventType.Expired && e[6] === EndReason.FillOrKill) > 10, 'FOK orders were killed');
     assert.ok(count((e) => e[0] === EventType.AdminDone && e[3] === CommandType.SetReferencePrice) > 10, 'mark moves');
     assert.ok(count((e) => e[0] === EventType.AdminDone && e[3] === CommandType.MassCancel) > 5, 'mass cancels');
-    assert.deepEqual(three.hashes, one.hashes);
-    for (const id of [1, 2, 7]) {
-      assert.ok((one.events.get(id)?.length ?? 0) > 1000, `instrument ${id} saw events`);
-      assert.deepEqual(three.events.get(id), one.events.get(id), `events of instrument ${id}`);
-    }
-    const replay = cleanReplay(three.dir, kitInstruments(), {}, Number.MAX_SAFE_INTEGER, true);
-    assert.deepEqual(replay.hashes, one.hashes);
-    for (const id of [1, 2, 7]) assert.deepEqual(replay.events.get(id), one.events.get(id), `replayed events of instrument ${id}`);
+    assertSameRuns(one, three);
     for (const r of runs) rmSync(r.dir, { recursive: true, force: true });
   });
 

@@ -376,7 +376,8 @@ export class Engine {
       ...(o.journalCheckpointerNice !== undefined ? { checkpointerNice: o.journalCheckpointerNice } : {}),
       ...(o.journalCheckpointIntervalMs !== undefined ? { checkpointIntervalMs: o.journalCheckpointIntervalMs } : {}) });
     // The data dir must have been written under this instrument configuration (recorded on first
-    // open); then the newest whole snapshot set within the journal (a snapshot past the journal's end
+    // open), or one that this one appends instruments to (a new configuration epoch from the next
+    // seq); then the newest whole snapshot set within the journal (a snapshot past the journal's end
     // would contain commands that were never durable), older ones when it is damaged.
     const ledgerOptions = ledgerOptionsOf(o);
     let restore: SnapshotSet | null;
@@ -390,7 +391,7 @@ export class Engine {
       } finally {
         store.close();
       }
-      checkInstrumentFingerprint(path, o.instruments, ledgerOptions.assets ?? [], o.log);
+      checkInstrumentFingerprint(path, o.instruments, ledgerOptions.assets ?? [], o.log, journal.recoveredSeq + 1);
       ({ set: restore, ledger } = loadStartingPoint(path, o.instruments, ledgerOptions, journal.recoveredSeq, o.log));
     } catch (e) {
       await journal.close().catch(() => {});

@@ -24,6 +24,8 @@ const MAX_PPM = 1_000_000;
 const DUMP_VERSION = 4;
 /** The previous dump version, still restored when it means the same under the current rules (restore). */
 const DUMP_VERSION_V3 = 3;
+/** Words per live order in a version 4 stateDump. */
+const ORDER_DUMP_WORDS = 19;
 
 /** How an order's hold is computed (see docs/ledger.md). */
 export const enum HoldKind {
@@ -1306,6 +1308,48 @@ export class Ledger {
     L.shortfallCount = next();
     if (p !== snap.length) throw new LedgerError('ledger snapshot has trailing data');
     return L;
+  }
+
+  /**
+   * This ledger's state over a configuration that appends instruments (and assets) to its own (a new
+   * configuration epoch, persistence/instrument-fingerprint.ts): the same balances, orders and
+   * replaces in flight, the new assets at zero in every account and the new instruments without
+   * orders. Orders name instruments and assets by position, and positions do not move, so only the
+   * dump's per-asset and per-instrument entries grow. Throws LedgerError when `instruments` and the
+   * assets do not start with this ledger's.
+   */
+  grow(instruments: readonly InstrumentSpec[], options: LedgerOptions): Ledger {
+    const names: string[] = [];
+    const add = (a: string): void => { if (!names.includes(a)) names.push(a); };
+    for (const a of options.assets ?? []) add(a);
+    for (const s of instruments) { add(s.baseAsset); add(s.quoteAsset); }
+    const k = this.assetCount, k2 = names.length, n = this.instruments.length, n2 = instruments.length;
+    if (n2 < n || k2 < k || this.assetNames.some((a, x) => names[x] !== a) || this.instruments.some((s, i) => instruments[i]!.id !== s.id)) {
+      throw new LedgerError('ledger grow: the configuration does not start with this ledger\'s instruments and assets');
+    }
+    const d = this.stateDump();
+    const out: number[] = [d[0]!, k2, d[2]!];
+    let p = 3;
+    for (let a = 0; a < k; a++) out.push(d[p++]!);
+    for (let a = k; a < k2; a++) out.push(0);
+    const na = d[p++]!;
+    out.push(na);
+    for (let j = 0; j < na; j++) {
+      out.push(d[p++]!);
+      for (let x = 0; x < 2 * k; x++) out.push(d[p++]!);
+      for (let x = k; x < k2; x++) out.push(0, 0);
+    }
+    // Live orders (ORDER_DUMP_WORDS each), then replaces in flight (4 each): copied as they are.
+    const ordersEnd = p + 1 + d[p]! * ORDER_DUMP_WORDS;
+    const pendEnd = ordersEnd + 1 + d[ordersEnd]! * 4;
+    for (; p < pendEnd; p++) out.push(d[p]!);
+    if (d[p++] !== n) throw new LedgerError('ledger grow: dump layout not understood');
+    out.push(n2);
+    for (let i = 0; i < n; i++) out.push(d[p++]!);
+    for (let i = n; i < n2; i++) out.push(0);
+    out.push(d[p++]!);
+    if (p !== d.length) throw new LedgerError('ledger grow: dump layout not understood');
+    return Ledger.restore(instruments, options, out);
   }
 }
 

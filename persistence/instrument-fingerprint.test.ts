@@ -120,30 +120,35 @@ describe('instrument fingerprint', () => {
     }
   });
 
-  it('refuses an added, a removed and a reordered instrument (no add-only escape: the ledger dump holds every instrument)', async () => {
+  it('refuses an instrument added before existing ones, a removed and a reordered instrument (only appends are accepted: instrument-addition.test.ts)', async () => {
     const dir = tempDataDir('fp-add');
     try {
       const { engine } = await startEngine(options(dir));
       await fundAccounts(engine);
       await engine.snapshot();
       await engine.close();
-      const added: InstrumentSpec[] = [...kitInstruments(), testSpec({ id: 9, symbol: 'AAA-BBB', baseAsset: 'AAA', quoteAsset: 'BBB' })];
-      const err = await startEngine(options(dir, { instruments: added })).then(() => null, (e: unknown) => e);
-      assert.ok(err instanceof InstrumentConfigError);
+      const before = meta(dir);
+      // Ahead of an existing instrument, even with existing assets: it would move CCC-USD's position.
+      const inserted: InstrumentSpec[] = [...kitInstruments()];
+      inserted.splice(2, 0, testSpec({ id: 9, symbol: 'AAA-BBB', baseAsset: 'AAA', quoteAsset: 'BBB' }));
+      const err = await startEngine(options(dir, { instruments: inserted })).then(async (s) => { await s.engine.close(); return null; }, (e: unknown) => e);
+      assert.ok(err instanceof InstrumentConfigError, `got ${String(err)}`);
       assert.deepEqual(err.changes.map((c) => [c.kind, c.id, c.symbol]), [['added', 9, 'AAA-BBB']]);
-      assert.match(err.message, /instrument AAA-BBB \(id 9\) added/);
+      assert.match(err.message, /instrument AAA-BBB \(id 9\) added before existing instruments/);
       assert.doesNotMatch(err.message, /ledger state hash/);
+      assert.deepEqual(meta(dir), before, 'the record is unchanged by a refused start');
 
       const removed = kitInstruments().slice(0, 2);
-      const err2 = await startEngine(options(dir, { instruments: removed })).then(() => null, (e: unknown) => e);
+      const err2 = await startEngine(options(dir, { instruments: removed })).then(async (s) => { await s.engine.close(); return null; }, (e: unknown) => e);
       assert.ok(err2 instanceof InstrumentConfigError);
       assert.deepEqual(err2.changes.map((c) => c.kind), ['removed', 'assets']);
       assert.match(err2.message, /instrument CCC-USD \(id 7\) removed/);
 
       const reordered = kitInstruments().reverse();
-      const err3 = await startEngine(options(dir, { instruments: reordered })).then(() => null, (e: unknown) => e);
+      const err3 = await startEngine(options(dir, { instruments: reordered })).then(async (s) => { await s.engine.close(); return null; }, (e: unknown) => e);
       assert.ok(err3 instanceof InstrumentConfigError);
       assert.deepEqual(err3.changes.map((c) => c.kind), ['reordered', 'assets']);
+      assert.deepEqual(meta(dir), before);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -7,7 +7,8 @@
 //
 // Also `cleanReplay`: an independent single-threaded replay of a journal (books and ledger in one
 // loop, every command settled before the next; persistence/replayer.ts), the reference the tests
-// compare the engine with.
+// compare the engine with. Both cross instrument configuration changes (appended instruments:
+// configuration epochs, instrument-fingerprint.ts) as a start does.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import type { EventBuffer } from '../core/events.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Engine, JOURNAL_FILE, ledgerOptionsOf, type EngineOptions, type StateHashes } from '../gateway/engine.js';
 import type { Ledger, LedgerOptions } from '../gateway/ledger.js';
+import { readInstrumentEpochs, resolveInstrumentEpochs } from './instrument-fingerprint.js';
 import { readJournalChunks } from './journal.js';
 import { ReplayError, StateReplayer } from './replayer.js';
 
@@ -44,6 +46,13 @@ export async function startEngine(o: EngineOptions): Promise<{ engine: Engine; r
   let recovery: RecoveryReport;
   try {
     recovery = await recoverEngine(engine, t0);
+    // A start from before the last instrument configuration change replayed the older epochs on
+    // the main thread (snapshot-recovery.ts): a snapshot now lets the next start begin past it.
+    const epochs = readInstrumentEpochs(engine.journalPath);
+    if (epochs.length > 1 && recovery.snapshotSeq < epochs[epochs.length - 1]!.fromSeq) {
+      const seq = await engine.snapshot('inline');
+      o.log?.({ seq, epoch: epochs.length - 1, fromSeq: epochs[epochs.length - 1]!.fromSeq }, 'snapshot taken after starting across an instrument configuration change');
+    }
   } catch (e) {
     await engine.close().catch(() => {});
     throw e;
@@ -111,7 +120,11 @@ export function cleanReplay(dataDir: string, instruments: readonly InstrumentSpe
   const events = new Map<number, number[][]>();
   for (const s of instruments) events.set(s.id, []);
   const sink = collect ? (id: number, b: EventBuffer): void => { const out = events.get(id)!; for (let r = 0; r < b.count; r++) out.push(b.record(r)); } : null;
-  const rp = new StateReplayer(instruments, ledgerOptionsOf({ ledger: ledgerOptions } as EngineOptions), null, sink);
+  const options = ledgerOptionsOf({ ledger: ledgerOptions } as EngineOptions);
+  // A journal whose instrument configuration grew is replayed epoch by epoch (replayer.ts).
+  const recorded = existsSync(path) ? readInstrumentEpochs(path) : [];
+  const epochs = recorded.length > 1 ? resolveInstrumentEpochs(recorded, instruments, options.assets ?? [], path) : null;
+  const rp = new StateReplayer(instruments, options, null, sink, epochs);
   try {
     if (existsSync(path)) {
       outer: for (const chunk of readJournalChunks(path, 0)) {
@@ -128,6 +141,9 @@ export function cleanReplay(dataDir: string, instruments: readonly InstrumentSpe
     if (e instanceof ReplayError) throw new RecoveryError(`clean replay: ${e.message}`);
     throw e;
   }
+  // The whole journal: the state as a start under the current configuration has it (grown into an
+  // epoch that has no record yet). Up to a seq: the shape the snapshots at that seq have.
+  if (upToSeq === Number.MAX_SAFE_INTEGER) rp.advanceTo(rp.lastSeq + 1);
   const bookHashes: Record<number, string> = {};
   for (const [id, b] of rp.books) bookHashes[id] = b.stateHash();
   return { hashes: { seq: rp.lastSeq, ledger: rp.ledger.stateHash(), books: bookHashes }, books: rp.books, ledger: rp.ledger, events, commands: rp.commands };

@@ -7,13 +7,26 @@
 // them). Every skip is logged. The books are restored by the shard workers from the chosen blobs,
 // whose integrity was checked here (restoring them all on the main thread too would double the
 // start-up cost of big books; see docs/runtime.md "Snapshots and recovery").
+//
+// When instruments were appended to the configuration (configuration epochs,
+// persistence/instrument-fingerprint.ts), a set is looked for among each epoch's instruments and
+// restored under the epoch in force at its seq. A starting point in an older epoch than the
+// current one (the start that applied an addition, or one whose newer sets are all damaged) is
+// brought to the current epoch's first seq on this thread (StateReplayer: the journal replayed
+// under each older epoch's configuration, the Snapshot commands on the way checked or written in
+// their epoch's shape, then the state grown into the current configuration), and the engine starts
+// from that state; its own replay then only meets records of the current epoch.
 
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
+import { RuntimeCommandType } from '../core/command-codec.js';
+import { hashNumbers } from '../core/hash.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Ledger, type LedgerOptions } from '../gateway/ledger.js';
-import { listJournalArchives } from './journal.js';
-import { LEDGER_SNAPSHOT_ID, decodeSnapshot, deleteSnapshotParts, findSnapshotSet, type BadSnapshotPart, type SnapshotSet } from './snapshot-blob.js';
+import { epochIndexAt, readInstrumentEpochs, resolveInstrumentEpochs, type InstrumentEpoch } from './instrument-fingerprint.js';
+import { SnapshotStore, listJournalArchives, readJournalChunks } from './journal.js';
+import { StateReplayer, findEpochSnapshotSet } from './replayer.js';
+import { LEDGER_SNAPSHOT_ID, decodeSnapshot, deleteSnapshotParts, encodeSnapshot, type BadSnapshotPart, type SnapshotSet } from './snapshot-blob.js';
 
 /**
  * The state cannot be rebuilt: no usable snapshot set and the journal no longer starts at seq 1, or
@@ -53,7 +66,9 @@ export function firstJournalSeq(path: string): number {
 
 export function loadStartingPoint(path: string, instruments: readonly InstrumentSpec[], ledgerOptions: LedgerOptions, recoveredSeq: number,
   log?: (fields: Record<string, unknown>, msg: string) => void): StartingPoint {
-  const ids = instruments.map((s) => s.id);
+  const epochs = resolveInstrumentEpochs(readInstrumentEpochs(path), instruments, ledgerOptions.assets ?? [], path);
+  const current = epochs.length - 1;
+  const epochOptions = (e: number): LedgerOptions => (current === 0 ? ledgerOptions : { ...ledgerOptions, assets: epochs[e]!.assets });
   const skipped: SkippedSnapshotSet[] = [];
   const bad: BadSnapshotPart[] = [];
   const partName = (id: number): string => (id === LEDGER_SNAPSHOT_ID ? 'ledger' : `instrument ${id}`);
@@ -62,7 +77,7 @@ export function loadStartingPoint(path: string, instruments: readonly Instrument
   const empty = new Ledger(instruments, ledgerOptions);
   const dumpVersion = empty.stateDump()[0]!;
   for (;;) {
-    const set = findSnapshotSet(path, ids, bound, (b) => {
+    const set = findEpochSnapshotSet(path, epochs, bound, (b) => {
       bad.push(b);
       if (skipped[skipped.length - 1]?.seq !== b.seq) skipped.push({ seq: b.seq, reason: `${partName(b.ownerId)}: ${b.reason}` });
       else skipped[skipped.length - 1]!.reason += `; ${partName(b.ownerId)}: ${b.reason}`;
@@ -75,7 +90,8 @@ export function loadStartingPoint(path: string, instruments: readonly Instrument
       throw new SnapshotRecoveryError(`${path}: the ledger snapshot at seq ${set.seq} is of dump version ${snap.state[0]}, this version writes ${dumpVersion}; data directories are not portable across snapshot format versions`);
     }
     try {
-      const ledger = Ledger.restore(instruments, ledgerOptions, snap.state);
+      const e = epochIndexAt(epochs, set.seq);
+      const ledger = Ledger.restore(epochs[e]!.instruments, epochOptions(e), snap.state);
       const h = ledger.stateHash();
       if (h !== snap.stateHash) throw new Error(`restored ledger hash ${h} differs from the recorded ${snap.stateHash}`);
       found = { set, ledger };
@@ -91,6 +107,7 @@ export function loadStartingPoint(path: string, instruments: readonly Instrument
   if (deleted.length > 0) log?.({ journal: path, parts: deleted.map((b) => ({ seq: b.seq, part: partName(b.ownerId) })) }, 'damaged snapshot parts deleted (the replay writes them again)');
   if (found !== null) {
     if (skipped.length > 0) log?.({ journal: path, seq: found.set.seq, skipped: skipped.length }, 'starting from an older snapshot set');
+    if (epochIndexAt(epochs, found.set.seq) < current) return { ...crossEpochs(path, epochs, instruments, ledgerOptions, found.set, log), skipped, deleted };
     return { set: found.set, ledger: found.ledger, skipped, deleted };
   }
   if (recoveredSeq > 0) {
@@ -100,5 +117,61 @@ export function loadStartingPoint(path: string, instruments: readonly Instrument
     }
     if (skipped.length > 0) log?.({ journal: path, lastSeq: recoveredSeq }, 'no usable snapshot set: full replay from seq 1');
   }
+  if (current > 0) return { ...crossEpochs(path, epochs, instruments, ledgerOptions, null, log), skipped, deleted };
   return { set: null, ledger: empty, skipped, deleted };
+}
+
+/**
+ * The state at the last seq before the current (last) epoch, in the current configuration's shape,
+ * from `from` (or empty state): the journal replayed on this thread under each older epoch's
+ * configuration, every Snapshot command passed checked against the parts recorded at its seq (or
+ * its parts written, in that epoch's shape, when there are none: damaged ones were deleted), then
+ * the state grown into the current configuration. Returned as a snapshot set at that seq (blobs for
+ * the shards, whose hashes they check when they restore) and its ledger.
+ */
+function crossEpochs(path: string, epochs: readonly InstrumentEpoch[], instruments: readonly InstrumentSpec[], ledgerOptions: LedgerOptions,
+  from: SnapshotSet | null, log?: (fields: Record<string, unknown>, msg: string) => void): { set: SnapshotSet; ledger: Ledger } {
+  const t0 = performance.now();
+  const end = epochs[epochs.length - 1]!.fromSeq - 1;
+  let rp: StateReplayer;
+  let checked = 0, written = 0;
+  const store = new SnapshotStore(path);
+  try {
+    rp = new StateReplayer(instruments, ledgerOptions, from, null, epochs);
+    outer: for (const chunk of readJournalChunks(path, rp.lastSeq)) {
+      const w = chunk.words, rw = chunk.recordWords, sw = chunk.seqWord;
+      for (let r = 0, o = 0; r < chunk.n; r++, o += rw) {
+        const seq = w[o + sw]!;
+        if (seq <= rp.lastSeq) continue;
+        if (seq > end) break outer;
+        if (rp.apply(w, o) !== RuntimeCommandType.Snapshot) continue;
+        const fresh: { shard: number; seq: number; blob: Uint8Array }[] = [];
+        for (const [id, dump] of rp.dumps()) {
+          const h = hashNumbers(dump);
+          const prev = store.at(id, seq);
+          if (prev === null) { fresh.push({ shard: id, seq, blob: encodeSnapshot(id, seq, h, Float64Array.from(dump)) }); continue; }
+          const rec = decodeSnapshot(prev).stateHash;
+          if (rec !== h) throw new Error(`${id === LEDGER_SNAPSHOT_ID ? 'ledger' : `instrument ${id}`} state hash ${h} at seq ${seq} differs from the recorded ${rec}`);
+          checked++;
+        }
+        if (fresh.length > 0) { store.writeAll(fresh); written += fresh.length; }
+      }
+    }
+    if (rp.lastSeq !== end) throw new Error(`the journal ends at seq ${rp.lastSeq}, before seq ${end}`);
+  } catch (e) {
+    throw new SnapshotRecoveryError(`${path}: replaying up to the instrument configuration change at seq ${end + 1}: ${(e as Error).message}`);
+  } finally {
+    store.close();
+  }
+  rp.advanceTo(end + 1);
+  const books = new Map<number, Uint8Array>();
+  for (const [id, b] of rp.books) {
+    const dump = b.stateDump();
+    books.set(id, encodeSnapshot(id, end, hashNumbers(dump), Float64Array.from(dump)));
+  }
+  const ld = rp.ledger.stateDump();
+  const set: SnapshotSet = { seq: end, ledger: encodeSnapshot(LEDGER_SNAPSHOT_ID, end, hashNumbers(ld), Float64Array.from(ld)), books };
+  log?.({ journal: path, fromSeq: from?.seq ?? 0, toSeq: end, epochs: epochs.length, replayed: rp.commands, snapshotPartsChecked: checked, snapshotPartsWritten: written, ms: Math.round(performance.now() - t0) },
+    'replayed up to the last instrument configuration change on the main thread: starting from the grown state');
+  return { set, ledger: rp.ledger };
 }

@@ -11,8 +11,8 @@ import type { InstrumentSpec } from '../core/instrument.js';
 import { RuntimeCommandType } from '../core/command-codec.js';
 import type { LedgerOptions } from '../gateway/ledger.js';
 import { SnapshotStore, readJournalChunks } from './journal.js';
-import { StateReplayer } from './replayer.js';
-import { decodeSnapshot, encodeSnapshot, findSnapshotSet } from './snapshot-blob.js';
+import { openStateReplayer } from './replayer.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot-blob.js';
 import { niceThisThread } from './thread-priority.js';
 
 export interface SnapshotWriterData {
@@ -44,17 +44,9 @@ async function main(): Promise<void> {
   niceThisThread(d.nice);
   const ids = d.instruments.map((s) => s.id);
   const t0 = performance.now();
-  // The newest set that restores (hashes checked); an older one, or empty state, when it does not.
-  let rp: StateReplayer | null = null;
-  for (let bound = Number.MAX_SAFE_INTEGER; rp === null;) {
-    const set = findSnapshotSet(d.journalPath, ids, bound);
-    try {
-      rp = new StateReplayer(d.instruments, d.ledgerOptions, set);
-    } catch (e) {
-      if (set === null) throw e;
-      bound = set.seq - 1;
-    }
-  }
+  // The newest set that restores (hashes checked); an older one, or empty state, when it does not
+  // (across instrument configuration epochs: replayer.ts).
+  const rp = openStateReplayer(d.journalPath, d.instruments, d.ledgerOptions);
   const store = new SnapshotStore(d.journalPath);
   const report = (m: SnapshotWriterReport): void => port.postMessage(m);
   report({ t: 'ready', fromSeq: rp.lastSeq, restoreMs: performance.now() - t0 });

@@ -90,6 +90,10 @@ export interface EngineOptions {
   clockUs?: () => number;
   /** Called with every ack, in seq order, once the command is durable at the configured level. */
   onAck?: (ack: Ack) => void;
+  /** Deferred sequencing: commands parked per book at most (default DEFAULT_MAX_PARKED_PER_BOOK). */
+  maxParkedPerBook?: number;
+  /** Deferred sequencing: a parked command's longest wait (ms, default DEFAULT_MAX_PARK_MS). */
+  maxParkMs?: number;
   /** Recovery progress and other notes (e.g. pino's info). */
   log?: (fields: Record<string, unknown>, msg: string) => void;
   /** Take a snapshot at close (default true; inline: nothing is running any more). */
@@ -117,6 +121,43 @@ export const enum SubmitStatus {
   Rejected = 1,
   /** A ring or the in-flight window is full: nothing was journaled; try again later. */
   Busy = 2,
+  /**
+   * Parked (only when submit was given a DeferredHandler): a linked order (OCO leg, bracket child)
+   * whose book has unsettled commands, or any command of a book with parked commands before it.
+   * Nothing is journaled yet; the handler gets the final answer later, exactly once, never inside
+   * submit (docs/runtime.md "Ledger and pipelining").
+   */
+  Deferred = 3,
+}
+
+/**
+ * The final answer of a command that submit() answered Deferred: `tag` as given to submit; `r`
+ * (valid only during the call) is Accepted with its seq, Rejected with its reason, or Busy (not
+ * sequenced within maxParkMs, or the engine closes or failed). Called from poll, a timer, close or
+ * fail; it may submit again. An exception it throws is logged and ignored.
+ */
+export type DeferredHandler = (tag: number, r: SubmitResult) => void;
+
+/** Commands parked per book at most (beyond: Busy). */
+export const DEFAULT_MAX_PARKED_PER_BOOK = 4096;
+/** A parked command not sequenced within this long of its submit is answered Busy. */
+export const DEFAULT_MAX_PARK_MS = 1000;
+
+/** Engine.sequenceParkedHead: the head was sequenced (or refused) and answered; it waits for its book to settle; for ring or window room. */
+const PARK_TAKEN = 0;
+const PARK_WAITS_FOR_BOOK = 1;
+const PARK_WAITS_FOR_ROOM = 2;
+
+/** A command waiting in its book's FIFO until it may be sequenced (Engine.park). */
+interface Parked {
+  cmd: Command;
+  instrumentId: number;
+  /** A linked NewOrder: sequenced only while its book is settled. */
+  linked: boolean;
+  handler: DeferredHandler;
+  tag: number;
+  /** performance.now() past which it is answered Busy. */
+  deadline: number;
 }
 
 /** The answer of submit(). One instance per engine, overwritten by the next submit. */
@@ -169,6 +210,10 @@ export interface EngineStats {
   busyInFlight: number;
   busySnapshot: number;
   busyLedger: number;
+  /** Deferred sequencing: commands parked, parked ones later answered Busy, parked now. */
+  deferredParked: number;
+  deferredBusy: number;
+  parkedNow: number;
   rejectedByLedger: number;
   eventsDrained: number;
   ledgerShortfalls: number;
@@ -316,6 +361,22 @@ export class Engine {
   busyLedger = 0;
   rejectedByLedger = 0;
   eventsDrained = 0;
+  /** Commands submit() answered Deferred (parked), and those of them later answered Busy (wait bound, close, failure). */
+  deferredParked = 0;
+  deferredBusy = 0;
+
+  // Deferred sequencing: per book, a FIFO of parked commands (parkedQ[i] from parkedHead[i]).
+  private readonly parkedQ: Parked[][];
+  private readonly parkedHead: Int32Array;
+  private readonly parkedLen: Int32Array;
+  private parkedTotal = 0;
+  private readonly maxParkedPerBook: number;
+  private readonly maxParkMs: number;
+  /** Set at close (and failure): nothing more is parked. */
+  private parkingClosed = false;
+  private parkTimer: NodeJS.Timeout | null = null;
+  /** The answer handed to a DeferredHandler (submits it makes overwrite `result`, not this). */
+  private readonly deferredResult = new SubmitResult();
 
   private constructor(o: EngineOptions, journal: Journal, ledger: Ledger, shards: ShardHandle[], shardOfIndex: Int32Array, lastSeq: number) {
     this.instruments = o.instruments;
@@ -352,6 +413,11 @@ export class Engine {
     this.tInstr = new Int32Array(window);
     this.nextSeq = lastSeq + 1;
     this.ackSeq = lastSeq + 1;
+    this.parkedQ = o.instruments.map(() => []);
+    this.parkedHead = new Int32Array(n);
+    this.parkedLen = new Int32Array(n);
+    this.maxParkedPerBook = o.maxParkedPerBook ?? DEFAULT_MAX_PARKED_PER_BOOK;
+    this.maxParkMs = o.maxParkMs ?? DEFAULT_MAX_PARK_MS;
   }
 
   /**
@@ -471,8 +537,14 @@ export class Engine {
    * Sequences `cmd` for instrument `instrumentId` (a core command; cmd.seq, cmd.tsUs and, for a
    * NewOrder, cmd.orderId are assigned here) or a funding command (RuntimeCommandType; instrumentId
    * ignored; `asset` and cmd.value). Never blocks. The result object is reused by the next call.
+   *
+   * `deferred` (with its `tag`): a linked NewOrder (OCO leg, bracket child) whose book has unsettled
+   * commands, and any command of a book with parked commands, is parked in that book's FIFO and
+   * answered Deferred; `deferred` gets its final answer later (DeferredHandler). It is sequenced at
+   * the first poll that finds its book settled (where a replay holds it too), before every later
+   * command of that book. Without a handler such a command answers Busy, as it always did.
    */
-  submit(cmd: Command, instrumentId: number, asset = 0): SubmitResult {
+  submit(cmd: Command, instrumentId: number, asset = 0, deferred: DeferredHandler | null = null, tag = 0): SubmitResult {
     const r = this.result;
     r.seq = 0; r.reason = 0;
     if (this.failure !== null) throw this.failure;
@@ -489,6 +561,17 @@ export class Engine {
     if (!(type >= CommandType.NewOrder && type <= CommandType.SetReferencePrice && Number.isInteger(type))) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownCommand; return r; }
     const i = Number.isInteger(instrumentId) && instrumentId >= 0 && instrumentId < 65536 ? this.idToIndex[instrumentId]! : -1;
     if (i < 0) { r.status = SubmitStatus.Rejected; r.reason = RejectReason.UnknownSymbol; return r; }
+    // A linked order waits for its book to settle (the ledger decides it as a replay does); what
+    // comes for that book meanwhile waits behind it, so that nothing overtakes it.
+    if (this.parkedLen[i]! > 0 || (deferred !== null && type === CommandType.NewOrder && cmd.linkId !== 0 && this.instrInFlight[i]! > 0)) {
+      return this.park(cmd, instrumentId, i, deferred, tag);
+    }
+    return this.sequence(cmd, instrumentId, i);
+  }
+
+  /** Sequences book command `cmd` of instrument index `i` (submit's checks passed): into this.result. */
+  private sequence(cmd: Command, instrumentId: number, i: number): SubmitResult {
+    const r = this.result;
     const shard = this.shards[this.shardOfIndex[i]!]!;
     const jring = this.journal.ring;
     const jo = jring.tryReserve();
@@ -512,10 +595,11 @@ export class Engine {
       // depend on timing.
       if (reason === RejectReason.UnknownOrder) reason = RejectReason.None;
     } else {
-      // inFlight: an OCO leg or bracket child that would share its partner's hold answers Busy while
-      // earlier commands of its book are unsettled (the partner may trade or fire in flight), so
-      // that whether it is accepted, and with what hold, does not depend on timing: a replay, which
-      // settles every command before the next, decides the same (docs/ledger.md "OCO and brackets").
+      // inFlight: an OCO leg or bracket child answers Busy while earlier commands of its book are
+      // unsettled (the partner may trade or fire in flight), so that whether it is accepted, and
+      // with what hold, does not depend on timing: a replay, which settles every command before the
+      // next, decides the same (docs/ledger.md "OCO and brackets"). With a DeferredHandler it never
+      // gets here unsettled: it is parked until its book settles (park, drainParked).
       reason = this.ledger.hold(cmd, i, this.refPx[i]!, this.instrInFlight[i]! > 0);
     }
     if (reason !== RejectReason.None) {
@@ -555,6 +639,135 @@ export class Engine {
   endBatch(): void {
     if (this.batchDepth === 0) return;
     if (--this.batchDepth === 0) this.publishPending();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Deferred sequencing: per-book FIFOs of commands waiting for their book to settle
+  // ------------------------------------------------------------------------------------------
+
+  /** Parks a copy of `cmd` at the end of book `i`'s FIFO (Deferred), or answers Busy. */
+  private park(cmd: Command, instrumentId: number, i: number, handler: DeferredHandler | null, tag: number): SubmitResult {
+    // Without a handler nobody could be answered later; a full FIFO or a closing engine parks nothing.
+    if (handler === null || this.parkingClosed || this.parkedLen[i]! >= this.maxParkedPerBook) return this.busy(RejectReason.Busy, 'ledger');
+    const linked = cmd.type === CommandType.NewOrder && cmd.linkId !== 0;
+    this.parkedQ[i]!.push({ cmd: Object.assign(new Command(), cmd), instrumentId, linked, handler, tag, deadline: performance.now() + this.maxParkMs });
+    this.parkedLen[i] = this.parkedLen[i]! + 1;
+    this.parkedTotal++;
+    this.deferredParked++;
+    if (this.parkTimer === null) this.armParkTimer(this.maxParkMs);
+    this.schedule();
+    const r = this.result;
+    r.status = SubmitStatus.Deferred; r.seq = 0; r.reason = 0;
+    return r;
+  }
+
+  /** Commands parked now (all books). */
+  get parkedCommands(): number {
+    return this.parkedTotal;
+  }
+
+  /** Removes and returns the head of book `i`'s FIFO. */
+  private unpark(i: number): Parked {
+    const q = this.parkedQ[i]!;
+    const h = this.parkedHead[i]!;
+    const p = q[h]!;
+    q[h] = undefined as unknown as Parked;
+    this.parkedLen[i] = this.parkedLen[i]! - 1;
+    this.parkedTotal--;
+    if (this.parkedLen[i] === 0) { q.length = 0; this.parkedHead[i] = 0; } else this.parkedHead[i] = h + 1;
+    if (this.parkedTotal === 0 && this.parkTimer !== null) { clearTimeout(this.parkTimer); this.parkTimer = null; }
+    return p;
+  }
+
+  /**
+   * Sequences parked commands, in order per book: a linked one only while its book is settled (no
+   * command of it in flight: the point where a replay holds it), the plain ones behind it right
+   * after. Stops at a full ring or window, or while an inline snapshot waits (poll retries).
+   */
+  private drainParked(): void {
+    if (!this.mayDrainParked()) return;
+    for (let i = 0; i < this.parkedLen.length; i++) {
+      while (this.parkedLen[i]! > 0) {
+        const st = this.sequenceParkedHead(i);
+        if (st === PARK_WAITS_FOR_ROOM) { this.schedule(); return; } // room comes with acks (poll) or the journal thread
+        if (st === PARK_WAITS_FOR_BOOK) break;
+        if (this.failure !== null || this.parkingClosed) return;
+      }
+    }
+  }
+
+  private mayDrainParked(): boolean {
+    if (this.snapshotRequested || this.failure !== null || this.parkingClosed) return false;
+    const je = this.journal.error;
+    if (je !== null) { this.fail(je); return false; }
+    return true;
+  }
+
+  /** Sequences (and answers) the head of book `i`'s FIFO if it may go now. */
+  private sequenceParkedHead(i: number): number {
+    const head = this.parkedQ[i]![this.parkedHead[i]!]!;
+    if (head.linked && this.instrInFlight[i]! > 0) return PARK_WAITS_FOR_BOOK;
+    const shard = this.shards[this.shardOfIndex[i]!]!;
+    if (this.nextSeq - this.ackSeq > this.mask || this.journal.ring.freeSlots() < 1 || shard.cmdRing.freeSlots() < 1) return PARK_WAITS_FOR_ROOM;
+    const p = this.unpark(i);
+    const r = this.result;
+    r.seq = 0; r.reason = 0;
+    this.answerParked(p, this.sequence(p.cmd, p.instrumentId, i));
+    return PARK_TAKEN;
+  }
+
+  /** Hands a parked command's final answer to its handler. */
+  private answerParked(p: Parked, r: SubmitResult): void {
+    const d = this.deferredResult;
+    d.status = r.status; d.seq = r.seq; d.reason = r.reason;
+    if (d.status === SubmitStatus.Busy) this.deferredBusy++;
+    try {
+      p.handler(p.tag, d);
+    } catch (e) {
+      this.log({ err: (e as Error).message, tag: p.tag }, 'deferred submit handler failed');
+    }
+  }
+
+  private busyParked(p: Parked): void {
+    const d = this.result;
+    d.status = SubmitStatus.Busy; d.seq = 0; d.reason = RejectReason.Busy;
+    this.answerParked(p, d);
+  }
+
+  private armParkTimer(ms: number): void {
+    this.parkTimer = setTimeout(this.parkTimerTask, Math.max(1, Math.ceil(ms)));
+  }
+
+  /** The wait bound: parked commands past their deadline are answered Busy (oldest first per book). */
+  private readonly parkTimerTask = (): void => {
+    this.parkTimer = null;
+    const now = performance.now();
+    let next = Infinity;
+    try {
+      for (let i = 0; i < this.parkedLen.length; i++) {
+        // A late head is sequenced if it may go now (a plain one behind an expired leg), else answered Busy.
+        while (this.parkedLen[i]! > 0 && this.parkedQ[i]![this.parkedHead[i]!]!.deadline <= now) {
+          if (this.mayDrainParked() && this.sequenceParkedHead(i) === PARK_TAKEN) continue;
+          if (this.parkedLen[i]! > 0) this.busyParked(this.unpark(i));
+        }
+      }
+      this.drainParked();
+    } catch (e) {
+      this.fail(e as Error);
+    }
+    for (let i = 0; i < this.parkedLen.length; i++) {
+      if (this.parkedLen[i]! > 0) next = Math.min(next, this.parkedQ[i]![this.parkedHead[i]!]!.deadline);
+    }
+    // (A handler may have parked again meanwhile and armed a later timer: the earliest deadline wins.)
+    if (this.parkTimer !== null) { clearTimeout(this.parkTimer); this.parkTimer = null; }
+    if (next !== Infinity) this.armParkTimer(next - now);
+  };
+
+  /** Close or failure: nothing more is parked, and every parked command is answered Busy. */
+  private closeParking(): void {
+    this.parkingClosed = true;
+    if (this.parkTimer !== null) { clearTimeout(this.parkTimer); this.parkTimer = null; }
+    for (let i = 0; i < this.parkedLen.length; i++) while (this.parkedLen[i]! > 0) this.busyParked(this.unpark(i));
   }
 
   /**
@@ -697,6 +910,7 @@ export class Engine {
     }
     this.eventsDrained += drained;
     this.releaseAcks();
+    if (this.parkedTotal > 0) this.drainParked();
     if (this.snapshotRequested && !this.replaying) this.tryIssueSnapshot();
     if (this.threadSnapshotWaiters.length > 0 && !this.replaying) this.tryIssueThreadSnapshot();
     return drained;
@@ -865,15 +1079,19 @@ export class Engine {
     return this.shards[0]!.evRing.waitForData(timeoutMs);
   }
 
-  /** Resolves once every command sequenced so far is acked. */
+  /** Resolves once every command sequenced so far is acked, and every parked one answered. */
   async drain(): Promise<void> {
     if (this.failure !== null) throw this.failure;
     // A batch left open would never be executed: publish it (the batch stays open for its owner).
     this.publishPending();
-    while (this.ackSeq < this.nextSeq) {
+    // Parked commands too: each is sequenced (and published) or answered Busy within maxParkMs.
+    while (this.ackSeq < this.nextSeq || this.parkedTotal > 0) {
       if (this.failure !== null) throw this.failure;
+      const seq0 = this.nextSeq;
       this.poll();
-      if (this.ackSeq < this.nextSeq) await new Promise<void>((r) => setImmediate(r));
+      // What the poll sequenced (parked commands) inside a batch left open is published as well.
+      if (this.nextSeq !== seq0) this.publishPending();
+      if (this.parkedTotal > 0 || this.ackSeq < this.nextSeq) await new Promise<void>((r) => setImmediate(r));
     }
   }
 
@@ -1156,6 +1374,7 @@ export class Engine {
     if (this.failure !== null) return;
     this.failure = e;
     this.log({ err: e.message }, 'engine failed');
+    this.closeParking();
     for (const w of this.snapshotWaiters) w.reject(e);
     for (const w of this.threadSnapshotWaiters) w.reject(e);
     for (const s of this.snapshotSeqs) for (const w of s.waiters) w.reject(e);
@@ -1185,6 +1404,7 @@ export class Engine {
       busyRingFull: this.busyRingFull, busyJournalRing: this.busyJournalRing, busyInFlight: this.busyInFlight, busySnapshot: this.busySnapshot,
       busyLedger: this.busyLedger, rejectedByLedger: this.rejectedByLedger, eventsDrained: this.eventsDrained,
       ledgerShortfalls: this.ledger.shortfallCount,
+      deferredParked: this.deferredParked, deferredBusy: this.deferredBusy, parkedNow: this.parkedTotal,
       lastSnapshotLedgerMs: this.snapshotLedgerMs, lastSnapshotShardsMs: this.snapshotShardsMs,
       snapshotsInline: this.snapshotsInline, snapshotsThread: this.snapshotsThread, lastSnapshotIssueMs: this.lastSnapshotIssueMs,
       lastSnapshotThreadDumpMs: this.lastThreadSnapshot?.dumpMs ?? 0, lastSnapshotThreadWriteMs: this.lastThreadSnapshot?.writeMs ?? 0,
@@ -1199,6 +1419,8 @@ export class Engine {
    */
   async close(): Promise<StateHashes> {
     if (this.snapshotTimer !== null) clearInterval(this.snapshotTimer);
+    // Parked commands are answered Busy now (nothing new is sequenced for them while the engine closes).
+    this.closeParking();
     let hashes: StateHashes | null = null;
     if (this.failure === null) {
       await this.drain();
@@ -1258,6 +1480,8 @@ function checkOptions(o: EngineOptions): Int32Array {
   const nonNegative = (name: string, v: number | undefined): void => { if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${name} must be a finite number >= 0, got ${v}`); };
   nonNegative('snapshotIntervalMs', o.snapshotIntervalMs);
   nonNegative('archiveMinRecords', o.archiveMinRecords);
+  nonNegative('maxParkMs', o.maxParkMs);
+  if (o.maxParkedPerBook !== undefined && !(Number.isInteger(o.maxParkedPerBook) && o.maxParkedPerBook >= 0)) bad(`maxParkedPerBook must be an integer >= 0, got ${o.maxParkedPerBook}`);
   if (o.snapshotTailMs !== undefined && !(Number.isFinite(o.snapshotTailMs) && o.snapshotTailMs >= 1)) bad(`snapshotTailMs must be a finite number >= 1, got ${o.snapshotTailMs}`);
   if (o.snapshotThreadNice !== undefined && !(Number.isInteger(o.snapshotThreadNice) && o.snapshotThreadNice >= 0 && o.snapshotThreadNice <= 19)) bad(`snapshotThreadNice must be an integer in [0, 19], got ${o.snapshotThreadNice}`);
   const shardOfIndex = new Int32Array(o.instruments.length);

@@ -395,10 +395,10 @@ export class Ledger {
    * Places the hold a command needs before it is routed to its book. NewOrder: the full hold;
    * Replace: the extra hold (holdReplace); other commands hold nothing. Returns RejectReason.None, or
    * a reject code and changes nothing. `refPriceTicks` is the book's reference price (market orders).
-   * `inFlight`: earlier commands of this instrument are not settled yet; then a leg that would share
-   * its OCO partner's hold (a second bracket child, a plain OCO leg) answers Busy, because the partner
-   * may trade or fire in flight before the book links the two, and the book would then let both
-   * execute (docs/ledger.md "OCO and brackets"). A replay passes false.
+   * `inFlight`: earlier commands of this instrument are not settled yet; then any linked order (OCO
+   * leg, bracket child) answers Busy, because the partner may trade or fire in flight before the book
+   * links the two, and the book would then let both execute (docs/ledger.md "OCO and brackets"). A
+   * replay passes false. The runtime parks such an order until its book has settled (engine.ts park).
    */
   hold(cmd: Command, instrumentIndex: number, refPriceTicks: number, inFlight = false): number {
     if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);

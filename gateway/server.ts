@@ -9,6 +9,9 @@
 // Order path: a binary frame is decoded in place by CommandDecoder (batches of messages), each
 // request is stamped with the session's account and submitted to the engine; what the engine
 // refuses before sequencing (ledger, Busy) is answered with an ExecRejected (seq 0) by the gateway.
+// A request the engine defers (a linked order waiting for its book to settle, or a command queued
+// behind one: Engine.submit Deferred) is answered when the engine decides it; the session's later
+// requests wait in the gateway meanwhile, so each session's requests are still sequenced in order.
 // Everything else is answered from the engine's acks (reports.ts), which come only once the
 // command is durable. Reports for a session are gathered per event-loop turn and sent as one frame.
 //
@@ -21,11 +24,11 @@ import { OrderBook } from '../core/book.js';
 import { RuntimeCommandType } from '../core/command-codec.js';
 import { EventBuffer } from '../core/events.js';
 import { EVR_TYPE_DONE } from '../core/command-codec.js';
-import { CommandType, EventType, OrderFlags, OrderType, RejectReason } from '../core/types.js';
+import { Command, CommandType, EventType, OrderFlags, OrderType, RejectReason } from '../core/types.js';
 import { latestSnapshot } from '../persistence/journal.js';
 import { decodeSnapshot } from '../persistence/snapshot-blob.js';
 import type { RedisBus } from '../persistence/redis.js';
-import { SubmitStatus, type Ack, type Engine } from './engine.js';
+import { SubmitStatus, type Ack, type Engine, type SubmitResult } from './engine.js';
 import { CommandDecoder, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, MsgType, ProtoError, ReportEncoder } from './protocol.js';
 import { ReportRouter, type ReportSink } from './reports.js';
 import {
@@ -101,6 +104,58 @@ interface CodJob {
   ids: number[];
 }
 
+type MassCancelJob = ReturnType<ReportRouter['beginMassCancel']>;
+
+/** A mass cancel being submitted book by book (resumed after a part the engine deferred). */
+interface MassRun {
+  job: MassCancelJob;
+  ids: number[];
+  /** The next part to submit. */
+  k: number;
+  requestId: number;
+  fail: number;
+}
+
+/** A request the engine answered Deferred (by its submit tag): what its final answer needs. */
+interface DeferredRequest {
+  session: Session;
+  /** A mass cancel part, else an order request. */
+  mass: MassRun | null;
+  msgType: number;
+  orderId: number;
+  clientOrderId: number;
+  instrumentId: number;
+  commandType: number;
+  child: number;
+  /** performance.now() at its frame (binary order metrics). */
+  t0: number;
+}
+
+/** A request that arrived while an earlier one of its session was deferred (a copy: the decoder's Command is reused). */
+interface HeldRequest {
+  msgType: number;
+  cmd: Command;
+  instrumentId: number;
+  requestId: number;
+}
+
+/**
+ * A session with a request parked in the engine (Engine.submit answered Deferred): its later
+ * requests are held here and submitted in order once it is answered, so that the session's requests
+ * are sequenced, and answered, in the order they came (docs/protocol.md).
+ */
+interface SessionWait {
+  /** The submit tag of the deferred request outstanding; 0 when none. */
+  tag: number;
+  held: HeldRequest[];
+  head: number;
+  /** A mass cancel interrupted by a deferred part. */
+  mass: MassRun | null;
+}
+
+/** Requests held per session behind a deferred one; beyond it they are answered Busy (in order). */
+const MAX_HELD_PER_SESSION = 4096;
+
 /**
  * Metrics of binary-protocol orders (the REST shim's /metrics: gateway/rest/metrics.ts): called once
  * per NewOrder a session submitted, when its ack goes out (after the durable ack), with the order's
@@ -166,6 +221,12 @@ export class GatewayServer implements ReportSink {
   private seeding = false;
   private closing = false;
   private readonly codJobs: CodJob[] = [];
+  /** Deferred sequencing: sessions waiting for a deferred request, and those requests by tag. */
+  private readonly waits = new Map<Session, SessionWait>();
+  private readonly deferredReqs = new Map<number, DeferredRequest>();
+  private nextTag = 0;
+  /** Scratch command for mass cancel parts. */
+  private readonly massCmd = new Command();
   private codScheduled = false;
   private readonly instrumentIds: number[];
   private onClose: (() => void)[] = [];
@@ -305,8 +366,8 @@ export class GatewayServer implements ReportSink {
     }
   }
 
-  /** Remembers a binary NewOrder's seq and submit time while an observer is registered. */
-  private noteOrderSubmitted(seq: number): void {
+  /** Remembers a binary NewOrder's seq and submit time (`t0`, default now) while an observer is registered. */
+  private noteOrderSubmitted(seq: number, t0 = -1): void {
     if (!binaryOrderObservers.has(this.engine)) return;
     let q = this.orderTimes;
     const cap = q.length / 2;
@@ -318,7 +379,7 @@ export class GatewayServer implements ReportSink {
     }
     const k = ((this.orderTimesHead + this.orderTimesLen) & (q.length / 2 - 1)) * 2;
     q[k] = seq;
-    q[k + 1] = performance.now();
+    q[k + 1] = t0 >= 0 ? t0 : performance.now();
     this.orderTimesLen++;
   }
 
@@ -554,6 +615,9 @@ export class GatewayServer implements ReportSink {
   private closeOrders(s: Session): void {
     s.closed = true;
     s.outLength = 0;
+    // Requests held behind a deferred one never reached the engine: dropped (the deferred one is still answered).
+    const w = this.waits.get(s);
+    if (w !== undefined) { w.held.length = 0; w.head = 0; if (w.tag === 0) this.waits.delete(s); }
     this.disarm(s);
     this.orderSessions.delete(s);
     const list = this.byAccount.get(s.account);
@@ -615,13 +679,21 @@ export class GatewayServer implements ReportSink {
   /** One decoded request of session `s` (the decoder's Command holds it). */
   private route(s: Session, t: number): void {
     const dec = this.decoder;
-    const cmd = dec.cmd;
-    const instrumentId = dec.instrumentId;
+    // Behind a deferred request of the same session: held, in order (one map lookup only while any session waits).
+    if (this.waits.size > 0) {
+      const w = this.waits.get(s);
+      if (w !== undefined) { this.hold(s, w, t, dec.cmd, dec.instrumentId, dec.requestId); return; }
+    }
+    this.request(s, t, dec.cmd, dec.instrumentId, dec.requestId);
+  }
+
+  /** Submits one request of session `s` (message type `t`), or answers it. */
+  private request(s: Session, t: number, cmd: Command, instrumentId: number, requestId: number): void {
     cmd.account = s.account;
     const place = s.can('order.place');
     if (t === MsgType.MassCancel) {
-      if (!place && !s.can('order.cancel')) { this.reject(s, 0, dec.requestId, instrumentId, REJECT_NOT_PERMITTED, CommandType.MassCancel); return; }
-      this.massCancel(s, dec.requestId, instrumentId);
+      if (!place && !s.can('order.cancel')) { this.reject(s, 0, requestId, instrumentId, REJECT_NOT_PERMITTED, CommandType.MassCancel); return; }
+      this.massCancel(s, requestId, instrumentId);
       return;
     }
     const needsPlace = t !== MsgType.Cancel;
@@ -633,15 +705,27 @@ export class GatewayServer implements ReportSink {
     const cid = cmd.clientOrderId;
     const type = cmd.type;
     const child = t === MsgType.NewOrder && (cmd.flags & OrderFlags.Child) !== 0 ? cmd.linkId : 0;
-    const r = this.submit(cmd, instrumentId);
-    if (r.status === SubmitStatus.Accepted) {
-      s.lastSubmittedSeq = r.seq;
-      if (child !== 0) this.router.noteChild(r.seq, child);
-      if (t === MsgType.NewOrder) this.noteOrderSubmitted(r.seq);
+    const tag = ++this.nextTag;
+    const r = this.submit(cmd, instrumentId, tag);
+    if (r.status === SubmitStatus.Deferred) {
+      // A linked order waiting for its book to settle, or a command of a book where one waits.
+      this.deferredReqs.set(tag, { session: s, mass: null, msgType: t, orderId, clientOrderId: cid, instrumentId, commandType: type, child, t0: performance.now() });
+      this.waitFor(s, tag);
       return;
     }
-    if (r.status === SubmitStatus.Busy) this.busyRejects++;
-    this.reject(s, orderId, cid, instrumentId, r.reason, type);
+    this.answered(s, r.status, r.seq, r.reason, t, orderId, cid, instrumentId, type, child, -1);
+  }
+
+  /** The engine's answer to an order request: accepted (reports follow from its ack) or refused (ExecRejected). */
+  private answered(s: Session, status: SubmitStatus, seq: number, reason: number, t: number, orderId: number, cid: number, instrumentId: number, type: number, child: number, t0: number): void {
+    if (status === SubmitStatus.Accepted) {
+      s.lastSubmittedSeq = seq;
+      if (child !== 0) this.router.noteChild(seq, child);
+      if (t === MsgType.NewOrder) this.noteOrderSubmitted(seq, t0);
+      return;
+    }
+    if (status === SubmitStatus.Busy) this.busyRejects++;
+    this.reject(s, orderId, cid, instrumentId, reason, type);
   }
 
   private reject(s: Session, orderId: number, cid: number, instrumentId: number, reason: number, commandType: number): void {
@@ -650,33 +734,110 @@ export class GatewayServer implements ReportSink {
   }
 
   /** engine.submit, with a closing/recovering/failed engine answered as Busy (and sessions closed on failure). */
-  private submit(cmd: import('../core/types.js').Command, instrumentId: number): { status: SubmitStatus; seq: number; reason: number } {
+  private submit(cmd: Command, instrumentId: number, tag: number): { status: SubmitStatus; seq: number; reason: number } {
     try {
-      return this.engine.submit(cmd, instrumentId);
+      return this.engine.submit(cmd, instrumentId, 0, this.onDeferred, tag);
     } catch (e) {
       if (this.engine.error !== null) this.engineFailed(this.engine.error);
       return BUSY;
     }
   }
 
+  // ------------------------------------------------------------------------------------------
+  // Deferred requests (the engine parks a linked order until its book settles: Engine.submit)
+  // ------------------------------------------------------------------------------------------
+
+  /** Session `s` waits for deferred request `tag`. */
+  private waitFor(s: Session, tag: number): void {
+    const w = this.waits.get(s);
+    if (w !== undefined) w.tag = tag;
+    else this.waits.set(s, { tag, held: [], head: 0, mass: null });
+  }
+
+  /** Holds a request behind the session's deferred one (over the bound: answered Busy, in its turn). */
+  private hold(s: Session, w: SessionWait, t: number, cmd: Command, instrumentId: number, requestId: number): void {
+    const over = w.held.length - w.head >= MAX_HELD_PER_SESSION;
+    w.held.push({ msgType: over ? -t : t, cmd: Object.assign(new Command(), cmd), instrumentId, requestId });
+  }
+
+  /** The engine's final answer to a deferred request (called from the engine's poll, a timer, close or failure). */
+  private readonly onDeferred = (tag: number, r: SubmitResult): void => {
+    const d = this.deferredReqs.get(tag);
+    if (d === undefined) return;
+    this.deferredReqs.delete(tag);
+    const s = d.session;
+    const w = this.waits.get(s);
+    if (w !== undefined && w.tag === tag) w.tag = 0;
+    if (d.mass !== null) this.massPartAnswered(s, d.mass, r.status, r.seq, r.reason);
+    else this.answered(s, r.status, r.seq, r.reason, d.msgType, d.orderId, d.clientOrderId, d.instrumentId, d.commandType, d.child, d.t0);
+    this.resume(s);
+    // Answers written outside a frame's handling go out with the turn's other reports.
+    this.touched(s);
+  };
+
+  /** Submits the session's held requests in order until one is deferred again (or none is left). */
+  private resume(s: Session): void {
+    const w = this.waits.get(s);
+    if (w === undefined || w.tag !== 0) return;
+    if (w.mass !== null) {
+      const run = w.mass;
+      w.mass = null;
+      this.continueMass(s, run);
+      if (w.tag !== 0) return;
+    }
+    while (w.tag === 0 && w.head < w.held.length) {
+      const h = w.held[w.head]!;
+      w.held[w.head] = undefined as unknown as HeldRequest;
+      w.head++;
+      // A closed session's requests that never reached the engine are dropped (as if never sent).
+      if (s.closed) continue;
+      if (h.msgType < 0) {
+        const t = -h.msgType;
+        this.busyRejects++;
+        if (t === MsgType.MassCancel) this.reject(s, 0, h.requestId, h.instrumentId, RejectReason.Busy, CommandType.MassCancel);
+        else this.reject(s, t === MsgType.NewOrder ? 0 : h.cmd.orderId, h.cmd.clientOrderId, h.instrumentId, RejectReason.Busy, h.cmd.type);
+        continue;
+      }
+      this.request(s, h.msgType, h.cmd, h.instrumentId, h.requestId);
+    }
+    if (w.tag === 0 && w.head >= w.held.length) this.waits.delete(s);
+  }
+
   private massCancel(s: Session, requestId: number, instrumentId: number): void {
     const job = this.router.beginMassCancel(s, requestId, instrumentId);
-    const cmd = this.decoder.cmd;
-    let fail = 0;
     const ids = instrumentId === 0 ? this.instrumentIds : [instrumentId];
-    for (const id of ids) {
-      cmd.type = CommandType.MassCancel; cmd.account = s.account; cmd.clientOrderId = requestId;
-      const r = this.submit(cmd, id);
-      if (r.status === SubmitStatus.Accepted) {
-        s.lastSubmittedSeq = r.seq;
-        this.router.massCancelPart(job, r.seq);
-      } else {
-        if (r.status === SubmitStatus.Busy) this.busyRejects++;
-        if (fail === 0) fail = r.reason;
+    this.continueMass(s, { job, ids, k: 0, requestId, fail: 0 });
+  }
+
+  /** Submits the mass cancel's remaining parts; a deferred part suspends it until answered. */
+  private continueMass(s: Session, run: MassRun): void {
+    const cmd = this.massCmd;
+    while (run.k < run.ids.length) {
+      const id = run.ids[run.k++]!;
+      cmd.reset();
+      cmd.type = CommandType.MassCancel; cmd.account = s.account; cmd.clientOrderId = run.requestId;
+      const tag = ++this.nextTag;
+      const r = this.submit(cmd, id, tag);
+      if (r.status === SubmitStatus.Deferred) {
+        this.deferredReqs.set(tag, { session: s, mass: run, msgType: MsgType.MassCancel, orderId: 0, clientOrderId: run.requestId, instrumentId: id, commandType: CommandType.MassCancel, child: 0, t0: 0 });
+        this.waitFor(s, tag);
+        this.waits.get(s)!.mass = run;
+        return;
       }
+      this.massPartAnswered(s, run, r.status, r.seq, r.reason);
     }
-    if (fail !== 0) this.gatewayRejects++;
-    this.router.endMassCancel(job, fail);
+    if (run.fail !== 0) this.gatewayRejects++;
+    this.router.endMassCancel(run.job, run.fail);
+  }
+
+  private massPartAnswered(s: Session, run: MassRun, status: SubmitStatus, seq: number, reason: number): void {
+    if (status === SubmitStatus.Accepted) {
+      s.lastSubmittedSeq = seq;
+      this.router.massCancelPart(run.job, seq);
+    } else {
+      if (status === SubmitStatus.Busy) this.busyRejects++;
+      if (run.fail === 0) run.fail = reason;
+    }
   }
 
   /** Mass cancel of `account` in every book; Busy parts are retried until done. */

@@ -6,7 +6,7 @@ import { DecimalError, DecimalStep, formatDecimal, parseDecimal } from '../../co
 import type { InstrumentSpec } from '../../core/instrument.js';
 import type { Command } from '../../core/types.js';
 import { authorize, type Permission } from '../auth/permissions.js';
-import { SubmitStatus, type Engine } from '../engine.js';
+import { SubmitStatus, type Engine, type SubmitResult } from '../engine.js';
 import { problem, rejectProblem, type ProblemError } from './problem.js';
 import type { PgHistory } from './history.js';
 import type { AckOutcome, ReadModel } from './read-model.js';
@@ -115,20 +115,37 @@ export class RestContext {
     }
   }
 
+  /** Requests whose submit the engine answered Deferred, by tag: resolved with its final answer. */
+  private readonly deferred = new Map<number, (r: { status: SubmitStatus; seq: number; reason: number }) => void>();
+  private nextTag = 0;
+  private readonly onDeferred = (tag: number, r: SubmitResult): void => {
+    const resolve = this.deferred.get(tag);
+    if (resolve === undefined) return;
+    this.deferred.delete(tag);
+    resolve({ status: r.status, seq: r.seq, reason: r.reason });
+  };
+
   /**
    * Submits through the engine (the same sequencer and journal as binary orders) and waits for the
-   * durable ack. Refusals before sequencing and Busy become problems.
+   * durable ack. Refusals before sequencing and Busy become problems. A command the engine defers
+   * (a linked order waiting for its book to settle, or one behind it: Engine.submit) is waited for.
    */
   async submit(cmd: Command, instrumentId: number, onSequenced?: (seq: number) => void): Promise<AckOutcome> {
     let status: SubmitStatus, seq: number, reason: number;
+    const tag = ++this.nextTag;
     try {
       // Requests finishing in the same event-loop turn reach the rings with one publish (and one
       // wake-up of the shard and the journal thread) instead of one each.
       this.engine.batchUntilTurnEnds();
-      const r = this.engine.submit(cmd, instrumentId);
+      const r = this.engine.submit(cmd, instrumentId, 0, this.onDeferred, tag);
       status = r.status; seq = r.seq; reason = r.reason;
     } catch {
-      throw problem(503, 'unavailable', 'the engine is not accepting commands (recovering, closing or failed)', {}, { 'retry-after': '1' });
+      throw unavailable();
+    }
+    if (status === SubmitStatus.Deferred) {
+      // Answered within the engine's wait bound (maxParkMs), at close or on failure.
+      ({ status, seq, reason } = await new Promise<{ status: SubmitStatus; seq: number; reason: number }>((res) => { this.deferred.set(tag, res); }));
+      if (status === SubmitStatus.Busy && this.engine.error !== null) throw unavailable();
     }
     if (status === SubmitStatus.Busy) throw rejectProblem(64, 'the engine is busy; retry shortly');
     if (status === SubmitStatus.Rejected) throw rejectProblem(reason);
@@ -137,6 +154,10 @@ export class RestContext {
     if (out === null) throw problem(504, 'timeout', `command ${seq} was sequenced but not acknowledged within ${this.ackTimeoutMs} ms; query it again`, { engine_seq: seq });
     return out;
   }
+}
+
+function unavailable(): ProblemError {
+  return problem(503, 'unavailable', 'the engine is not accepting commands (recovering, closing or failed)', {}, { 'retry-after': '1' });
 }
 
 export function fieldProblem(reason: number, field: string, message: string, code: string): ProblemError {

@@ -6,7 +6,7 @@
 // BENCH_SNAPSHOT_ORDERS resting limit orders, then an open-loop flow at BENCH_RATE orders/s (latency
 // from each order's intended send time to its ack, so queueing behind a stop is counted) for three
 // phases of BENCH_PHASE_MS: a warm-up, one without a snapshot (the same run's baseline), and one with
-// a snapshot requested at its middle. Reports, per mode, the medians over pairs of the ack p99 and
+// a snapshot requested at its middle (the flow goes on until the snapshot is stored). Reports, per mode, the medians over pairs of the ack p99 and
 // max in both phases, the engine's own stop figures and the snapshot's total time. Prints one JSON
 // object as its LAST stdout line. Run: `node --expose-gc dist/bench/snapshot.bench.js`.
 
@@ -38,6 +38,22 @@ interface RunResult {
   /** Thread: its time to dump and hash every state, then to store them. */
   threadDumpMs: number;
   threadWriteMs: number;
+  /** Thread: its write transactions on the journal file, the longest one, its CPU slices and the longest one (ms). */
+  threadTxns: number;
+  threadMaxLockMs: number;
+  threadSlices: number;
+  threadMaxSliceMs: number;
+  /**
+   * Thread: the worst ack latency of the snapshot phase among the commands in flight (from their
+   * intended send time to their ack) while the thread wrote (held or took the journal file's write
+   * lock), while it dumped, and at neither time: which step stalled the acks.
+   */
+  maxAckDuringWriteMs: number;
+  maxAckDuringDumpMs: number;
+  maxAckOtherwiseMs: number;
+  /** The engine's longest snapshot stop and the budget overruns in the snapshot phase. */
+  stopMs: number;
+  budgetOverruns: number;
   busySnapshot: number;
 }
 
@@ -82,14 +98,23 @@ async function run(mode: SnapshotMode): Promise<RunResult> {
   const dir = tempDataDir(`bench-snap-${mode}`);
   const intended = new Float64Array(1 << 20);
   let samples: number[] = [];
+  // Each sample's intended send time and ack time (epoch ms), to set against the thread's windows.
+  let sentAt: number[] = [];
+  let ackedAt: number[] = [];
   let measuring = false;
   const onAck = (a: Ack): void => {
     if (!measuring) return;
     const t = intended[a.seq & (intended.length - 1)]!;
-    if (t > 0) samples.push(performance.now() - t);
+    if (t > 0) {
+      const now = performance.now();
+      samples.push(now - t);
+      sentAt.push(performance.timeOrigin + t);
+      ackedAt.push(performance.timeOrigin + now);
+    }
   };
   const { engine } = await startEngine({
     instruments: kitInstruments(), shards: 1, durability: 'normal', dataDir: dir, onAck, snapshotOnClose: false, snapshotWriter: mode,
+    ...(process.env['BENCH_SNAPSHOT_BUDGET_MS'] !== undefined ? { snapshotBudgetMs: Number(process.env['BENCH_SNAPSHOT_BUDGET_MS']) } : {}),
   });
   await fundAccounts(engine);
   const resting = await restOrders(engine, ORDERS);
@@ -102,6 +127,8 @@ async function run(mode: SnapshotMode): Promise<RunResult> {
 
   const phase = async (snapshotAtMs: number): Promise<{ r: PhaseResult; snapMs: number }> => {
     samples = [];
+    sentAt = [];
+    ackedAt = [];
     measuring = true;
     const interval = 1000 / RATE;
     const t0 = performance.now();
@@ -109,13 +136,15 @@ async function run(mode: SnapshotMode): Promise<RunResult> {
     let k = 0, busy = 0, lastYield = t0;
     let snap: Promise<number> | null = null;
     let snapMs = 0;
+    let stored = false;
     let pending = -1;
     for (;;) {
       const now = performance.now();
-      if (now >= end) break;
+      // The flow goes on until the snapshot is stored (a thread snapshot that lags ends after the phase).
+      if (now >= end && (snap === null || stored)) break;
       if (snapshotAtMs >= 0 && snap === null && now - t0 >= snapshotAtMs) {
         const ts = performance.now();
-        snap = engine.snapshot(mode).then((s) => { snapMs = performance.now() - ts; return s; });
+        snap = engine.snapshot(mode).then((s) => { snapMs = performance.now() - ts; stored = true; return s; });
       }
       while (t0 + k * interval <= now) {
         if (pending < 0) pending = flow.next(cmd, Date.now() * 1000);
@@ -145,6 +174,16 @@ async function run(mode: SnapshotMode): Promise<RunResult> {
   const st0 = engine.stats();
   const { r: snap, snapMs } = await phase(PHASE_MS / 2);
   const st = engine.stats();
+  const w = mode === 'thread' ? engine.lastThreadSnapshotWritten : null;
+  let maxAckDuringWriteMs = 0, maxAckDuringDumpMs = 0, maxAckOtherwiseMs = 0;
+  if (w !== null) {
+    for (let i = 0; i < samples.length; i++) {
+      const lat = samples[i]!, a = sentAt[i]!, b = ackedAt[i]!;
+      if (a <= w.writeEndAt && b >= w.writeAt) maxAckDuringWriteMs = Math.max(maxAckDuringWriteMs, lat);
+      else if (a <= w.writeAt && b >= w.dumpAt) maxAckDuringDumpMs = Math.max(maxAckDuringDumpMs, lat);
+      else maxAckOtherwiseMs = Math.max(maxAckOtherwiseMs, lat);
+    }
+  }
   await engine.close();
   rmSync(dir, { recursive: true, force: true });
   const r2 = (x: number): number => Math.round(x * 100) / 100;
@@ -155,6 +194,10 @@ async function run(mode: SnapshotMode): Promise<RunResult> {
     snapshotTotalMs: r2(snapMs),
     threadDumpMs: r2(mode === 'thread' ? st.lastSnapshotThreadDumpMs : 0),
     threadWriteMs: r2(mode === 'thread' ? st.lastSnapshotThreadWriteMs : 0),
+    threadTxns: st.lastSnapshotThreadTxns, threadMaxLockMs: r2(st.lastSnapshotThreadMaxLockMs),
+    threadSlices: st.lastSnapshotThreadSlices, threadMaxSliceMs: r2(st.lastSnapshotThreadMaxSliceMs),
+    maxAckDuringWriteMs: r2(maxAckDuringWriteMs), maxAckDuringDumpMs: r2(maxAckDuringDumpMs), maxAckOtherwiseMs: r2(maxAckOtherwiseMs),
+    stopMs: r2(st.lastSnapshotStopMs), budgetOverruns: st.snapshotBudgetOverruns - st0.snapshotBudgetOverruns,
     busySnapshot: st.busySnapshot - st0.busySnapshot,
   };
 }
@@ -183,6 +226,10 @@ async function main(): Promise<void> {
       mainStopMs: median(rs.map((r) => r.mainStopMs)), shardStopMs: median(rs.map((r) => r.shardStopMs)),
       snapshotTotalMs: median(rs.map((r) => r.snapshotTotalMs)),
       threadDumpMs: median(rs.map((r) => r.threadDumpMs)), threadWriteMs: median(rs.map((r) => r.threadWriteMs)), busySnapshot: median(rs.map((r) => r.busySnapshot)),
+      threadTxns: median(rs.map((r) => r.threadTxns)), threadMaxLockMs: median(rs.map((r) => r.threadMaxLockMs)),
+      threadMaxSliceMs: median(rs.map((r) => r.threadMaxSliceMs)), maxAckDuringWriteMs: median(rs.map((r) => r.maxAckDuringWriteMs)),
+      maxAckDuringDumpMs: median(rs.map((r) => r.maxAckDuringDumpMs)), maxAckOtherwiseMs: median(rs.map((r) => r.maxAckOtherwiseMs)),
+      stopMs: median(rs.map((r) => r.stopMs)), budgetOverruns: median(rs.map((r) => r.budgetOverruns)),
     };
   };
   const inline = summary('inline'), thread = summary('thread');

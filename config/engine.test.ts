@@ -68,6 +68,12 @@ describe('loadEngineConfig', () => {
     assert.equal(c.durability, 'none');
     assert.equal(c.logLevel, 'warn');
     assert.equal(loadEngineConfig({ env: { ENGINE_SNAPSHOT_WRITER: 'Inline' }, cwd: dir }).snapshotWriter, 'inline');
+    assert.equal(c.snapshotBudgetMs, 5, 'the snapshot budget defaults to 5 ms');
+    assert.equal(loadEngineConfig({ env: { ENGINE_SNAPSHOT_BUDGET_MS: '20' }, cwd: dir }).snapshotBudgetMs, 20);
+    for (const bad of ['0', '2.5', 'fast', '60001']) {
+      assert.throws(() => loadEngineConfig({ env: { ENGINE_SNAPSHOT_BUDGET_MS: bad }, cwd: dir }), (e: unknown) => e instanceof EngineConfigError
+        && e.issues.some((i) => i.path.join('.') === 'snapshotBudgetMs' && /ENGINE_SNAPSHOT_BUDGET_MS/.test(i.source)), `ENGINE_SNAPSHOT_BUDGET_MS=${bad}`);
+    }
     assert.deepEqual(c.shardOf, { 'BTC-USDT': 0, 'ETH-USDT': 1, 'SOL-USDT': 0 });
     assert.equal(c.layers.length, 3);
 

@@ -39,6 +39,12 @@ export interface EngineConfig {
    * to dump their state). docs/runtime.md "Snapshots".
    */
   snapshotWriter: SnapshotWriterMode;
+  /**
+   * The longest a single step of a snapshot may hold what matching and acks need (ms): the snapshot
+   * thread's write transactions and CPU slices; inline snapshots over it are counted and logged.
+   * docs/runtime.md "Snapshots and recovery".
+   */
+  snapshotBudgetMs: number;
   /** Absolute path (a relative dataDir is resolved against the working directory). */
   dataDir: string;
   http: { host: string; port: number; corsOrigins: string[]; maxBodyBytes: number };
@@ -73,6 +79,7 @@ export const ENV_VARS: readonly { name: string; path: string[]; kind: 'string' |
   { name: 'ENGINE_DATA_DIR', path: ['dataDir'], kind: 'string' },
   { name: 'ENGINE_SNAPSHOT_INTERVAL_MS', path: ['snapshotIntervalMs'], kind: 'int' },
   { name: 'ENGINE_SNAPSHOT_WRITER', path: ['snapshotWriter'], kind: 'lower' },
+  { name: 'ENGINE_SNAPSHOT_BUDGET_MS', path: ['snapshotBudgetMs'], kind: 'int' },
   { name: 'ENGINE_SHARDS', path: ['shards'], kind: 'int' },
   { name: 'LOG_LEVEL', path: ['logLevel'], kind: 'lower' },
   { name: 'DATABASE_URL', path: ['databaseUrl'], kind: 'string' },
@@ -98,6 +105,7 @@ export const EngineConfigSchema = z.strictObject({
   snapshotIntervalMs: z.number({ error: 'must be an integer' }).int().min(0).max(86_400_000).default(60_000),
   archiveJournal: z.boolean({ error: 'must be true or false' }).default(true),
   snapshotWriter: z.enum(SNAPSHOT_WRITER_MODES).default('thread'),
+  snapshotBudgetMs: z.number({ error: 'must be an integer' }).int().min(1).max(60_000).default(5),
   dataDir: z.string().min(1).default('./data'),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -309,6 +317,7 @@ export function loadEngineConfig(options: LoadOptions = {}): EngineConfig {
     snapshotIntervalMs: c.snapshotIntervalMs,
     archiveJournal: c.archiveJournal,
     snapshotWriter: c.snapshotWriter,
+    snapshotBudgetMs: c.snapshotBudgetMs,
     dataDir: resolve(cwd, c.dataDir),
     http: { host: c.http.host, port: c.http.port, corsOrigins: c.http.corsOrigins, maxBodyBytes: c.http.maxBodyBytes },
     logLevel: c.logLevel,

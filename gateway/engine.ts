@@ -111,7 +111,18 @@ export interface EngineOptions {
   snapshotThreadNice?: number;
   /** How often the snapshot thread follows the journal between snapshots (ms, default 100). */
   snapshotTailMs?: number;
+  /**
+   * The longest a single step of a snapshot may hold what the matching and ack path needs (ms,
+   * default DEFAULT_SNAPSHOT_BUDGET_MS). The snapshot thread holds the journal file's write lock for
+   * at most this long per transaction (big parts are stored in chunks over several transactions) and
+   * yields the CPU after each budget's worth of work. An inline snapshot cannot be bounded (the
+   * shards stop while they dump): its stop is measured, and one over the budget is counted
+   * (stats().snapshotBudgetOverruns) and logged. docs/runtime.md "Snapshots and recovery".
+   */
+  snapshotBudgetMs?: number;
 }
+
+export const DEFAULT_SNAPSHOT_BUDGET_MS = 5;
 
 export type SnapshotMode = 'thread' | 'inline';
 
@@ -235,6 +246,20 @@ export interface EngineStats {
   snapshotThreadLag: number;
   /** Periodic snapshot ticks skipped while the previous periodic snapshot was still being written. */
   snapshotsSkipped: number;
+  /**
+   * The last snapshot's longest stop of the matching or ack path (ms): inline, from its request
+   * (submits answer Busy) until every shard had written its books; thread, its longest write
+   * transaction on the journal file (the journal thread's commits wait behind it).
+   */
+  lastSnapshotStopMs: number;
+  /** Snapshots whose stop (lastSnapshotStopMs) exceeded snapshotBudgetMs. */
+  snapshotBudgetOverruns: number;
+  /** The last thread snapshot: its write transactions on the journal file and the longest one (ms). */
+  lastSnapshotThreadTxns: number;
+  lastSnapshotThreadMaxLockMs: number;
+  /** The last thread snapshot: its CPU slices between yields and the longest one (ms, wall time at the thread's nice). */
+  lastSnapshotThreadSlices: number;
+  lastSnapshotThreadMaxSliceMs: number;
   /** Event records copied out of a full event ring before their command could be acked. */
   eventsSpilled: number;
 }
@@ -336,6 +361,11 @@ export class Engine {
   /** Thread-mode snapshot requests not yet sequenced (the journal's ring was full). */
   private threadSnapshotWaiters: { resolve: (seq: number) => void; reject: (e: Error) => void }[] = [];
   private readonly snapshotMode: SnapshotMode;
+  private readonly snapshotBudgetMs: number;
+  /** When the pending inline snapshot was requested (0: none; submits answer Busy from then). */
+  private snapshotRequestedAt = 0;
+  private lastSnapshotStopMs = 0;
+  private snapshotBudgetOverruns = 0;
   private snapshotWriter: SnapshotWriter | null = null;
   private readonly snapshotWriterOptions: SnapshotWriterOptions;
   private snapshotsInline = 0;
@@ -392,10 +422,12 @@ export class Engine {
     this.log = o.log ?? (() => {});
     this.snapshotOnClose = o.snapshotOnClose ?? true;
     this.snapshotMode = o.snapshotWriter ?? 'thread';
+    this.snapshotBudgetMs = o.snapshotBudgetMs ?? DEFAULT_SNAPSHOT_BUDGET_MS;
     this.snapshotWriterOptions = {
       journalPath: journal.path, instruments: o.instruments, ledgerOptions: ledgerOptionsOf(o),
       ...(o.snapshotTailMs !== undefined ? { tailMs: o.snapshotTailMs } : {}),
       ...(o.snapshotThreadNice !== undefined ? { nice: o.snapshotThreadNice } : {}),
+      budgetMs: this.snapshotBudgetMs,
       onError: (e) => this.log({ err: e.message }, 'snapshot thread failed (the next snapshot starts a new one)'),
     };
     this.ackWaitsForDurability = o.durability !== 'none';
@@ -624,23 +656,6 @@ export class Engine {
     return r;
   }
 
-  /**
-   * Opens a batch: until the matching endBatch, submits fill their ring slots but do not publish
-   * them, so a frame of many commands publishes (and wakes the shard and the journal thread, each an
-   * Atomics.notify when they sleep) once per ring instead of once per command. Nothing is visible to
-   * the shards or the journal before endBatch; sequence numbers, holds and results are final at
-   * submit. Batches nest; every beginBatch must be matched (try/finally).
-   */
-  beginBatch(): void {
-    this.batchDepth++;
-  }
-
-  /** Closes a batch; the outermost endBatch publishes everything submitted in it. */
-  endBatch(): void {
-    if (this.batchDepth === 0) return;
-    if (--this.batchDepth === 0) this.publishPending();
-  }
-
   // ------------------------------------------------------------------------------------------
   // Deferred sequencing: per-book FIFOs of commands waiting for their book to settle
   // ------------------------------------------------------------------------------------------
@@ -768,6 +783,23 @@ export class Engine {
     this.parkingClosed = true;
     if (this.parkTimer !== null) { clearTimeout(this.parkTimer); this.parkTimer = null; }
     for (let i = 0; i < this.parkedLen.length; i++) while (this.parkedLen[i]! > 0) this.busyParked(this.unpark(i));
+  }
+
+  /**
+   * Opens a batch: until the matching endBatch, submits fill their ring slots but do not publish
+   * them, so a frame of many commands publishes (and wakes the shard and the journal thread, each an
+   * Atomics.notify when they sleep) once per ring instead of once per command. Nothing is visible to
+   * the shards or the journal before endBatch; sequence numbers, holds and results are final at
+   * submit. Batches nest; every beginBatch must be matched (try/finally).
+   */
+  beginBatch(): void {
+    this.batchDepth++;
+  }
+
+  /** Closes a batch; the outermost endBatch publishes everything submitted in it. */
+  endBatch(): void {
+    if (this.batchDepth === 0) return;
+    if (--this.batchDepth === 0) this.publishPending();
   }
 
   /**
@@ -1140,6 +1172,7 @@ export class Engine {
     return new Promise<number>((resolve, reject) => {
       if (mode === 'inline') {
         this.snapshotWaiters.push({ resolve, reject });
+        if (!this.snapshotRequested) this.snapshotRequestedAt = performance.now();
         this.snapshotRequested = true;
         this.schedule();
       } else {
@@ -1178,6 +1211,7 @@ export class Engine {
     writer.written(seq).then((w) => {
       this.lastThreadSnapshot = w;
       this.lastSnapshotThreadTotalMs = performance.now() - issued;
+      this.snapshotStopped(w.maxLockMs, seq, 'thread');
       this.snapshotsThread++;
       wait.written = true;
       this.settleSnapshotWait(wait);
@@ -1262,9 +1296,28 @@ export class Engine {
   /** Time from the last snapshot's issue until every shard had written its books (ms). */
   private snapshotShardsMs = 0;
 
-  private snapshotShardsDone(_seq: number): void {
+  private snapshotShardsDone(seq: number): void {
     // Acked in seq order by releaseAcks; here only the time the shards took (their books' stop).
-    this.snapshotShardsMs = performance.now() - this.snapshotIssuedAt;
+    const t = performance.now();
+    this.snapshotShardsMs = t - this.snapshotIssuedAt;
+    // (A recovery replay's snapshots stop nothing that flows.)
+    if (this.snapshotRequestedAt > 0 && !this.replaying) this.snapshotStopped(t - this.snapshotRequestedAt, seq, 'inline');
+    this.snapshotRequestedAt = 0;
+  }
+
+  /** Records a snapshot's longest stop of the matching or ack path; over the budget: counted and logged. */
+  private snapshotStopped(ms: number, seq: number, by: SnapshotMode): void {
+    this.lastSnapshotStopMs = ms;
+    if (ms <= this.snapshotBudgetMs) return;
+    this.snapshotBudgetOverruns++;
+    this.log({ seq, stopMs: Math.round(ms * 100) / 100, budgetMs: this.snapshotBudgetMs, writer: by },
+      by === 'inline' ? 'inline snapshot stopped matching longer than snapshotBudgetMs (inline snapshots are for idle moments)'
+        : 'snapshot thread held the journal write lock longer than snapshotBudgetMs');
+  }
+
+  /** The snapshot thread's report on the last set it stored (null before any). */
+  get lastThreadSnapshotWritten(): WrittenSnapshot | null {
+    return this.lastThreadSnapshot;
   }
 
   private snapshotAcked(seq: number): void {
@@ -1409,6 +1462,9 @@ export class Engine {
       snapshotsInline: this.snapshotsInline, snapshotsThread: this.snapshotsThread, lastSnapshotIssueMs: this.lastSnapshotIssueMs,
       lastSnapshotThreadDumpMs: this.lastThreadSnapshot?.dumpMs ?? 0, lastSnapshotThreadWriteMs: this.lastThreadSnapshot?.writeMs ?? 0,
       lastSnapshotThreadTotalMs: this.lastSnapshotThreadTotalMs, snapshotsSkipped: this.snapshotsSkipped, eventsSpilled: this.eventsSpilled,
+      lastSnapshotStopMs: this.lastSnapshotStopMs, snapshotBudgetOverruns: this.snapshotBudgetOverruns,
+      lastSnapshotThreadTxns: this.lastThreadSnapshot?.txns ?? 0, lastSnapshotThreadMaxLockMs: this.lastThreadSnapshot?.maxLockMs ?? 0,
+      lastSnapshotThreadSlices: this.lastThreadSnapshot?.slices ?? 0, lastSnapshotThreadMaxSliceMs: this.lastThreadSnapshot?.maxSliceMs ?? 0,
       snapshotThreadLag: this.snapshotWriter !== null && this.snapshotWriter.error === null ? Math.max(0, this.nextSeq - 1 - this.snapshotWriter.appliedSeq) : 0,
     };
   }
@@ -1484,6 +1540,7 @@ function checkOptions(o: EngineOptions): Int32Array {
   if (o.maxParkedPerBook !== undefined && !(Number.isInteger(o.maxParkedPerBook) && o.maxParkedPerBook >= 0)) bad(`maxParkedPerBook must be an integer >= 0, got ${o.maxParkedPerBook}`);
   if (o.snapshotTailMs !== undefined && !(Number.isFinite(o.snapshotTailMs) && o.snapshotTailMs >= 1)) bad(`snapshotTailMs must be a finite number >= 1, got ${o.snapshotTailMs}`);
   if (o.snapshotThreadNice !== undefined && !(Number.isInteger(o.snapshotThreadNice) && o.snapshotThreadNice >= 0 && o.snapshotThreadNice <= 19)) bad(`snapshotThreadNice must be an integer in [0, 19], got ${o.snapshotThreadNice}`);
+  if (o.snapshotBudgetMs !== undefined && !(Number.isFinite(o.snapshotBudgetMs) && o.snapshotBudgetMs >= 0.5 && o.snapshotBudgetMs <= 60_000)) bad(`snapshotBudgetMs must be a number in [0.5, 60000], got ${o.snapshotBudgetMs}`);
   const shardOfIndex = new Int32Array(o.instruments.length);
   o.instruments.forEach((s, i) => { shardOfIndex[i] = o.shardOf?.[s.symbol] ?? i % o.shards; });
   return shardOfIndex;

@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { Ring, waitAsync } from '../gateway/ring.js';
 import type { CheckpointerData } from './journal-checkpointer.js';
 import { JournalDecodeError, decodeRecords } from './journal-codec.js';
+import { SNAPSHOT_CHUNKS_SCHEMA, dropOrphanChunks, resolveStoredPart, writePartsSliced, type SlicedWriteOptions, type SlicedWriteResult } from './snapshot-chunks.js';
 
 export type Durability = 'none' | 'normal' | 'full';
 
@@ -555,6 +556,7 @@ function openForSnapshots(path: string): Database.Database {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  db.exec(SNAPSHOT_CHUNKS_SCHEMA);
   return db;
 }
 
@@ -758,11 +760,22 @@ export class SnapshotStore {
     return this.db;
   }
 
-  /** The snapshot of `shard` taken at exactly `seq`, or null. */
+  /** The snapshot of `shard` taken at exactly `seq`, or null (a chunked one put together). */
   at(shard: number, seq: number): Uint8Array | null {
-    this.open();
+    const db = this.open();
     const row = this.get_!.get(shard, seq) as { blob: Buffer } | undefined;
-    return row === undefined ? null : new Uint8Array(row.blob);
+    return row === undefined ? null : resolveStoredPart(db, shard, seq, new Uint8Array(row.blob));
+  }
+
+  /**
+   * Stores one snapshot set within a budget per transaction (persistence/snapshot-chunks.ts): big
+   * parts in chunks over several short transactions, the set visible only once the last commits.
+   */
+  writeSliced(items: readonly { shard: number; seq: number; blob: Uint8Array }[], o: SlicedWriteOptions): SlicedWriteResult {
+    for (const it of items) {
+      if (!Number.isSafeInteger(it.shard) || !Number.isSafeInteger(it.seq) || it.seq < 0) throw new JournalError('bad-options', `bad snapshot key (shard ${it.shard}, seq ${it.seq})`);
+    }
+    return writePartsSliced(this.open(), this.path, items, o);
   }
 
   /** Stores every snapshot in one transaction (durable when it returns). */
@@ -781,7 +794,10 @@ export class SnapshotStore {
    */
   dropAfter(seq: number): number {
     const db = this.open();
-    return db.prepare('DELETE FROM snapshots WHERE seq > ?').run(seq).changes;
+    const n = db.prepare('DELETE FROM snapshots WHERE seq > ?').run(seq).changes;
+    // (and chunks of a set the snapshot thread did not finish)
+    dropOrphanChunks(db, seq);
+    return n;
   }
 
   close(): void {
@@ -798,7 +814,7 @@ export function latestSnapshot(path: string, shard: number, atOrBeforeSeq = Numb
     if (hasTable === undefined) return null;
     const row = db.prepare('SELECT shard, seq, blob FROM snapshots WHERE shard = ? AND seq <= ? ORDER BY seq DESC LIMIT 1').get(shard, atOrBeforeSeq) as { shard: number; seq: number; blob: Buffer } | undefined;
     if (row === undefined) return null;
-    return { shard: row.shard, seq: row.seq, blob: new Uint8Array(row.blob) };
+    return { shard: row.shard, seq: row.seq, blob: resolveStoredPart(db, row.shard, row.seq, new Uint8Array(row.blob)) };
   } finally {
     db.close();
   }

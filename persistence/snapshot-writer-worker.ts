@@ -2,18 +2,20 @@
 // engine's state (persistence/replayer.ts) by following the journal's committed rows, and at every
 // Snapshot command it meets it writes the ledger's and every book's snapshot at that seq, or checks
 // the ones already there (written by an inline snapshot or an earlier run) against its own state.
-// The matching threads and the ledger never stop for it. Messages: docs/runtime.md "Snapshots".
+// The matching threads and the ledger never stop for it, and it keeps within the snapshot budget:
+// it yields the CPU after each budget's worth of work and stores big parts in chunks over short
+// transactions on the journal file (persistence/snapshot-chunks.ts). docs/runtime.md "Snapshots".
 
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hashNumbers } from '../core/hash.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { RuntimeCommandType } from '../core/command-codec.js';
 import type { LedgerOptions } from '../gateway/ledger.js';
 import { SnapshotStore, readJournalChunks } from './journal.js';
 import { openStateReplayer } from './replayer.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot-blob.js';
-import { niceThisThread } from './thread-priority.js';
+import { LEDGER_SNAPSHOT_ID, PiecewiseHasher, SNAPSHOT_HEADER_WORDS, decodeSnapshot, setSnapshotHeader } from './snapshot-blob.js';
+import { niceThisThread, threadId } from './thread-priority.js';
 
 export interface SnapshotWriterData {
   journalPath: string;
@@ -23,6 +25,12 @@ export interface SnapshotWriterData {
   tailMs: number;
   /** Nice value of the thread (0 = the process's). */
   nice: number;
+  /** The longest write transaction on the journal file and the longest CPU slice between yields (ms). */
+  budgetMs: number;
+  /** Bytes per stored chunk of a big part. */
+  chunkBytes: number;
+  /** Tests: fail after this many committed write transactions of a snapshot (0 = never). */
+  testFailAfterTxns: number;
 }
 
 /** Messages to the worker. */
@@ -31,12 +39,17 @@ export type SnapshotWriterRequest = { t: 'snap'; seq: number } | { t: 'stop' };
 /** Messages from the worker. */
 export type SnapshotWriterReport =
   | { t: 'ready'; fromSeq: number; restoreMs: number }
-  | { t: 'written'; seq: number; ledger: string; books: Record<number, string>; written: number; checked: number; dumpMs: number; writeMs: number; appliedSeq: number }
+  | { t: 'written'; seq: number; ledger: string; books: Record<number, string>; written: number; checked: number; dumpMs: number; writeMs: number; appliedSeq: number;
+      dumpAt: number; writeAt: number; writeEndAt: number; txns: number; maxLockMs: number; maxSliceMs: number; slices: number }
   | { t: 'progress'; appliedSeq: number }
   | { t: 'error'; message: string };
 
 /** Journal chunks read per step before the thread looks at its messages again. */
 const CHUNKS_PER_STEP = 64;
+/** Words hashed and copied between two looks at the clock (about 0.3-0.6 ms here). */
+const HASH_STEP = 1 << 16;
+/** The CPU pause after each budget's worth of a snapshot's work (ms). */
+const SLICE_PAUSE_MS = 0.5;
 
 async function main(): Promise<void> {
   const d = workerData as SnapshotWriterData;
@@ -60,31 +73,96 @@ async function main(): Promise<void> {
     wake?.();
   });
 
+  // CPU slices: after each budget's worth of work the thread sleeps a moment (Atomics.wait), so that
+  // on a busy machine the matching threads get the core back within the budget; its state is its
+  // own copy, so it only falls behind the journal meanwhile. The pauses between write transactions
+  // end a slice too.
+  const napWord = new Int32Array(new SharedArrayBuffer(4));
+  let sliceAt = 0, maxSliceMs = 0, slices = 0;
+  const pause = (ms: number): void => {
+    const t = performance.now();
+    maxSliceMs = Math.max(maxSliceMs, t - sliceAt);
+    slices++;
+    Atomics.wait(napWord, 0, 0, ms);
+    sliceAt = performance.now();
+  };
+  const tick = (): void => { if (performance.now() - sliceAt >= d.budgetMs) pause(SLICE_PAUSE_MS); };
+  // While it holds the journal file's write lock the thread runs at nice 0 where it may (a nice 10
+  // thread preempted with the lock held kept the journal thread waiting 100 ms on a loaded host).
+  const tid = threadId();
+  let boost = d.nice > 0 && tid > 0;
+  const holding = (held: boolean): void => {
+    if (!boost) return;
+    try {
+      setPriority(tid, held ? 0 : d.nice);
+    } catch {
+      boost = false; // not permitted (no CAP_SYS_NICE): stays at its nice
+    }
+  };
+  /** A wait that uses no CPU (the journal's write lock, an fsync): left out of the slices. */
+  const idle = <T>(wait: () => T): T => {
+    maxSliceMs = Math.max(maxSliceMs, performance.now() - sliceAt);
+    slices++;
+    try {
+      return wait();
+    } finally {
+      sliceAt = performance.now();
+    }
+  };
+
+  /** Copies `dump` into a blob after the header and hashes it, HASH_STEP words at a time. */
+  const encodeSliced = (id: number, seq: number, dump: number[]): { blob: Float64Array; hash: string } => {
+    const w = new Float64Array(SNAPSHOT_HEADER_WORDS + dump.length);
+    const hasher = new PiecewiseHasher();
+    for (let i = 0; i < dump.length; i += HASH_STEP) {
+      const e = Math.min(dump.length, i + HASH_STEP);
+      hasher.update(dump, i, e);
+      for (let j = i; j < e; j++) w[SNAPSHOT_HEADER_WORDS + j] = dump[j]!;
+      tick();
+    }
+    const hash = hasher.digest();
+    setSnapshotHeader(w, id, seq, hash);
+    return { blob: w, hash };
+  };
+
   const atSnapshot = (seq: number): void => {
     const t1 = performance.now();
-    const dumps = rp.dumps();
+    const epoch = (t: number): number => performance.timeOrigin + t;
+    sliceAt = t1; maxSliceMs = 0; slices = 0;
     const fresh: { shard: number; seq: number; blob: Uint8Array }[] = [];
     const hashes = new Map<number, string>();
     let checked = 0;
-    for (const [id, dump] of dumps) {
-      const h = hashNumbers(dump);
-      hashes.set(id, h);
+    // One state at a time (a state's stateDump is one step: its time is one slice at least).
+    const owners: [number, { stateDump(): number[] }][] = [[LEDGER_SNAPSHOT_ID, rp.ledger], ...rp.books];
+    for (const [id, owner] of owners) {
+      const dump = owner.stateDump();
+      tick();
+      const { blob, hash } = encodeSliced(id, seq, dump);
+      hashes.set(id, hash);
       const prev = store.at(id, seq);
       if (prev !== null) {
         const rec = decodeSnapshot(prev).stateHash;
-        if (rec !== h) throw new Error(`${id === 0 ? 'ledger' : `instrument ${id}`}: replayed state hash ${h} at seq ${seq} differs from the recorded ${rec}`);
+        if (rec !== hash) throw new Error(`${id === 0 ? 'ledger' : `instrument ${id}`}: replayed state hash ${hash} at seq ${seq} differs from the recorded ${rec}`);
         checked++;
       } else {
-        fresh.push({ shard: id, seq, blob: encodeSnapshot(id, seq, h, Float64Array.from(dump)) });
+        fresh.push({ shard: id, seq, blob: new Uint8Array(blob.buffer) });
       }
+      tick();
     }
     const t2 = performance.now();
-    if (fresh.length > 0) store.writeAll(fresh);
+    const wr = fresh.length > 0
+      ? store.writeSliced(fresh, { budgetMs: d.budgetMs, chunkBytes: d.chunkBytes, pause, idle, holding, failAfterTxns: d.testFailAfterTxns })
+      : { txns: 0, maxLockMs: 0 };
     const t3 = performance.now();
+    maxSliceMs = Math.max(maxSliceMs, t3 - sliceAt);
+    slices++;
     wanted.delete(seq);
     const books: Record<number, string> = {};
     for (const id of ids) books[id] = hashes.get(id)!;
-    report({ t: 'written', seq, ledger: hashes.get(0)!, books, written: fresh.length, checked, dumpMs: t2 - t1, writeMs: t3 - t2, appliedSeq: rp.lastSeq });
+    report({
+      t: 'written', seq, ledger: hashes.get(0)!, books, written: fresh.length, checked, dumpMs: t2 - t1, writeMs: t3 - t2, appliedSeq: rp.lastSeq,
+      dumpAt: epoch(t1), writeAt: epoch(t2), writeEndAt: epoch(t3), txns: wr.txns, maxLockMs: wr.maxLockMs, maxSliceMs, slices,
+    });
   };
 
   /** Applies committed rows past rp.lastSeq, up to CHUNKS_PER_STEP chunks; returns records applied. */

@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { InstrumentSpec } from '../core/instrument.js';
 import type { LedgerOptions } from '../gateway/ledger.js';
+import { SNAPSHOT_CHUNK_BYTES } from './snapshot-chunks.js';
 import type { SnapshotWriterData, SnapshotWriterReport, SnapshotWriterRequest } from './snapshot-writer-worker.js';
 
 export class SnapshotWriterError extends Error {
@@ -23,6 +24,16 @@ export interface WrittenSnapshot {
   /** The thread's time to dump and hash every state, then to store them (ms). */
   dumpMs: number;
   writeMs: number;
+  /** When the dump and the write started and the write ended (epoch ms: performance.timeOrigin + now). */
+  dumpAt: number;
+  writeAt: number;
+  writeEndAt: number;
+  /** Write transactions on the journal file, and the longest one (ms: the longest hold of its write lock). */
+  txns: number;
+  maxLockMs: number;
+  /** CPU slices of the dump and the write (the thread yields between them), and the longest one (ms). */
+  slices: number;
+  maxSliceMs: number;
 }
 
 export interface SnapshotWriterOptions {
@@ -31,6 +42,12 @@ export interface SnapshotWriterOptions {
   ledgerOptions: LedgerOptions;
   tailMs?: number;
   nice?: number;
+  /** The longest write transaction / CPU slice of a snapshot (ms; default 5). */
+  budgetMs?: number;
+  /** Size of the chunks a big part is stored in (bytes; default SNAPSHOT_CHUNK_BYTES; tests make it small). */
+  chunkBytes?: number;
+  /** Tests: the thread fails after this many committed write transactions of a snapshot (a crash in the middle of one). */
+  testFailAfterTxns?: number;
   /** Called once if the thread fails (also when no snapshot waits: the engine logs it). */
   onError?: (e: Error) => void;
 }
@@ -52,7 +69,8 @@ export class SnapshotWriter {
     this.onError = o.onError ?? null;
     const data: SnapshotWriterData = {
       journalPath: o.journalPath, instruments: [...o.instruments], ledgerOptions: o.ledgerOptions,
-      tailMs: o.tailMs ?? 100, nice: o.nice ?? 10,
+      tailMs: o.tailMs ?? 100, nice: o.nice ?? 10, budgetMs: o.budgetMs ?? 5, chunkBytes: o.chunkBytes ?? SNAPSHOT_CHUNK_BYTES,
+      testFailAfterTxns: o.testFailAfterTxns ?? 0,
     };
     this.worker = new Worker(new URL('./snapshot-writer-worker.js', import.meta.url), { workerData: data });
     this.worker.unref();
@@ -74,7 +92,10 @@ export class SnapshotWriter {
       case 'progress': this.appliedSeq = m.appliedSeq; break;
       case 'written': {
         this.appliedSeq = m.appliedSeq;
-        const w: WrittenSnapshot = { seq: m.seq, ledger: m.ledger, books: m.books, written: m.written, checked: m.checked, dumpMs: m.dumpMs, writeMs: m.writeMs };
+        const w: WrittenSnapshot = {
+          seq: m.seq, ledger: m.ledger, books: m.books, written: m.written, checked: m.checked, dumpMs: m.dumpMs, writeMs: m.writeMs,
+          dumpAt: m.dumpAt, writeAt: m.writeAt, writeEndAt: m.writeEndAt, txns: m.txns, maxLockMs: m.maxLockMs, slices: m.slices, maxSliceMs: m.maxSliceMs,
+        };
         this.last = w;
         const waiter = this.waiters.get(m.seq);
         if (waiter !== undefined) { this.waiters.delete(m.seq); waiter.resolve(w); }

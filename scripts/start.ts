@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const started = await startEngine({
       instruments: config.instruments, shards: config.shards, shardOf: config.shardOf, durability: config.durability,
       dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs, archiveJournalOnSnapshot: config.archiveJournal, onAck,
-      snapshotWriter: config.snapshotWriter,
+      snapshotWriter: config.snapshotWriter, snapshotBudgetMs: config.snapshotBudgetMs,
       log: (fields, msg) => log.info(fields, msg),
     });
     engine = started.engine;

@@ -3,7 +3,9 @@
 // before the next. It is both the reference the tests compare the threaded engine with
 // (recovery.ts cleanReplay) and the snapshot thread's copy of the state (snapshot-writer-worker.ts),
 // which follows the journal and dumps this state at each Snapshot command, so that the matching
-// threads never stop to write one (docs/runtime.md "Snapshots").
+// threads never stop to write one (docs/runtime.md "Snapshots"). The replication catch-up
+// (pg/engine-source.ts JournalReplayer) steps its state with it too, building its records from the
+// events the sink sees.
 //
 // A journal whose instrument configuration grew (instruments appended at a start: configuration
 // epochs, persistence/instrument-fingerprint.ts) is replayed epoch by epoch: a snapshot set is

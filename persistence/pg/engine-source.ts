@@ -8,18 +8,17 @@
 // reads, from the ledger's values at that moment (see BalanceMode below).
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { OrderBook } from '../../core/book.js';
 import {
-  CMD_WORDS, CW_ACCOUNT, CW_ASSET, CW_CLIENT_TEXT, CW_INSTRUMENT, CW_LEDGER_EXTRA, CW_SEQ, CW_TS, CW_TYPE, CW_VALUE, CommandExtras,
-  EVR_TYPE_DONE, RuntimeCommandType, decodeCommand, isFundingType, unpackClientText,
+  CMD_WORDS, CW_ACCOUNT, CW_ASSET, CW_CLIENT_TEXT, CW_INSTRUMENT, CW_SEQ, CW_TS, CW_TYPE, EVR_TYPE_DONE, RuntimeCommandType,
+  isFundingType, unpackClientText,
 } from '../../core/command-codec.js';
-import { EventBuffer } from '../../core/events.js';
 import type { InstrumentSpec } from '../../core/instrument.js';
-import { Command, CommandType, EVENT_WORDS, EventType, RejectReason } from '../../core/types.js';
+import { CommandType, EVENT_WORDS, EventType } from '../../core/types.js';
 import { ledgerOptionsOf, type Ack, type Engine, type EngineOptions } from '../../gateway/engine.js';
-import { Ledger, type LedgerOptions } from '../../gateway/ledger.js';
+import type { Ledger, LedgerOptions } from '../../gateway/ledger.js';
 import { readJournal, readJournalChunks } from '../journal.js';
-import { decodeSnapshot, findSnapshotSet } from '../snapshot-blob.js';
+import { ReplayError, StateReplayer, type ReplayEventSink } from '../replayer.js';
+import { findSnapshotSet } from '../snapshot-blob.js';
 import type { BalanceRecord, EventsRecord, ReplicationRecord, ReplicationSource } from './replication.js';
 
 export class CatchUpError extends Error {
@@ -118,19 +117,21 @@ export function ledgerBalances(ledger: Ledger, seq: number, tsUs: number): Balan
  * Regenerates the records of journal seqs from books and a ledger restored from the newest
  * snapshot set at or before the first seq asked for. Keeps its position between reads, so
  * consecutive reads continue where the last one ended; a read behind its position rebuilds.
+ * The state is stepped by a StateReplayer (the clean replay's and the snapshot thread's), whose
+ * event sink collects each command's events for its records.
  */
 export class JournalReplayer {
   /** State is "after seq pos" (-1: not built). */
   pos = -1;
   rebuilds = 0;
   emitted = 0;
-  private ledger: Ledger | null = null;
-  private books = new Map<number, OrderBook>();
+  private state: StateReplayer | null = null;
   private readonly index = new Map<number, number>();
-  private readonly ev: EventBuffer;
+  /** The events of the command being applied (more than one part when the event buffer filled). */
   private chunks: Float64Array[] = [];
-  private readonly cmd = new Command();
-  private readonly extras = new CommandExtras();
+  private readonly collect: ReplayEventSink = (_, b) => {
+    if (b.count > 0) this.chunks.push(b.words.slice(0, b.count * EVENT_WORDS));
+  };
   private readonly ledgerOptions: LedgerOptions;
   private readonly ids: number[];
 
@@ -139,37 +140,17 @@ export class JournalReplayer {
     this.ledgerOptions = ledgerOptionsOf({ ledger } as EngineOptions);
     instruments.forEach((s, i) => this.index.set(s.id, i));
     this.ids = instruments.map((s) => s.id);
-    this.ev = new EventBuffer(1 << 12, (b) => this.settle(b));
   }
 
-  private settle(b: EventBuffer): void {
-    this.ledger!.apply(b, 0);
-    if (b.count > 0) this.chunks.push(b.words.slice(0, b.count * EVENT_WORDS));
-    b.clear();
-  }
-
-  /** Restores the newest snapshot set at or before `seq` (or empty state). */
+  /**
+   * Restores the newest snapshot set at or before `seq` (or empty state). Each restored state is
+   * checked against the hash recorded with it (as the engine and the snapshot thread do): a
+   * replication built on a wrong state would write wrong rows.
+   */
   private restore(seq: number): void {
     const set = findSnapshotSet(this.journalPath, this.ids, seq);
-    this.books = new Map();
-    if (set === null || set.ledger === null) {
-      this.ledger = new Ledger(this.instruments, this.ledgerOptions);
-      for (const s of this.instruments) this.books.set(s.id, new OrderBook(s, this.ev));
-      this.pos = 0;
-    } else {
-      // Each restored state is checked against the hash recorded with it (as the engine and the
-      // snapshot thread do): a replication built on a wrong state would write wrong rows.
-      const ls = decodeSnapshot(set.ledger);
-      this.ledger = Ledger.restore(this.instruments, this.ledgerOptions, ls.state);
-      if (this.ledger.stateHash() !== ls.stateHash) throw new CatchUpError(`restored ledger hash ${this.ledger.stateHash()} differs from the recorded ${ls.stateHash} (seq ${set.seq})`);
-      for (const s of this.instruments) {
-        const bs = decodeSnapshot(set.books.get(s.id)!);
-        const book = OrderBook.restore(s, this.ev, bs.state);
-        if (book.stateHash() !== bs.stateHash) throw new CatchUpError(`restored book ${s.id} hash ${book.stateHash()} differs from the recorded ${bs.stateHash} (seq ${set.seq})`);
-        this.books.set(s.id, book);
-      }
-      this.pos = set.seq;
-    }
+    this.state = new StateReplayer(this.instruments, this.ledgerOptions, set, this.collect);
+    this.pos = this.state.lastSeq;
     this.rebuilds++;
   }
 
@@ -178,57 +159,49 @@ export class JournalReplayer {
    * between chunks of the journal.
    */
   async read(from: number, upTo: number, max: number): Promise<ReplicationRecord[]> {
-    if (this.ledger === null || from < this.pos) this.restore(from);
     const out: ReplicationRecord[] = [];
-    while (this.pos < upTo && out.length < max) {
-      const before = this.pos;
-      let n = 0;
-      for (const rec of readJournal(this.journalPath, this.pos)) {
-        if (rec.seq > upTo) break;
-        if (rec.seq !== this.pos + 1) throw new CatchUpError(`journal seq ${rec.seq} follows ${this.pos}`);
-        this.step(rec.words, rec.seq > from ? out : null);
-        this.pos = rec.seq;
-        if (++n >= this.chunkCommands || out.length >= max) break;
+    try {
+      if (this.state === null || from < this.pos) this.restore(from);
+      while (this.pos < upTo && out.length < max) {
+        const before = this.pos;
+        let n = 0;
+        for (const rec of readJournal(this.journalPath, this.pos)) {
+          if (rec.seq > upTo) break;
+          this.step(rec.words, rec.seq > from ? out : null);
+          if (++n >= this.chunkCommands || out.length >= max) break;
+        }
+        if (this.pos === before) break; // the journal does not hold upTo yet
+        if (this.pos < upTo && out.length < max) await yieldToLoop();
       }
-      if (this.pos === before) break; // the journal does not hold upTo yet
-      if (this.pos < upTo && out.length < max) await yieldToLoop();
+    } catch (e) {
+      // The state may hold part of the command that failed: the next read rebuilds it.
+      this.state = null;
+      this.pos = -1;
+      throw e instanceof ReplayError ? new CatchUpError(`catch-up: ${e.message}`) : e;
     }
     return out;
   }
 
-  /** Executes one journal command; appends its records to `out` when given. */
+  /** Applies one journal command; appends its records to `out` when given. */
   private step(w: Float64Array, out: ReplicationRecord[] | null): void {
-    const ledger = this.ledger!;
-    const cmd = decodeCommand(w, 0, this.cmd, this.extras);
-    const seq = cmd.seq, type = cmd.type, tsUs = w[CW_TS]!;
-    if (type === RuntimeCommandType.Snapshot) {
-      if (out !== null) { out.push({ kind: 'events', seq, instrumentId: 0, words: EMPTY }); this.emitted++; }
-      return;
-    }
-    if (isFundingType(type)) {
-      const account = w[CW_ACCOUNT]!, asset = w[CW_ASSET]!, v = w[CW_VALUE]!;
-      const r = type === RuntimeCommandType.Deposit ? ledger.deposit(account, asset, v)
-        : type === RuntimeCommandType.Withdraw ? ledger.withdraw(account, asset, v) : ledger.adjust(account, asset, v);
-      if (r !== RejectReason.None) throw new CatchUpError(`catch-up: funding seq ${seq} rejected (${r})`);
-      if (out !== null) { out.push(balanceOf(ledger, account, asset, seq, tsUs)); this.emitted++; }
-      return;
-    }
-    const id = w[CW_INSTRUMENT]!;
-    const i = this.index.get(id);
-    if (i === undefined) throw new CatchUpError(`catch-up: seq ${seq} names unknown instrument ${id}`);
-    const r = type === CommandType.Replace ? ledger.holdReplace(cmd, i, false, Math.max(0, w[CW_LEDGER_EXTRA]!)) : ledger.hold(cmd, i, 0);
-    if (r !== RejectReason.None && !(r === RejectReason.UnknownOrder && type === CommandType.Replace)) {
-      throw new CatchUpError(`catch-up: seq ${seq} rejected by the ledger (${r})`);
-    }
-    this.chunks = [];
-    this.books.get(id)!.execute(cmd);
-    this.settle(this.ev);
+    const state = this.state!;
+    this.chunks.length = 0;
+    const type = state.apply(w, 0);
+    this.pos = state.lastSeq;
     if (out === null) return;
-    const words = this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks);
-    const ev: EventsRecord = { kind: 'events', seq, instrumentId: id, words };
-    if (type === CommandType.NewOrder && w[CW_CLIENT_TEXT] !== 0) ev.clientText = unpackClientText(w, CW_CLIENT_TEXT);
-    out.push(ev);
-    balanceRecords(ledger, i, words, seq, tsUs, out);
+    const seq = w[CW_SEQ]!, tsUs = w[CW_TS]!;
+    if (type === RuntimeCommandType.Snapshot) {
+      out.push({ kind: 'events', seq, instrumentId: 0, words: EMPTY });
+    } else if (isFundingType(type)) {
+      out.push(balanceOf(state.ledger, w[CW_ACCOUNT]!, w[CW_ASSET]!, seq, tsUs));
+    } else {
+      const id = w[CW_INSTRUMENT]!;
+      const words = this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks);
+      const ev: EventsRecord = { kind: 'events', seq, instrumentId: id, words };
+      if (type === CommandType.NewOrder && w[CW_CLIENT_TEXT] !== 0) ev.clientText = unpackClientText(w, CW_CLIENT_TEXT);
+      out.push(ev);
+      balanceRecords(state.ledger, this.index.get(id)!, words, seq, tsUs, out);
+    }
     this.emitted++;
   }
 }

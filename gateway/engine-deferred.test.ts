@@ -262,4 +262,44 @@ describe('Engine deferred sequencing', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('a FIFO that never empties (steady flow, a linked order now and then) does not keep a slot per command it ever parked', { timeout: 120_000 }, async () => {
+    const dir = tempDataDir('defer-standing');
+    const { engine } = await startEngine(options(dir));
+    try {
+      const usd = engine.ledger.assetId('USD'), aaa = engine.ledger.assetId('AAA');
+      const c = new Command();
+      deposit(engine, c, 10, usd, 1e12); deposit(engine, c, 2, aaa, 1e12);
+      await engine.drain();
+      let tag = 0, answered = 0, parked = 0, peak = 0;
+      const handler = (): void => { answered++; };
+      const queue = (): unknown[] => (engine as unknown as { parkedQ: unknown[][] }).parkedQ[engine.instruments.findIndex((s) => s.id === 1)]!;
+      // Turns of 200 commands of one book, one in 10 an OCO leg pointing at nothing (refused by the
+      // ledger when its turn comes, but parked first). A linked head waits for its book to settle, so
+      // the book drains about one leg (and the plain commands behind it) per poll: the FIFO stands at
+      // its bound (4096; the rest answered Busy) and refills as it drains, never empty, until
+      // 20,000 commands have passed through it.
+      let emptied = 0, turns = 0;
+      const until = performance.now() + 30_000;
+      while (parked < 20_000 && performance.now() < until) {
+        for (let k = 0; k < 200; k++) {
+          const link = k % 10 === 9 ? 999_999_999 : 0;
+          const r = engine.submit(order(c, k % 2 === 0 ? 10 : 2, k % 2 === 0 ? Side.Buy : Side.Sell, 9000 + (k % 7), 1, link), 1, 0, handler, ++tag);
+          if (r.status === SubmitStatus.Deferred) parked++; else answered++;
+        }
+        peak = Math.max(peak, queue().length);
+        await new Promise<void>((r) => setImmediate(r));
+        turns++;
+        if (engine.parkedCommands === 0) emptied++;
+      }
+      await engine.drain();
+      assert.equal(answered, tag, 'every command answered once');
+      assert.ok(parked >= 20_000 && emptied < turns / 2, `the FIFO stood (${parked} parked in ${turns} turns, empty after ${emptied})`);
+      // Without compaction the array kept a slot per command parked while it stood (> 15,000).
+      assert.ok(peak <= 2 * (4096 + 200) + 1024, `the FIFO's array stays bounded (peak ${peak})`);
+      await sameAsReplay(engine, dir);
+    } finally {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

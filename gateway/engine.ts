@@ -158,6 +158,8 @@ export const DEFAULT_MAX_PARK_MS = 1000;
 const PARK_TAKEN = 0;
 const PARK_WAITS_FOR_BOOK = 1;
 const PARK_WAITS_FOR_ROOM = 2;
+/** A FIFO's taken prefix is dropped once it is this long and at least half the array (Engine.unpark). */
+const PARK_COMPACT_AT = 1024;
 
 /** A command waiting in its book's FIFO until it may be sequenced (Engine.park). */
 interface Parked {
@@ -689,7 +691,13 @@ export class Engine {
     q[h] = undefined as unknown as Parked;
     this.parkedLen[i] = this.parkedLen[i]! - 1;
     this.parkedTotal--;
-    if (this.parkedLen[i] === 0) { q.length = 0; this.parkedHead[i] = 0; } else this.parkedHead[i] = h + 1;
+    if (this.parkedLen[i] === 0) { q.length = 0; this.parkedHead[i] = 0; } else if (h + 1 >= PARK_COMPACT_AT && 2 * (h + 1) >= q.length) {
+      // A book whose FIFO never empties (steady flow with linked orders now and then) would otherwise
+      // keep one dead slot per command it ever parked: drop the taken prefix now and then.
+      q.copyWithin(0, h + 1);
+      q.length -= h + 1;
+      this.parkedHead[i] = 0;
+    } else this.parkedHead[i] = h + 1;
     if (this.parkedTotal === 0 && this.parkTimer !== null) { clearTimeout(this.parkTimer); this.parkTimer = null; }
     return p;
   }
@@ -751,6 +759,8 @@ export class Engine {
 
   private armParkTimer(ms: number): void {
     this.parkTimer = setTimeout(this.parkTimerTask, Math.max(1, Math.ceil(ms)));
+    // Parked commands alone do not keep the process alive (as the snapshot timer).
+    this.parkTimer.unref();
   }
 
   /** The wait bound: parked commands past their deadline are answered Busy (oldest first per book). */

@@ -131,12 +131,19 @@ interface DeferredRequest {
   t0: number;
 }
 
-/** A request that arrived while an earlier one of its session was deferred (a copy: the decoder's Command is reused). */
+/**
+ * A request that arrived while an earlier one of its session was deferred: a copy of the command
+ * (the decoder's Command is reused), or, past MAX_HELD_PER_SESSION, only what its Busy answer needs
+ * (msgType negated, cmd null).
+ */
 interface HeldRequest {
   msgType: number;
-  cmd: Command;
+  cmd: Command | null;
   instrumentId: number;
   requestId: number;
+  orderId: number;
+  clientOrderId: number;
+  commandType: number;
 }
 
 /**
@@ -155,6 +162,14 @@ interface SessionWait {
 
 /** Requests held per session behind a deferred one; beyond it they are answered Busy (in order). */
 const MAX_HELD_PER_SESSION = 4096;
+/**
+ * Requests held per session at most, counting those to be answered Busy: a client that keeps
+ * pipelining past it while its deferred request waits is closed as a slow consumer (its held
+ * requests are dropped, as at any close), so a session's memory stays bounded.
+ */
+const MAX_PENDING_PER_SESSION = 65_536;
+/** A session's taken prefix of held requests is dropped once it is this long and half the array. */
+const HELD_COMPACT_AT = 1024;
 
 /**
  * Metrics of binary-protocol orders (the REST shim's /metrics: gateway/rest/metrics.ts): called once
@@ -228,6 +243,8 @@ export class GatewayServer implements ReportSink {
   /** Scratch command for mass cancel parts. */
   private readonly massCmd = new Command();
   private codScheduled = false;
+  /** A cancel-on-disconnect part is parked in the engine (runCod resumes from its answer). */
+  private codDeferred = false;
   private readonly instrumentIds: number[];
   private onClose: (() => void)[] = [];
   /** Binary NewOrders submitted and not yet acked, for binaryOrderObservers: [seq, performance.now()] pairs, a FIFO (acks come in seq order). */
@@ -756,8 +773,16 @@ export class GatewayServer implements ReportSink {
 
   /** Holds a request behind the session's deferred one (over the bound: answered Busy, in its turn). */
   private hold(s: Session, w: SessionWait, t: number, cmd: Command, instrumentId: number, requestId: number): void {
-    const over = w.held.length - w.head >= MAX_HELD_PER_SESSION;
-    w.held.push({ msgType: over ? -t : t, cmd: Object.assign(new Command(), cmd), instrumentId, requestId });
+    const pending = w.held.length - w.head;
+    if (pending >= MAX_PENDING_PER_SESSION) {
+      if (!s.closed && s.ws !== null) s.ws.end(CloseCode.SlowConsumer, `slow consumer: over ${MAX_PENDING_PER_SESSION} requests waiting behind a deferred one; reconnect and resync`);
+      return;
+    }
+    if (pending >= MAX_HELD_PER_SESSION) {
+      w.held.push({ msgType: -t, cmd: null, instrumentId, requestId, orderId: t === MsgType.NewOrder ? 0 : cmd.orderId, clientOrderId: cmd.clientOrderId, commandType: cmd.type });
+      return;
+    }
+    w.held.push({ msgType: t, cmd: Object.assign(new Command(), cmd), instrumentId, requestId, orderId: 0, clientOrderId: 0, commandType: 0 });
   }
 
   /** The engine's final answer to a deferred request (called from the engine's poll, a timer, close or failure). */
@@ -789,16 +814,17 @@ export class GatewayServer implements ReportSink {
       const h = w.held[w.head]!;
       w.held[w.head] = undefined as unknown as HeldRequest;
       w.head++;
+      if (w.head >= HELD_COMPACT_AT && 2 * w.head >= w.held.length) { w.held.copyWithin(0, w.head); w.held.length -= w.head; w.head = 0; }
       // A closed session's requests that never reached the engine are dropped (as if never sent).
       if (s.closed) continue;
       if (h.msgType < 0) {
         const t = -h.msgType;
         this.busyRejects++;
         if (t === MsgType.MassCancel) this.reject(s, 0, h.requestId, h.instrumentId, RejectReason.Busy, CommandType.MassCancel);
-        else this.reject(s, t === MsgType.NewOrder ? 0 : h.cmd.orderId, h.cmd.clientOrderId, h.instrumentId, RejectReason.Busy, h.cmd.type);
+        else this.reject(s, h.orderId, h.clientOrderId, h.instrumentId, RejectReason.Busy, h.commandType);
         continue;
       }
-      this.request(s, h.msgType, h.cmd, h.instrumentId, h.requestId);
+      this.request(s, h.msgType, h.cmd!, h.instrumentId, h.requestId);
     }
     if (w.tag === 0 && w.head >= w.held.length) this.waits.delete(s);
   }
@@ -846,7 +872,23 @@ export class GatewayServer implements ReportSink {
     this.runCod();
   }
 
+  private retryCod(): void {
+    if (this.codScheduled) return;
+    this.codScheduled = true;
+    setTimeout(() => { this.codScheduled = false; this.runCod(); }, 1);
+  }
+
+  /** The final answer to a parked cancel-on-disconnect part: done, or (Busy) tried again. */
+  private readonly onCodDeferred = (_tag: number, r: SubmitResult): void => {
+    this.codDeferred = false;
+    if (r.status === SubmitStatus.Busy) { this.retryCod(); return; }
+    const job = this.codJobs[0];
+    if (job !== undefined) job.ids.shift();
+    this.runCod();
+  };
+
   private runCod(): void {
+    if (this.codDeferred) return;
     const cmd = this.decoder.cmd;
     while (this.codJobs.length > 0) {
       const job = this.codJobs[0]!;
@@ -855,19 +897,16 @@ export class GatewayServer implements ReportSink {
         cmd.type = CommandType.MassCancel; cmd.account = job.account;
         let r: { status: SubmitStatus };
         try {
-          r = this.engine.submit(cmd, job.ids[0]!);
+          // With a handler: on a book with parked commands the part waits in its FIFO (answered in
+          // onCodDeferred) instead of being answered Busy for as long as that FIFO stands.
+          r = this.engine.submit(cmd, job.ids[0]!, 0, this.onCodDeferred, 0);
         } catch (e) {
           this.log({ account: job.account, err: (e as Error).message }, 'cancel-on-disconnect abandoned: engine unavailable');
           this.codJobs.length = 0;
           return;
         }
-        if (r.status === SubmitStatus.Busy) {
-          if (!this.codScheduled) {
-            this.codScheduled = true;
-            setTimeout(() => { this.codScheduled = false; this.runCod(); }, 1);
-          }
-          return;
-        }
+        if (r.status === SubmitStatus.Deferred) { this.codDeferred = true; return; }
+        if (r.status === SubmitStatus.Busy) { this.retryCod(); return; }
         job.ids.shift();
       }
       this.codJobs.shift();

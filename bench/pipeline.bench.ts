@@ -14,13 +14,17 @@
 // driver that busy-spins takes a whole core of the two, leaving the shard and journal threads one
 // core to fight over (measured: p50 ~2-5 ms instead of ~0.2 ms); BENCH_SPIN_DRIVER=1 restores it.
 // Experiment knobs: BENCH_MODES=none,full (normal always runs: recovery replays it), BENCH_RATE,
-// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us), BENCH_PAGE_SIZE (journal page size), BENCH_JOURNAL_FORMAT (2: raw records, 3: compact, the default), BENCH_WINDOW (maxInFlight), BENCH_CMD_RING, BENCH_EV_RING, BENCH_JOURNAL_RING (ring capacities),
+// BENCH_SHARD_SPIN, BENCH_JOURNAL_SPIN, BENCH_SHARD_ADAPTIVE_US, BENCH_JOURNAL_ADAPTIVE_US (adaptive spin), BENCH_JOURNAL_NICE, BENCH_CKPT_NICE, BENCH_LINGER (journal linger, us), BENCH_COMMIT_GAP (journal commit pacing, us), BENCH_PAGE_SIZE (journal page size), BENCH_JOURNAL_FORMAT (2: raw records, 3: compact, the default), BENCH_WINDOW (maxInFlight), BENCH_CMD_RING, BENCH_EV_RING, BENCH_JOURNAL_RING (ring capacities),
 // BENCH_CKPT_MS (WAL checkpoint period), BENCH_SNAPSHOT_MS (periodic snapshots, default none) and
 // BENCH_SNAPSHOT_WRITER (thread/inline: who writes them), BENCH_SNAPSHOT_NICE (the snapshot thread's nice). BENCH_CLOSED_ONLY=1: only the closed loop of the modes in
 // BENCH_MODES (normal included only when listed), no open loop, ring round trip or recovery;
 // BENCH_PHASE_MS: the length of each phase (default 4000, 700 with BENCH_QUICK).
 // Per mode it also reports the CPU time of the process and of the main thread during the open loop
-// (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine).
+// (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine), and per thread
+// (`threads`: main, shard, journal, checkpointer, other = GC/libuv helpers summed) the user and
+// kernel CPU ms, the ms spent runnable but waiting on a run queue (/proc schedstat) and the voluntary
+// / involuntary context switches; journalCommits and journalRecordsPerCommit: the journal's
+// transactions in the open loop.
 
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -31,6 +35,8 @@ import { KIT_ACCOUNTS, fundAccounts, kitInstruments, tempDataDir } from '../gate
 import { OrderFlow } from '../gateway/order-flow.js';
 import { Ring } from '../gateway/ring.js';
 import { ECHO_STOP, type EchoWorkerData } from '../gateway/ring-echo-worker.js';
+import { SC_TID } from '../gateway/shard-worker.js';
+import { CTRL_COMMITS_F64, CTRL_RECORDS_F64 } from '../persistence/journal.js';
 import { startEngine } from '../persistence/recovery.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
@@ -90,6 +96,50 @@ function threadCpuDiff(a: Map<number, { name: string; ms: number; sysMs: number 
   return Object.fromEntries(rows);
 }
 
+/** Per-thread scheduler counters (Linux /proc): CPU (user, kernel), run-queue wait, context switches. */
+interface ThreadSched { userMs: number; sysMs: number; runqWaitMs: number; volCs: number; involCs: number }
+
+/** ThreadSched of every thread of this process, by tid (empty elsewhere than Linux). */
+function threadSched(): Map<number, ThreadSched> {
+  const out = new Map<number, ThreadSched>();
+  let tids: string[];
+  try { tids = readdirSync('/proc/self/task'); } catch { return out; }
+  for (const t of tids) {
+    try {
+      const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      // schedstat: ns on the CPU, ns waiting on a run queue, timeslices.
+      const ss = readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ');
+      const status = readFileSync(`/proc/self/task/${t}/status`, 'utf8');
+      const vol = /voluntary_ctxt_switches:\s+(\d+)/.exec(status), invol = /nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status);
+      out.set(Number(t), { userMs: Number(f[11]) * 10, sysMs: Number(f[12]) * 10, runqWaitMs: Number(ss[1]) / 1e6, volCs: Number(vol?.[1] ?? 0), involCs: Number(invol?.[1] ?? 0) });
+    } catch { /* the thread ended */ }
+  }
+  return out;
+}
+
+/**
+ * Per-role difference of two threadSched() readings: main, shard, journal, checkpointer by tid, and
+ * "other" (V8's GC helpers, libuv's pool, ...) summed. Threads that ended in between are left out.
+ */
+function schedByRole(a: Map<number, ThreadSched>, b: Map<number, ThreadSched>, roles: Record<string, number>): Record<string, ThreadSched> {
+  const out: Record<string, ThreadSched> = {};
+  const byTid = new Map<number, string>();
+  for (const [role, tid] of Object.entries(roles)) { byTid.set(tid, role); out[role] = { userMs: 0, sysMs: 0, runqWaitMs: 0, volCs: 0, involCs: 0 }; }
+  out['other'] = { userMs: 0, sysMs: 0, runqWaitMs: 0, volCs: 0, involCs: 0 };
+  for (const [tid, v] of b) {
+    const u = a.get(tid) ?? { userMs: 0, sysMs: 0, runqWaitMs: 0, volCs: 0, involCs: 0 };
+    const o = out[byTid.get(tid) ?? 'other']!;
+    o.userMs += v.userMs - u.userMs;
+    o.sysMs += v.sysMs - u.sysMs;
+    o.runqWaitMs += v.runqWaitMs - u.runqWaitMs;
+    o.volCs += v.volCs - u.volCs;
+    o.involCs += v.involCs - u.involCs;
+  }
+  for (const o of Object.values(out)) o.runqWaitMs = Math.round(o.runqWaitMs * 10) / 10;
+  return out;
+}
+
 function pct(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -120,7 +170,7 @@ class Driver {
   }
 }
 
-async function runMode(mode: Durability): Promise<{ result: Record<string, number>; dir: string }> {
+async function runMode(mode: Durability): Promise<{ result: Record<string, number | Record<string, ThreadSched>>; dir: string }> {
   const dir = tempDataDir(`bench-${mode}`);
   let acks = 0;
   const intended = new Float64Array(1 << 20);
@@ -148,6 +198,7 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     ...(process.env['BENCH_JOURNAL_ADAPTIVE_US'] ? { journalAdaptiveSpinUs: Number(process.env['BENCH_JOURNAL_ADAPTIVE_US']) } : {}),
     ...(process.env['BENCH_CKPT_MS'] ? { journalCheckpointIntervalMs: Number(process.env['BENCH_CKPT_MS']) } : {}),
     ...(process.env['BENCH_LINGER'] ? { journalLingerUs: Number(process.env['BENCH_LINGER']) } : {}),
+    ...(process.env['BENCH_COMMIT_GAP'] ? { journalCommitGapUs: Number(process.env['BENCH_COMMIT_GAP']) } : {}),
     ...(process.env['BENCH_PAGE_SIZE'] ? { journalPageSize: Number(process.env['BENCH_PAGE_SIZE']) } : {}),
     ...(process.env['BENCH_JOURNAL_FORMAT'] ? { journalFormat: Number(process.env['BENCH_JOURNAL_FORMAT']) } : {}),
     ...(process.env['BENCH_JOURNAL_NICE'] ? { journalThreadNice: Number(process.env['BENCH_JOURNAL_NICE']) } : {}),
@@ -205,6 +256,12 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
   end = t0 + PHASE_MS;
   let k = 0;
   let lastYield = t0;
+  // Per-thread attribution: the shard writes its tid into its control block (SC_TID).
+  const shardCtrl = (engine as unknown as { shards: { ctrl: Int32Array }[] }).shards[0]!.ctrl;
+  const roles = { main: process.pid, shard: Atomics.load(shardCtrl, SC_TID), journal: engine.journal.threads.journalTid, checkpointer: engine.journal.threads.checkpointerTid };
+  const journalCtrl = (engine.journal as unknown as { ctrlF64: Float64Array }).ctrlF64;
+  const commits0 = journalCtrl[CTRL_COMMITS_F64]!, records0 = journalCtrl[CTRL_RECORDS_F64]!;
+  const sched0 = threadSched();
   const ru0 = process.resourceUsage(), main0 = mainThreadCpuMs(), openCpu0 = threadCpuMs();
   for (;;) {
     const now = performance.now();
@@ -230,6 +287,8 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
     if (now - lastYield > 5) { lastYield = now; await yieldLoop(); }
   }
   const ru1 = process.resourceUsage(), main1 = mainThreadCpuMs(), openCpu1 = threadCpuMs();
+  const threads = schedByRole(sched0, threadSched(), roles);
+  const journalCommits = journalCtrl[CTRL_COMMITS_F64]! - commits0, journalRecords = journalCtrl[CTRL_RECORDS_F64]! - records0;
   // Diagnostics: which threads used the CPU during the open loop (journal ${tid}, checkpointer ${tid}).
   process.stderr.write(`${mode} open loop threads (CPU ms; journal thread ${engine.journal.threads.journalTid}, checkpointer ${engine.journal.threads.checkpointerTid}): ${JSON.stringify(threadCpuDiff(openCpu0, openCpu1))}; of it in the kernel: ${JSON.stringify(threadCpuDiff(openCpu0, openCpu1, 'sysMs'))}\n`);
   await engine.drain();
@@ -263,6 +322,10 @@ async function runMode(mode: Durability): Promise<{ result: Record<string, numbe
       busyLedger: stats.busyLedger,
       ledgerShortfalls: stats.ledgerShortfalls,
       commands: stats.nextSeq - 1,
+      // Journal transactions in the open loop and their mean size (records per COMMIT).
+      journalCommits,
+      journalRecordsPerCommit: journalCommits > 0 ? Math.round(journalRecords / journalCommits * 10) / 10 : 0,
+      threads,
     },
   };
 }
@@ -304,7 +367,7 @@ async function recoveryRate(dir: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const modes: Record<string, Record<string, number>> = {};
+  const modes: Record<string, Record<string, number | Record<string, ThreadSched>>> = {};
   let normalDir = '';
   const only = (process.env['BENCH_MODES'] ?? 'none,normal,full').split(',');
   for (const mode of (['none', 'normal', 'full'] as const).filter((m) => only.includes(m) || (m === 'normal' && !CLOSED_ONLY))) {

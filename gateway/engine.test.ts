@@ -113,6 +113,7 @@ describe('Engine', () => {
       [{ shards: 2, shardOf: { 'AAA-USD': 2 } }, /shardOf: AAA-USD -> shard 2/], [{ shardOf: { 'ZZZ-USD': 0 } }, /ZZZ-USD is not an instrument/],
       [{ maxInFlight: 3 }, /maxInFlight/], [{ snapshotIntervalMs: Number.NaN }, /snapshotIntervalMs/], [{ snapshotIntervalMs: -5 }, /snapshotIntervalMs/],
       [{ snapshotTailMs: 0 }, /snapshotTailMs/], [{ snapshotThreadNice: 20 }, /snapshotThreadNice/], [{ instruments: [] }, /instruments/],
+      [{ journalCommitGapUs: 10_001 }, /journalCommitGapUs/], [{ journalCommitGapUs: -1 }, /journalCommitGapUs/],
       [{ instruments: [...kitInstruments(), { ...kitInstruments()[0]!, id: 99 }] }, /symbol appears twice/],
     ];
     for (const [over, re] of bad) {

@@ -19,6 +19,7 @@ import { Command } from '../core/types.js';
 import { SnapshotStore } from '../persistence/journal.js';
 import { hashNumbers } from '../core/hash.js';
 import { decodeSnapshot, encodeSnapshot } from '../persistence/snapshot-blob.js';
+import { threadId } from '../persistence/thread-priority.js';
 import { Ring } from './ring.js';
 
 /** Int32 words of the shard control block (a small SAB shared with the gateway). */
@@ -27,6 +28,8 @@ export const SC_STOP = 0;
 export const SC_STATE = 1;
 /** Futex word the shard sleeps on while its event ring is full. */
 export const SC_FULL_WAIT = 2;
+/** Kernel thread id of the shard thread (Linux; -1 elsewhere), written once at start: per-thread CPU and scheduling figures (bench:pipeline). */
+export const SC_TID = 3;
 export const SHARD_RUNNING = 1;
 export const SHARD_STOPPED = 2;
 export const SHARD_FAILED = 3;
@@ -209,6 +212,7 @@ class Shard {
 
 function main(data: ShardWorkerData): void {
   const ctrl = new Int32Array(data.ctrlSab);
+  Atomics.store(ctrl, SC_TID, threadId());
   let shard: Shard;
   try {
     shard = new Shard(data);

@@ -6,11 +6,11 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { Ring } from '../gateway/ring.js';
-import { niceThisThread, threadId } from './thread-priority.js';
+import { niceThisThread, setTimerSlackNs, threadId } from './thread-priority.js';
 import {
   BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE,
   CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_TRIM_REQUEST_I64, CTRL_TRIMMED_I64,
-  CTRL_VERSION, JOURNAL_CHUNK_RECORDS, TRIM_ROWS_PER_STEP,
+  COMMIT_GAP_SKIP_RECORDS, CTRL_VERSION, JOURNAL_CHUNK_RECORDS, TRIM_ROWS_PER_STEP,
   JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, journalLayout, openJournalDb,
   type JournalErrorCode, type JournalStats, type JournalWorkerData,
 } from './journal.js';
@@ -147,6 +147,11 @@ function run(d: JournalWorkerData): void {
   const live = new Float64Array(d.statsSab);
   const maxBatchMs = d.maxBatchUs / 1000;
   const lingerMs = d.lingerUs / 1000;
+  const gapMs = lingerMs > 0 ? 0 : d.commitGapUs / 1000;
+  // A paced thread naps for tens of microseconds: the default 50 us timer slack would stretch every
+  // nap by about that much (thread-priority.ts setTimerSlackNs).
+  if (gapMs > 0) setTimerSlackNs(1000);
+  let lastCommitEnd = -Infinity;
   const { seqWord, kindWord, maxBatchRecords } = d;
 
   // Linger (periodic group commit): between batches the thread naps lingerMs on a private word,
@@ -169,9 +174,17 @@ function run(d: JournalWorkerData): void {
           continue;
         }
       }
-    } else if (ring.waitForData(50) === 0) {
-      if (mark.stopRequested() && ring.available() === 0) break;
-      continue;
+    } else {
+      // Commit pacing: nap out the rest of the gap since the last COMMIT (unannounced), unless a
+      // chunk's worth is already queued; then wait for data as usual.
+      if (gapMs > 0) {
+        const rest = lastCommitEnd + gapMs - performance.now();
+        if (rest > 0 && ring.available() < COMMIT_GAP_SKIP_RECORDS) Atomics.wait(nap, 0, 0, rest);
+      }
+      if (ring.waitForData(50) === 0) {
+        if (mark.stopRequested() && ring.available() === 0) break;
+        continue;
+      }
     }
     const t0 = performance.now();
     let n = 0;
@@ -205,6 +218,7 @@ function run(d: JournalWorkerData): void {
       const tc = performance.now();
       commit.run();
       const t1 = performance.now();
+      lastCommitEnd = t1;
       mark.commits++;
       mark.records += n;
       samples.add((t1 - tc) * 1000, (t1 - t0) * 1000, n);

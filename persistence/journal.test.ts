@@ -80,6 +80,26 @@ test('group commit respects maxBatchRecords; the listener sees a rising watermar
   verifyPrefix(path, 2_000);
 });
 
+test('commit pacing: a transaction starts commitGapUs after the previous COMMIT ended at the earliest; out-of-range gaps are refused', { timeout: 30_000 }, async () => {
+  for (const bad of [-1, 10_001, Number.NaN]) {
+    await assert.rejects(Journal.open({ path: freshPath(), commitGapUs: bad }), (e: unknown) => e instanceof JournalError && e.code === 'bad-options');
+  }
+  const path = freshPath();
+  const j = await Journal.open({ path, commitGapUs: 10_000 });
+  // 200 single-record publishes spread over a while: unpaced, the thread (woken by each publish)
+  // commits about once per publish; paced, at most once per 10 ms of elapsed time, plus the first.
+  const t0 = performance.now();
+  for (let seq = 1; seq <= 200; seq++) {
+    await appendRange(j, seq, seq);
+    await new Promise((r) => setTimeout(r, 0.2));
+  }
+  await j.waitDurable(200);
+  const elapsedMs = performance.now() - t0;
+  const stats = await j.close();
+  assert.ok(stats.commits <= 1 + Math.floor(elapsedMs / 10), `${stats.commits} commits in ${elapsedMs.toFixed(0)} ms`);
+  verifyPrefix(path, 200);
+});
+
 test('the checkpoint thread runs at a lower priority; the journal thread keeps priority 0 unless asked', { skip: process.platform !== 'linux' && 'per-thread nice is Linux only' }, async () => {
   const none = await Journal.open({ path: freshPath(), durability: 'none', threadNice: 10 });
   const normal = await Journal.open({ path: freshPath(), durability: 'normal' });

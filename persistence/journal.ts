@@ -65,6 +65,14 @@ export interface JournalOptions {
    * next publish, commit at once.
    */
   lingerUs?: number;
+  /**
+   * Commit pacing (lingerUs 0): a transaction starts no sooner than this many microseconds after the
+   * previous COMMIT ended, unless COMMIT_GAP_SKIP_RECORDS records are already queued; the thread naps
+   * the rest of the gap unannounced (no producer pays a notify). Caps the commit rate under steady
+   * load, where each COMMIT's fixed cost (whole WAL pages written) would otherwise keep the thread
+   * runnable; a record arriving after a quiet spell is committed at once. 0..10000; default 0 (off).
+   */
+  commitGapUs?: number;
   /** Journal thread: spins before it sleeps on an empty ring. Default 2000 (a few microseconds). */
   spinIterations?: number;
   /** Journal thread: adaptive spin while traffic is dense (gateway/ring.ts adaptiveSpinUs). Default 0 (off). */
@@ -110,6 +118,9 @@ export interface JournalOptions {
  */
 export const JOURNAL_PAGE_SIZE = 16384;
 
+/** Commit pacing (commitGapUs): this many queued records end the gap at once (one full chunk row). */
+export const COMMIT_GAP_SKIP_RECORDS = 256;
+
 export interface JournalStats {
   commits: number;
   records: number;
@@ -132,6 +143,7 @@ export interface JournalWorkerData {
   maxBatchRecords: number;
   maxBatchUs: number;
   lingerUs: number;
+  commitGapUs: number;
   spinIterations: number;
   adaptiveSpinUs: number;
   seqWord: number;
@@ -271,6 +283,7 @@ export class Journal {
       maxBatchRecords: positiveInt(options.maxBatchRecords ?? 4096, 'maxBatchRecords'),
       maxBatchUs: nonNegative(options.maxBatchUs ?? 2000, 'maxBatchUs'),
       lingerUs: nonNegative(options.lingerUs ?? 0, 'lingerUs'),
+      commitGapUs: commitGapOption(options.commitGapUs ?? 0),
       spinIterations: nonNegative(options.spinIterations ?? 2000, 'spinIterations'),
       adaptiveSpinUs: Math.min(nonNegative(options.adaptiveSpinUs ?? 0, 'adaptiveSpinUs'), 10_000),
       seqWord: wordIndex(options.seqWord ?? 1, ring.recordWords, 'seqWord'),
@@ -839,6 +852,11 @@ function positiveInt(v: number, name: string): number {
 
 function niceOption(v: number, name: string): number {
   if (!Number.isInteger(v) || v < 0 || v > 19) throw new JournalError('bad-options', `${name} must be an integer 0..19, got ${v}`);
+  return v;
+}
+
+function commitGapOption(v: number): number {
+  if (!(v >= 0 && v <= 10_000)) throw new JournalError('bad-options', `commitGapUs must be within 0..10000, got ${v}`);
   return v;
 }
 

@@ -96,3 +96,24 @@ export async function driveFlow(engine: Engine, flow: OrderFlow, count: number, 
   await engine.drain();
   return { accepted, rejected, busy };
 }
+
+/**
+ * Tests: stops the engine's drain loop (poll, schedule) until the returned release is called. The
+ * shards still execute what is sequenced, but nothing is settled or acked meanwhile: a book with a
+ * command in flight stays unsettled, so a linked order sent to it stays parked (up to maxParkMs) for
+ * as long as the test needs. Release is idempotent; call it in a finally (engine.close drains
+ * through poll and would never finish while held).
+ */
+export function holdSettlement(engine: Engine): () => void {
+  const e = engine as unknown as { poll: () => number; schedule: () => void };
+  e.poll = () => 0;
+  e.schedule = () => {};
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    delete (e as { poll?: unknown }).poll;
+    delete (e as { schedule?: unknown }).schedule;
+    engine.schedule();
+  };
+}

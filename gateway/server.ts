@@ -775,7 +775,11 @@ export class GatewayServer implements ReportSink {
   private hold(s: Session, w: SessionWait, t: number, cmd: Command, instrumentId: number, requestId: number): void {
     const pending = w.held.length - w.head;
     if (pending >= MAX_PENDING_PER_SESSION) {
-      if (!s.closed && s.ws !== null) s.ws.end(CloseCode.SlowConsumer, `slow consumer: over ${MAX_PENDING_PER_SESSION} requests waiting behind a deferred one; reconnect and resync`);
+      if (!s.closed && s.ws !== null) {
+        this.closedSlow++;
+        this.log({ session: s.id, account: s.account, held: pending }, 'order session closed: slow consumer (requests held behind a deferred one)');
+        s.ws.end(CloseCode.SlowConsumer, `slow consumer: over ${MAX_PENDING_PER_SESSION} requests waiting behind a deferred one; reconnect and resync`);
+      }
       return;
     }
     if (pending >= MAX_HELD_PER_SESSION) {

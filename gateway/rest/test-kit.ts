@@ -8,7 +8,7 @@ import { testSpec } from '../../testing/fixtures.js';
 import { addUser, openTestIdentity, PASSWORD, type TestIdentity } from '../auth/fixtures.js';
 import type { Role } from '../auth/permissions.js';
 import { signRequest } from '../auth/signing.js';
-import type { Engine } from '../engine.js';
+import type { Engine, EngineOptions } from '../engine.js';
 import { fundAccounts, tempDataDir } from '../engine-test-kit.js';
 import { GatewayServer } from '../server.js';
 import { CredentialAuthenticator } from '../sessions.js';
@@ -42,10 +42,13 @@ export const KIT_USERS: { name: string; roles: Role[]; accounts: number[] }[] = 
   { name: 'limited', roles: ['viewer'], accounts: [4] },
 ];
 
-/** `kit.dataDir`: the engine's data dir (a restart on the same one recovers it); default a new temp dir. */
-export async function startRestKit(o: Partial<RestDeps> = {}, kit: { dataDir?: string } = {}): Promise<RestKit> {
+/**
+ * `kit.dataDir`: the engine's data dir (a restart on the same one recovers it); default a new temp dir.
+ * `kit.engine`: more engine options (e.g. maxParkMs).
+ */
+export async function startRestKit(o: Partial<RestDeps> = {}, kit: { dataDir?: string; engine?: Partial<EngineOptions> } = {}): Promise<RestKit> {
   const dataDir = kit.dataDir ?? tempDataDir('rest');
-  const { engine } = await startEngine({ instruments: REST_INSTRUMENTS, shards: 1, durability: 'normal', dataDir });
+  const { engine } = await startEngine({ instruments: REST_INSTRUMENTS, shards: 1, durability: 'normal', dataDir, ...kit.engine });
   await fundAccounts(engine);
   const identity = openTestIdentity();
   let rest: RestApi | null = null;

@@ -41,7 +41,7 @@ export interface EngineConfig {
   snapshotWriter: SnapshotWriterMode;
   /**
    * The longest a single step of a snapshot may hold what matching and acks need (ms): the snapshot
-   * thread's write transactions and CPU slices; inline snapshots over it are counted and logged.
+   * thread's write transactions on the journal file; inline snapshots over it are counted and logged.
    * docs/runtime.md "Snapshots and recovery".
    */
   snapshotBudgetMs: number;

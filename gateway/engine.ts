@@ -116,8 +116,8 @@ export interface EngineOptions {
   /**
    * The longest a single step of a snapshot may hold what the matching and ack path needs (ms,
    * default DEFAULT_SNAPSHOT_BUDGET_MS). The snapshot thread holds the journal file's write lock for
-   * at most this long per transaction (big parts are stored in chunks over several transactions) and
-   * yields the CPU after each budget's worth of work. An inline snapshot cannot be bounded (the
+   * at most this long per transaction (big parts are stored in chunks over several transactions,
+   * with pauses between them); its dump runs at its nice value without naps. An inline snapshot cannot be bounded (the
    * shards stop while they dump): its stop is measured, and one over the budget is counted
    * (stats().snapshotBudgetOverruns) and logged. docs/runtime.md "Snapshots and recovery".
    */
@@ -261,7 +261,7 @@ export interface EngineStats {
   /** The last thread snapshot: its write transactions on the journal file and the longest one (ms). */
   lastSnapshotThreadTxns: number;
   lastSnapshotThreadMaxLockMs: number;
-  /** The last thread snapshot: its CPU slices between yields and the longest one (ms, wall time at the thread's nice). */
+  /** The last thread snapshot: its stretches of work between the write's pauses and the longest one (ms, wall time at the thread's nice; the dump is one stretch). */
   lastSnapshotThreadSlices: number;
   lastSnapshotThreadMaxSliceMs: number;
   /** Event records copied out of a full event ring before their command could be acked. */

@@ -3,8 +3,9 @@
 // Snapshot command it meets it writes the ledger's and every book's snapshot at that seq, or checks
 // the ones already there (written by an inline snapshot or an earlier run) against its own state.
 // The matching threads and the ledger never stop for it, and it keeps within the snapshot budget:
-// it yields the CPU after each budget's worth of work and stores big parts in chunks over short
-// transactions on the journal file (persistence/snapshot-chunks.ts). docs/runtime.md "Snapshots".
+// it stores big parts in chunks over short transactions on the journal file, pausing between them
+// (persistence/snapshot-chunks.ts). Its dump runs in one stretch at its nice value: pausing it every
+// budget's worth made the other threads' ack tail worse, not better. docs/runtime.md "Snapshots".
 
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -48,8 +49,6 @@ export type SnapshotWriterReport =
 const CHUNKS_PER_STEP = 64;
 /** Words hashed and copied between two looks at the clock (about 0.3-0.6 ms here). */
 const HASH_STEP = 1 << 16;
-/** The CPU pause after each budget's worth of a snapshot's work (ms). */
-const SLICE_PAUSE_MS = 0.5;
 
 async function main(): Promise<void> {
   const d = workerData as SnapshotWriterData;
@@ -73,10 +72,12 @@ async function main(): Promise<void> {
     wake?.();
   });
 
-  // CPU slices: after each budget's worth of work the thread sleeps a moment (Atomics.wait), so that
-  // on a busy machine the matching threads get the core back within the budget; its state is its
-  // own copy, so it only falls behind the journal meanwhile. The pauses between write transactions
-  // end a slice too.
+  // CPU slices (stats only): the stretches of work between the pauses that the chunked write makes.
+  // The dump is not cut into slices with naps: at nice 10 the kernel already gives the matching
+  // threads the core when they wake, and a thread that naps every few ms earns a sleeper's credit
+  // and preempts them on every wake-up instead (bench:snapshot, 6 alternating pairs, 2026-11-25:
+  // worst ack while the thread dumped 11.6 ms with 0.5 ms naps per 5 ms of work, 8.5 ms without;
+  // docs/runtime.md "The snapshot budget").
   const napWord = new Int32Array(new SharedArrayBuffer(4));
   let sliceAt = 0, maxSliceMs = 0, slices = 0;
   const pause = (ms: number): void => {
@@ -86,7 +87,6 @@ async function main(): Promise<void> {
     Atomics.wait(napWord, 0, 0, ms);
     sliceAt = performance.now();
   };
-  const tick = (): void => { if (performance.now() - sliceAt >= d.budgetMs) pause(SLICE_PAUSE_MS); };
   // While it holds the journal file's write lock the thread runs at nice 0 where it may (a nice 10
   // thread preempted with the lock held kept the journal thread waiting 100 ms on a loaded host).
   const tid = threadId();
@@ -118,7 +118,6 @@ async function main(): Promise<void> {
       const e = Math.min(dump.length, i + HASH_STEP);
       hasher.update(dump, i, e);
       for (let j = i; j < e; j++) w[SNAPSHOT_HEADER_WORDS + j] = dump[j]!;
-      tick();
     }
     const hash = hasher.digest();
     setSnapshotHeader(w, id, seq, hash);
@@ -136,7 +135,6 @@ async function main(): Promise<void> {
     const owners: [number, { stateDump(): number[] }][] = [[LEDGER_SNAPSHOT_ID, rp.ledger], ...rp.books];
     for (const [id, owner] of owners) {
       const dump = owner.stateDump();
-      tick();
       const { blob, hash } = encodeSliced(id, seq, dump);
       hashes.set(id, hash);
       const prev = store.at(id, seq);
@@ -147,7 +145,6 @@ async function main(): Promise<void> {
       } else {
         fresh.push({ shard: id, seq, blob: new Uint8Array(blob.buffer) });
       }
-      tick();
     }
     const t2 = performance.now();
     const wr = fresh.length > 0

@@ -368,6 +368,8 @@ export class Engine {
   private readonly snapshotBudgetMs: number;
   /** When the pending inline snapshot was requested (0: none; submits answer Busy from then). */
   private snapshotRequestedAt = 0;
+  /** busySnapshot when that inline snapshot was requested: submits it refused are busySnapshot - this. */
+  private snapshotBusyAtRequest = 0;
   private lastSnapshotStopMs = 0;
   private snapshotBudgetOverruns = 0;
   private snapshotWriter: SnapshotWriter | null = null;
@@ -1187,7 +1189,7 @@ export class Engine {
     return new Promise<number>((resolve, reject) => {
       if (mode === 'inline') {
         this.snapshotWaiters.push({ resolve, reject });
-        if (!this.snapshotRequested) this.snapshotRequestedAt = performance.now();
+        if (!this.snapshotRequested) { this.snapshotRequestedAt = performance.now(); this.snapshotBusyAtRequest = this.busySnapshot; }
         this.snapshotRequested = true;
         this.schedule();
       } else {
@@ -1324,8 +1326,12 @@ export class Engine {
   private snapshotStopped(ms: number, seq: number, by: SnapshotMode): void {
     this.lastSnapshotStopMs = ms;
     if (ms <= this.snapshotBudgetMs) return;
+    // An inline snapshot stops only who submits meanwhile (answered Busy): one that refused nobody
+    // (the gateway's start-up and close snapshots, an idle engine) stopped nothing.
+    const refused = this.busySnapshot - this.snapshotBusyAtRequest;
+    if (by === 'inline' && refused === 0) return;
     this.snapshotBudgetOverruns++;
-    this.log({ seq, stopMs: Math.round(ms * 100) / 100, budgetMs: this.snapshotBudgetMs, writer: by },
+    this.log({ seq, stopMs: Math.round(ms * 100) / 100, budgetMs: this.snapshotBudgetMs, writer: by, ...(by === 'inline' ? { refused } : {}) },
       by === 'inline' ? 'inline snapshot stopped matching longer than snapshotBudgetMs (inline snapshots are for idle moments)'
         : 'snapshot thread held the journal write lock longer than snapshotBudgetMs');
   }

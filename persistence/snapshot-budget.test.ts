@@ -8,7 +8,9 @@ import fc from 'fast-check';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashNumbers } from '../core/hash.js';
-import { EngineError, JOURNAL_FILE, ledgerOptionsOf, type Engine, type EngineOptions } from '../gateway/engine.js';
+import { RuntimeCommandType } from '../core/command-codec.js';
+import { Command } from '../core/types.js';
+import { EngineError, JOURNAL_FILE, SubmitStatus, ledgerOptionsOf, type Engine, type EngineOptions } from '../gateway/engine.js';
 import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
 import { OrderFlow } from '../gateway/order-flow.js';
 import { SnapshotStore, latestSnapshot } from './journal.js';
@@ -168,12 +170,24 @@ test('stats report the last snapshot\'s stop against the budget: thread (its lon
   const overrunsThread = st.snapshotBudgetOverruns;
   assert.equal(overrunsThread, w.maxLockMs > 0.5 ? 1 : 0);
   await driveFlow(engine, flow, 500, now);
+  const inlineLogs = (): number => logs.filter((l) => /inline snapshot stopped matching longer than snapshotBudgetMs/.test(l.msg)).length;
+  // An idle engine: the inline snapshot refuses nobody, so it stopped nothing, however long it took.
   await engine.snapshot('inline');
   st = engine.stats();
   assert.ok(st.lastSnapshotStopMs > 0 && st.lastSnapshotStopMs >= st.lastSnapshotShardsMs, 'the inline stop runs from the request to the last shard');
+  assert.equal(st.snapshotBudgetOverruns, overrunsThread, 'an inline snapshot that refused no submit is no overrun');
+  assert.equal(inlineLogs(), 0);
+  // A submit during it is answered Busy: that one counts, if it took longer than the budget.
+  const p = engine.snapshot('inline');
+  const c = new Command();
+  c.type = RuntimeCommandType.Deposit; c.account = KIT_ACCOUNTS[0]!; c.value = 1;
+  assert.equal(engine.submit(c, 0, engine.ledger.assetId('USD')).status, SubmitStatus.Busy);
+  await p;
+  st = engine.stats();
   const over = st.lastSnapshotStopMs > 0.5;
   assert.equal(st.snapshotBudgetOverruns, overrunsThread + (over ? 1 : 0));
-  assert.equal(logs.filter((l) => /inline snapshot stopped matching longer than snapshotBudgetMs/.test(l.msg)).length, over ? 1 : 0);
+  assert.equal(inlineLogs(), over ? 1 : 0);
+  if (over) assert.equal(logs.find((l) => /inline snapshot stopped/.test(l.msg))!.fields['refused'], 1);
   await engine.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -37,59 +37,13 @@ export function encodeSnapshot(ownerId: number, seq: number, stateHash: string, 
 }
 
 /**
- * Writes the header into `w`, whose words from SNAPSHOT_HEADER_WORDS on hold the state (for a blob
- * filled piece by piece: the snapshot thread copies and hashes a big dump in slices).
+ * Writes the header into `w`, whose words from SNAPSHOT_HEADER_WORDS on hold the state (the
+ * snapshot thread fills its blobs itself).
  */
 export function setSnapshotHeader(w: Float64Array, ownerId: number, seq: number, stateHash: string): void {
   if (!/^[0-9a-f]{16}$/.test(stateHash)) throw new SnapshotError(`bad state hash ${stateHash}`);
   w[0] = MAGIC; w[1] = VERSION; w[2] = ownerId; w[3] = seq;
   w[4] = parseInt(stateHash.slice(0, 8), 16); w[5] = parseInt(stateHash.slice(8), 16);
-}
-
-/**
- * core/hash.ts hashNumbers fed in pieces: update(values, from, to) over consecutive ranges, then
- * digest() gives what hashNumbers gives for the whole list (the snapshot thread hashes a big dump
- * in slices, yielding the CPU in between). The property test keeps the two equal.
- */
-export class PiecewiseHasher {
-  private h1 = 0x811c9dc5 | 0;
-  private h2 = 0x9747b28c | 0;
-  private n = 0;
-
-  update(values: ArrayLike<number>, from: number, to: number): void {
-    let h1 = this.h1, h2 = this.h2;
-    for (let i = from; i < to; i++) {
-      const v = values[i]!;
-      if (!Number.isSafeInteger(v)) throw new RangeError(`hashNumbers: not a safe integer at ${this.n + i - from}: ${v}`);
-      const neg = v < 0 ? 1 : 0;
-      const a = neg ? -v : v;
-      const hi = Math.floor(a / 4294967296);
-      const lo = a - hi * 4294967296;
-      h1 = Math.imul(h1 ^ (lo | 0), 0x01000193);
-      h1 = Math.imul(h1 ^ (hi | 0) ^ (neg << 31), 0x01000193);
-      h2 = Math.imul(h2 ^ (lo | 0), 0x5bd1e995);
-      h2 ^= h2 >>> 15;
-      h2 = Math.imul(h2 ^ (hi | 0) ^ (neg << 31), 0x5bd1e995);
-      h2 ^= h2 >>> 13;
-    }
-    this.h1 = h1; this.h2 = h2;
-    this.n += Math.max(0, to - from);
-  }
-
-  digest(): string {
-    const h1 = fmix(this.h1 ^ this.n);
-    const h2 = fmix(this.h2 ^ h1);
-    return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
-  }
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
 }
 
 export function decodeSnapshot(blob: Uint8Array): DecodedSnapshot {

@@ -4,7 +4,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import fc from 'fast-check';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashNumbers } from '../core/hash.js';
@@ -15,7 +14,7 @@ import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } fr
 import { OrderFlow } from '../gateway/order-flow.js';
 import { SnapshotStore, latestSnapshot } from './journal.js';
 import { cleanReplay, startEngine as startEngineRaw } from './recovery.js';
-import { LEDGER_SNAPSHOT_ID, PiecewiseHasher, deleteSnapshotParts, encodeSnapshot, findSnapshotSet } from './snapshot-blob.js';
+import { LEDGER_SNAPSHOT_ID, deleteSnapshotParts, encodeSnapshot, findSnapshotSet } from './snapshot-blob.js';
 import { SnapshotWriter, SnapshotWriterError } from './snapshot-writer.js';
 
 const options = (dataDir: string, over: Partial<EngineOptions> = {}): EngineOptions =>
@@ -76,20 +75,6 @@ async function journalWithUnwrittenSnapshot(tag: string): Promise<{ dir: string;
 
 const writerFor = (path: string, dir: string, over: { chunkBytes?: number; testFailAfterTxns?: number } = {}): SnapshotWriter =>
   new SnapshotWriter({ journalPath: path, instruments: kitInstruments(), ledgerOptions: ledgerOptionsOf(options(dir)), budgetMs: 1, tailMs: 5, ...over });
-
-test('PiecewiseHasher fed in any pieces gives hashNumbers of the whole list', () => {
-  fc.assert(fc.property(
-    fc.array(fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.maxSafeInteger(), fc.maxSafeNat().map((v) => -v)), { maxLength: 300 }),
-    fc.array(fc.nat(), { maxLength: 8 }),
-    (values, cuts) => {
-      const points = [...new Set(cuts.map((c) => c % (values.length + 1)))].sort((a, b) => a - b);
-      const h = new PiecewiseHasher();
-      let at = 0;
-      for (const p of [...points, values.length]) { h.update(values, at, p); at = Math.max(at, p); }
-      assert.equal(h.digest(), hashNumbers(values));
-    },
-  ), { numRuns: 300 });
-});
 
 test('a thread snapshot written in chunks over several short transactions stores the same parts, byte for byte, and recovery starts from it', { timeout: 120_000 }, async () => {
   const { dir, path, s0, s1 } = await journalWithUnwrittenSnapshot('snapb-chunks');

@@ -15,7 +15,8 @@ import { RuntimeCommandType } from '../core/command-codec.js';
 import type { LedgerOptions } from '../gateway/ledger.js';
 import { SnapshotStore, readJournalChunks } from './journal.js';
 import { openStateReplayer } from './replayer.js';
-import { LEDGER_SNAPSHOT_ID, PiecewiseHasher, SNAPSHOT_HEADER_WORDS, decodeSnapshot, setSnapshotHeader } from './snapshot-blob.js';
+import { hashNumbers } from '../core/hash.js';
+import { LEDGER_SNAPSHOT_ID, SNAPSHOT_HEADER_WORDS, decodeSnapshot, setSnapshotHeader } from './snapshot-blob.js';
 import { niceThisThread, threadId } from './thread-priority.js';
 
 export interface SnapshotWriterData {
@@ -47,8 +48,6 @@ export type SnapshotWriterReport =
 
 /** Journal chunks read per step before the thread looks at its messages again. */
 const CHUNKS_PER_STEP = 64;
-/** Words hashed and copied between two looks at the clock (about 0.3-0.6 ms here). */
-const HASH_STEP = 1 << 16;
 
 async function main(): Promise<void> {
   const d = workerData as SnapshotWriterData;
@@ -110,16 +109,11 @@ async function main(): Promise<void> {
     }
   };
 
-  /** Copies `dump` into a blob after the header and hashes it, HASH_STEP words at a time. */
-  const encodeSliced = (id: number, seq: number, dump: number[]): { blob: Float64Array; hash: string } => {
+  /** Copies `dump` into a blob after the header and hashes it. */
+  const encodeDump = (id: number, seq: number, dump: number[]): { blob: Float64Array; hash: string } => {
     const w = new Float64Array(SNAPSHOT_HEADER_WORDS + dump.length);
-    const hasher = new PiecewiseHasher();
-    for (let i = 0; i < dump.length; i += HASH_STEP) {
-      const e = Math.min(dump.length, i + HASH_STEP);
-      hasher.update(dump, i, e);
-      for (let j = i; j < e; j++) w[SNAPSHOT_HEADER_WORDS + j] = dump[j]!;
-    }
-    const hash = hasher.digest();
+    w.set(dump, SNAPSHOT_HEADER_WORDS);
+    const hash = hashNumbers(dump);
     setSnapshotHeader(w, id, seq, hash);
     return { blob: w, hash };
   };
@@ -135,7 +129,7 @@ async function main(): Promise<void> {
     const owners: [number, { stateDump(): number[] }][] = [[LEDGER_SNAPSHOT_ID, rp.ledger], ...rp.books];
     for (const [id, owner] of owners) {
       const dump = owner.stateDump();
-      const { blob, hash } = encodeSliced(id, seq, dump);
+      const { blob, hash } = encodeDump(id, seq, dump);
       hashes.set(id, hash);
       const prev = store.at(id, seq);
       if (prev !== null) {

@@ -24,7 +24,7 @@ import { SnapshotWriter, type SnapshotWriterOptions, type WrittenSnapshot } from
 import {
   LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot, type SnapshotSet,
 } from '../persistence/snapshot-blob.js';
-import { checkInstrumentFingerprint } from '../persistence/instrument-fingerprint.js';
+import { checkInstrumentFingerprint, recordInstrumentFingerprint, type FingerprintCheck } from '../persistence/instrument-fingerprint.js';
 import { loadStartingPoint } from '../persistence/snapshot-recovery.js';
 import { EngineClock } from './clock.js';
 import { Ledger, type LedgerOptions } from './ledger.js';
@@ -489,6 +489,7 @@ export class Engine {
     const ledgerOptions = ledgerOptionsOf(o);
     let restore: SnapshotSet | null;
     let ledger: Ledger;
+    let fingerprint: FingerprintCheck;
     try {
       // Snapshot parts past the journal's end belong to commands that never became durable.
       const store = new SnapshotStore(path);
@@ -498,8 +499,11 @@ export class Engine {
       } finally {
         store.close();
       }
-      checkInstrumentFingerprint(path, o.instruments, ledgerOptions.assets ?? [], o.log, journal.recoveredSeq + 1);
-      ({ set: restore, ledger } = loadStartingPoint(path, o.instruments, ledgerOptions, journal.recoveredSeq, o.log));
+      // A new or extended record is written only once the shards have started from the starting
+      // point (below): a start that fails before, or dies, leaves the recorded configuration, which
+      // still starts. Nothing is sequenced before it is written (Engine.start has not returned).
+      fingerprint = checkInstrumentFingerprint(path, o.instruments, ledgerOptions.assets ?? [], o.log, journal.recoveredSeq + 1, true);
+      ({ set: restore, ledger } = loadStartingPoint(path, o.instruments, ledgerOptions, journal.recoveredSeq, o.log, fingerprint.pending?.epochs ?? undefined));
     } catch (e) {
       await journal.close().catch(() => {});
       throw e;
@@ -541,6 +545,7 @@ export class Engine {
         }));
       }
       await Promise.all(readies);
+      if (fingerprint.pending !== undefined) recordInstrumentFingerprint(path, fingerprint.pending);
     } catch (e) {
       for (const s of shards) await s.worker.terminate();
       await journal.close().catch(() => {});

@@ -22,9 +22,10 @@ import type { LedgerOrderView } from '../gateway/ledger.js';
 import { OrderFlow } from '../gateway/order-flow.js';
 import { JournalReplayer } from './pg/engine-source.js';
 import { InstrumentConfigError, META_EPOCHS, META_INSTRUMENTS, readInstrumentEpochs } from './instrument-fingerprint.js';
-import { latestSnapshot, readJournal, readJournalChunks } from './journal.js';
+import { lastSeq, latestSnapshot, readJournal, readJournalChunks } from './journal.js';
 import { cleanReplay, recoverEngine, startEngine } from './recovery.js';
 import { StateReplayer, openStateReplayer } from './replayer.js';
+import { SnapshotRecoveryError } from './snapshot-recovery.js';
 import { LEDGER_SNAPSHOT_ID, decodeSnapshot } from './snapshot-blob.js';
 import { ADDED_DDD_USD, ADDED_DDD_BBB } from './instrument-addition-child.js';
 
@@ -274,6 +275,54 @@ describe('instruments appended to an existing data dir', () => {
       await restartEquals(dir, AXY(), B2 - 1);
       assert.equal(ledgerAssetCountAt(dir, r0.snap), 4);
       assert.equal(ledgerAssetCountAt(dir, r1.snap), 5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a start with appended instruments that fails before it runs records nothing: the old configuration starts again, then the addition does', async () => {
+    const dir = tempDataDir('add-failed');
+    const path = join(dir, JOURNAL_FILE);
+    try {
+      const { engine } = await startEngine(options(dir, A()));
+      await fundAccounts(engine);
+      const flow = new OrderFlow(8, engine.instruments, { accounts: KIT_ACCOUNTS, marketOrders: true });
+      await driveFlow(engine, flow, 1000);
+      const snaps = [await engine.snapshot()];
+      await driveFlow(engine, flow, 500);
+      snaps.push(await engine.snapshot());
+      await driveFlow(engine, flow, 500);
+      const closed = await engine.close();
+      const before = meta(dir);
+
+      // Every snapshot set damaged and the journal's first chunk gone: the start cannot be
+      // rebuilt (SnapshotRecoveryError), after the addition was accepted.
+      const first = withDb(dir, (db) => {
+        for (const seq of snaps) {
+          const row = db.prepare('SELECT blob FROM snapshots WHERE shard = ? AND seq = ?').get(LEDGER_SNAPSHOT_ID, seq) as { blob: Buffer };
+          const blob = Buffer.from(row.blob);
+          new Float64Array(blob.buffer, blob.byteOffset, blob.byteLength / 8)[0] = 0;
+          db.prepare('UPDATE snapshots SET blob = ? WHERE shard = ? AND seq = ?').run(blob, LEDGER_SNAPSHOT_ID, seq);
+        }
+        const row = db.prepare('SELECT * FROM journal ORDER BY seq LIMIT 1').get() as { seq: number; first_seq: number; n: number; recs: Buffer };
+        db.prepare('DELETE FROM journal WHERE seq = ?').run(row.seq);
+        return row;
+      });
+      await assert.rejects(startEngine(options(dir, AX())), (e: unknown) => e instanceof SnapshotRecoveryError && /journal starts at seq \d+, not 1/.test(e.message));
+      assert.deepEqual(meta(dir), before, 'the failed start recorded neither the configuration nor its epoch');
+
+      // The journal whole again: the old configuration starts (a full replay, the damaged sets were
+      // deleted) and reaches the state it was closed with.
+      withDb(dir, (db) => db.prepare('INSERT INTO journal (seq, first_seq, n, recs) VALUES (?, ?, ?, ?)').run(first.seq, first.first_seq, first.n, first.recs));
+      const again = await restartEquals(dir, A(), 0);
+      assert.deepEqual([again.ledger, again.books], [closed.ledger, closed.books]);
+      assert.deepEqual(meta(dir), before);
+
+      // Then the addition, recorded from the next seq once that start succeeded.
+      const B = lastSeq(path) + 1;
+      await restartEquals(dir, AX(), B - 1);
+      assert.deepEqual(readInstrumentEpochs(path).map((e) => [e.fromSeq, e.instruments, e.assets]), [[1, 3, 4], [B, 4, 5]]);
+      assert.equal(meta(dir)[META_INSTRUMENTS]!.includes('DDD-USD'), true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -229,7 +229,7 @@ export function epochIndexAt(epochs: readonly { fromSeq: number }[], seq: number
 
 export interface FingerprintCheck {
   /**
-   * 'match': the record equals the configuration; 'recorded': there was none, it was written now;
+   * 'match': the record equals the configuration; 'recorded': there was none, it was written now (or is `pending`);
    * 'extended': instruments were appended, a new epoch starts at `fromSeq`.
    */
   status: 'match' | 'recorded' | 'extended';
@@ -239,6 +239,40 @@ export interface FingerprintCheck {
   /** When extended: the first seq of the new configuration, and what it added. */
   fromSeq?: number;
   added?: { instruments: { id: number; symbol: string }[]; assets: string[] };
+  /** With `defer` ('recorded', 'extended'): the record not yet written (recordInstrumentFingerprint). */
+  pending?: PendingFingerprint;
+}
+
+/**
+ * A record checkInstrumentFingerprint decided on but left to the caller to write: Engine.start
+ * writes it only once the start it applies to has its starting point and its shards (a start that
+ * fails before leaves the data dir under the recorded configuration, which can start again).
+ */
+export interface PendingFingerprint {
+  json: string;
+  hash: string;
+  /** The epochs with the new one ('extended'; what loadStartingPoint runs under); null: none to write. */
+  epochs: InstrumentEpochRecord[] | null;
+}
+
+/** Writes a pending record, all of its keys in one transaction (a crash leaves the old record or the new one). */
+export function recordInstrumentFingerprint(journalPath: string, pending: PendingFingerprint): void {
+  const db = new Database(journalPath, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    writeRecord(db, pending);
+  } finally {
+    db.close();
+  }
+}
+
+function writeRecord(db: Database.Database, p: PendingFingerprint): void {
+  const put = db.prepare('INSERT OR REPLACE INTO engine_meta (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    put.run(META_INSTRUMENTS, p.json);
+    put.run(META_INSTRUMENTS_HASH, p.hash);
+    if (p.epochs !== null) put.run(META_EPOCHS, JSON.stringify(p.epochs));
+  })();
 }
 
 /**
@@ -246,10 +280,11 @@ export interface FingerprintCheck {
  * (which must exist: Engine.start opens the journal first), or records it when there is none.
  * Throws InstrumentConfigError when they differ, unless the configuration only appends instruments
  * (and assets): then it is recorded as a new epoch from `nextSeq` (default: the seq after the
- * journal's last), and logged. Its own short-lived connection.
+ * journal's last), and logged. Its own short-lived connection. `defer`: a new or extended record is
+ * not written but returned as `pending` (Engine.start writes it when the start has succeeded).
  */
 export function checkInstrumentFingerprint(journalPath: string, instruments: readonly InstrumentSpec[], extraAssets: readonly string[] = [],
-  log?: (fields: Record<string, unknown>, msg: string) => void, nextSeq?: number): FingerprintCheck {
+  log?: (fields: Record<string, unknown>, msg: string) => void, nextSeq?: number, defer = false): FingerprintCheck {
   const fp = instrumentFingerprint(instruments, extraAssets);
   const json = fingerprintJson(fp);
   const hash = fingerprintHash(json);
@@ -258,15 +293,15 @@ export function checkInstrumentFingerprint(journalPath: string, instruments: rea
     db.pragma('busy_timeout = 5000');
     db.exec('CREATE TABLE IF NOT EXISTS engine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     const get = db.prepare('SELECT value FROM engine_meta WHERE key = ?');
-    const put = db.prepare('INSERT OR REPLACE INTO engine_meta (key, value) VALUES (?, ?)');
     const row = get.get(META_INSTRUMENTS) as { value: string } | undefined;
     if (row === undefined) {
-      db.transaction(() => { put.run(META_INSTRUMENTS, json); put.run(META_INSTRUMENTS_HASH, hash); })();
+      const pending: PendingFingerprint = { json, hash, epochs: null };
+      if (!defer) writeRecord(db, pending);
       const legacy = db.prepare('SELECT 1 FROM journal LIMIT 1').get() !== undefined || db.prepare('SELECT 1 FROM snapshots LIMIT 1').get() !== undefined;
       log?.({ journal: journalPath, instruments: instruments.length, sha256: hash, legacy },
         legacy ? 'journal written before instrument fingerprints: recorded the current instrument configuration (it is taken to be the one the journal was written with)'
           : 'new journal: recorded the instrument configuration');
-      return { status: 'recorded', legacy, hash };
+      return { status: 'recorded', legacy, hash, ...(defer ? { pending } : {}) };
     }
     const recHash = (get.get(META_INSTRUMENTS_HASH) as { value: string } | undefined)?.value ?? fingerprintHash(row.value);
     if (recHash === hash && row.value === json) return { status: 'match', legacy: false, hash };
@@ -284,14 +319,15 @@ export function checkInstrumentFingerprint(journalPath: string, instruments: rea
       const epochs = epochsOf(new Map((db.prepare('SELECT key, value FROM engine_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value])), recHash, old);
       while (epochs.length > 0 && epochs[epochs.length - 1]!.fromSeq >= from) epochs.pop();
       epochs.push({ fromSeq: from, instruments: fp.instruments.length, assets: fp.assets.length, sha256: hash });
-      db.transaction(() => { put.run(META_INSTRUMENTS, json); put.run(META_INSTRUMENTS_HASH, hash); put.run(META_EPOCHS, JSON.stringify(epochs)); })();
+      const pending: PendingFingerprint = { json, hash, epochs };
+      if (!defer) writeRecord(db, pending);
       const added = {
         instruments: fp.instruments.slice(old.instruments.length).map((s) => ({ id: s.id as number, symbol: String(s.symbol) })),
         assets: fp.assets.slice(old.assets.length),
       };
       log?.({ journal: journalPath, fromSeq: from, epoch: epochs.length - 1, added, sha256: hash },
         `instrument configuration extended: ${added.instruments.map((s) => `${s.symbol} (id ${s.id})`).join(', ')}${added.assets.length > 0 ? `, assets ${added.assets.join(', ')}` : ''} added from seq ${from}`);
-      return { status: 'extended', legacy: false, hash, fromSeq: from, added };
+      return { status: 'extended', legacy: false, hash, fromSeq: from, added, ...(defer ? { pending } : {}) };
     }
     const changes = diffFingerprints(old, fp);
     if (changes.length === 0) changes.push({ kind: 'version', old: recHash, new: hash, text: `recorded sha256 ${recHash} -> ${hash}` });

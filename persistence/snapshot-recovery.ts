@@ -23,7 +23,7 @@ import { RuntimeCommandType } from '../core/command-codec.js';
 import { hashNumbers } from '../core/hash.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Ledger, type LedgerOptions } from '../gateway/ledger.js';
-import { epochIndexAt, readInstrumentEpochs, resolveInstrumentEpochs, type InstrumentEpoch } from './instrument-fingerprint.js';
+import { epochIndexAt, readInstrumentEpochs, resolveInstrumentEpochs, type InstrumentEpoch, type InstrumentEpochRecord } from './instrument-fingerprint.js';
 import { SnapshotStore, listJournalArchives, readJournalChunks } from './journal.js';
 import { StateReplayer, findEpochSnapshotSet } from './replayer.js';
 import { LEDGER_SNAPSHOT_ID, decodeSnapshot, deleteSnapshotParts, encodeSnapshot, type BadSnapshotPart, type SnapshotSet } from './snapshot-blob.js';
@@ -64,9 +64,13 @@ export function firstJournalSeq(path: string): number {
   }
 }
 
+/**
+ * `epochRecords`: the epochs to run under instead of the recorded ones (the start that applies an
+ * addition: its epoch is recorded only after this succeeded; Engine.start).
+ */
 export function loadStartingPoint(path: string, instruments: readonly InstrumentSpec[], ledgerOptions: LedgerOptions, recoveredSeq: number,
-  log?: (fields: Record<string, unknown>, msg: string) => void): StartingPoint {
-  const epochs = resolveInstrumentEpochs(readInstrumentEpochs(path), instruments, ledgerOptions.assets ?? [], path);
+  log?: (fields: Record<string, unknown>, msg: string) => void, epochRecords?: readonly InstrumentEpochRecord[]): StartingPoint {
+  const epochs = resolveInstrumentEpochs(epochRecords ?? readInstrumentEpochs(path), instruments, ledgerOptions.assets ?? [], path);
   const current = epochs.length - 1;
   const epochOptions = (e: number): LedgerOptions => (current === 0 ? ledgerOptions : { ...ledgerOptions, assets: epochs[e]!.assets });
   const skipped: SkippedSnapshotSet[] = [];

@@ -81,6 +81,18 @@ describe('metrics: both order channels, ring depths, REST sessions', () => {
     assert.equal(k.engine.journal.ring.depth(), 0);
   });
 
+  it('exports deferred sequencing and the snapshot budget, read from the engine at scrape time', async () => {
+    await k.engine.snapshot('thread');
+    const m = await scrape();
+    const st = k.engine.stats();
+    assert.equal(m.get('engine_deferred_total{outcome="parked"}'), st.deferredParked);
+    assert.equal(m.get('engine_deferred_total{outcome="busy"}'), st.deferredBusy);
+    assert.equal(m.get('engine_parked_commands'), 0);
+    assert.equal(m.get('engine_snapshot_budget_overruns_total'), st.snapshotBudgetOverruns);
+    assert.ok(st.lastSnapshotStopMs > 0, 'the thread snapshot held the journal lock for some time');
+    assert.equal(m.get('engine_snapshot_last_stop_seconds'), st.lastSnapshotStopMs / 1000);
+  });
+
   it('Ring.depth is what was published and not yet released, from either side', () => {
     const producer = Ring.create(8, CMD_RECORD_BYTES);
     const consumer = Ring.attach(producer.sab);

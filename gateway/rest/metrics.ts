@@ -142,6 +142,13 @@ export class RestMetrics {
     new client.Gauge({ name: 'engine_busy_total', help: 'Submits answered Busy, by cause', labelNames: ['cause'], registers: [r], collect() {
       const s = st(); this.set({ cause: 'ring_full' }, s.busyRingFull); this.set({ cause: 'in_flight' }, s.busyInFlight); this.set({ cause: 'snapshot' }, s.busySnapshot); this.set({ cause: 'ledger' }, s.busyLedger);
     } });
+    // Deferred sequencing (docs/runtime.md "Ledger and pipelining"): linked orders parked until their book settles.
+    new client.Gauge({ name: 'engine_deferred_total', help: 'Submits parked until their book settled (deferred sequencing), and those of them later answered Busy', labelNames: ['outcome'], registers: [r], collect() {
+      const s = st(); this.set({ outcome: 'parked' }, s.deferredParked); this.set({ outcome: 'busy' }, s.deferredBusy);
+    } });
+    new client.Gauge({ name: 'engine_parked_commands', help: 'Commands parked now, waiting for their book to settle', registers: [r], collect() { this.set(st().parkedNow); } });
+    new client.Gauge({ name: 'engine_snapshot_budget_overruns_total', help: 'Snapshots that stopped the matching or ack path longer than snapshotBudgetMs', registers: [r], collect() { this.set(st().snapshotBudgetOverruns); } });
+    new client.Gauge({ name: 'engine_snapshot_last_stop_seconds', help: 'The last snapshot\'s longest stop of the matching or ack path (thread: its longest write transaction on the journal)', registers: [r], collect() { this.set(st().lastSnapshotStopMs / 1000); } });
     new client.Gauge({ name: 'engine_events_drained_total', help: 'Event records drained from the shard rings', registers: [r], collect() { this.set(st().eventsDrained); } });
     // Ring depths: records published and not yet released by the consumer (gateway/ring.ts depth), read at scrape time.
     new client.Gauge({ name: 'engine_command_ring_depth', help: 'Commands in each shard\'s command ring (sent by the gateway, not yet taken by the shard)', labelNames: ['shard'], registers: [r], collect() {

@@ -5,11 +5,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { EVR_INSTRUMENT, EVR_TYPE_DONE, RuntimeCommandType } from '../core/command-codec.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, EVENT_WORDS } from '../core/types.js';
 import { testSpec } from '../testing/fixtures.js';
-import { SubmitStatus, type Ack, type Engine } from './engine.js';
+import { JOURNAL_FILE, SubmitStatus, type Ack, type Engine } from './engine.js';
 import { OrderFlow } from './order-flow.js';
 
 export const KIT_ACCOUNTS = [1, 2, 3, 4, 5, 6] as const;
@@ -116,4 +117,20 @@ export function holdSettlement(engine: Engine): () => void {
     delete (e as { schedule?: unknown }).schedule;
     engine.schedule();
   };
+}
+
+/** Tests: `f` with a connection to the journal file of data dir `dir` (closed after). */
+export function withJournalDb<T>(dir: string, f: (db: Database.Database) => T): T {
+  const db = new Database(join(dir, JOURNAL_FILE));
+  try {
+    db.pragma('busy_timeout = 5000');
+    return f(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Tests: the journal file's engine_meta rows of data dir `dir` (the instrument configuration record). */
+export function engineMeta(dir: string): Record<string, string> {
+  return withJournalDb(dir, (db) => Object.fromEntries((db.prepare('SELECT key, value FROM engine_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value])));
 }

@@ -12,12 +12,11 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { CW_ASSET, CW_INSTRUMENT, CW_TYPE, RuntimeCommandType, isFundingType } from '../core/command-codec.js';
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, EventType, OrderType, RejectReason, Side, TimeInForce } from '../core/types.js';
 import { Engine, JOURNAL_FILE, SubmitStatus, ledgerOptionsOf, type EngineOptions, type StateHashes } from '../gateway/engine.js';
-import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
+import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir, engineMeta as meta, withJournalDb as withDb } from '../gateway/engine-test-kit.js';
 import type { LedgerOrderView } from '../gateway/ledger.js';
 import { OrderFlow } from '../gateway/order-flow.js';
 import { JournalReplayer } from './pg/engine-source.js';
@@ -39,20 +38,6 @@ const AXY = (): InstrumentSpec[] => [...AX(), ADDED_DDD_BBB];
 
 function options(dataDir: string, instruments: InstrumentSpec[], lines: LogLine[] = [], over: Partial<EngineOptions> = {}): EngineOptions {
   return { instruments, shards: 2, durability: 'normal', dataDir, snapshotOnClose: false, log: (fields, msg) => { lines.push({ fields, msg }); }, ...over };
-}
-
-function withDb<T>(dir: string, f: (db: Database.Database) => T): T {
-  const db = new Database(join(dir, JOURNAL_FILE));
-  try {
-    db.pragma('busy_timeout = 5000');
-    return f(db);
-  } finally {
-    db.close();
-  }
-}
-
-function meta(dir: string): Record<string, string> {
-  return withDb(dir, (db) => Object.fromEntries((db.prepare('SELECT key, value FROM engine_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value])));
 }
 
 /** Every kit account's and the fee account's balances (available, locked) of the first `assets` assets, and the open orders. */

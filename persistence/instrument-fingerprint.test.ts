@@ -4,11 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { InstrumentSpec } from '../core/instrument.js';
-import { JOURNAL_FILE, type EngineOptions } from '../gateway/engine.js';
-import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
+import type { EngineOptions } from '../gateway/engine.js';
+import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir, engineMeta as meta, withJournalDb as withDb } from '../gateway/engine-test-kit.js';
 import { OrderFlow } from '../gateway/order-flow.js';
 import { testSpec } from '../testing/fixtures.js';
 import {
@@ -24,20 +22,6 @@ type LogLine = { fields: Record<string, unknown>; msg: string };
 function options(dataDir: string, over: Partial<EngineOptions> = {}, lines: LogLine[] = []): EngineOptions {
   return { instruments: kitInstruments(), shards: 2, durability: 'normal', dataDir, snapshotOnClose: false,
     log: (fields, msg) => { lines.push({ fields, msg }); }, ...over };
-}
-
-function withDb<T>(dir: string, f: (db: Database.Database) => T): T {
-  const db = new Database(join(dir, JOURNAL_FILE));
-  try {
-    db.pragma('busy_timeout = 5000');
-    return f(db);
-  } finally {
-    db.close();
-  }
-}
-
-function meta(dir: string): Record<string, string> {
-  return withDb(dir, (db) => Object.fromEntries((db.prepare('SELECT key, value FROM engine_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value])));
 }
 
 /** Engine on a new dir: funded, `before` flow commands, snapshot, `between`, snapshot, `after`; closed without a final snapshot. */

@@ -2,6 +2,7 @@
 // instruments sharing a quote asset, funding of accounts, a flow driver that submits a seeded order
 // flow and collects acks.
 
+import { after } from 'node:test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,8 @@ import { EVR_INSTRUMENT, EVR_TYPE_DONE, RuntimeCommandType } from '../core/comma
 import type { InstrumentSpec } from '../core/instrument.js';
 import { Command, CommandType, EVENT_WORDS } from '../core/types.js';
 import { testSpec } from '../testing/fixtures.js';
-import { JOURNAL_FILE, SubmitStatus, type Ack, type Engine } from './engine.js';
+import { JOURNAL_FILE, SubmitStatus, type Ack, type Engine, type EngineOptions } from './engine.js';
+import { startEngine as startEngineRaw } from '../persistence/recovery.js';
 import { OrderFlow } from './order-flow.js';
 
 export const KIT_ACCOUNTS = [1, 2, 3, 4, 5, 6] as const;
@@ -133,4 +135,20 @@ export function withJournalDb<T>(dir: string, f: (db: Database.Database) => T): 
 /** Tests: the journal file's engine_meta rows of data dir `dir` (the instrument configuration record). */
 export function engineMeta(dir: string): Record<string, string> {
   return withJournalDb(dir, (db) => Object.fromEntries((db.prepare('SELECT key, value FROM engine_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value])));
+}
+
+/**
+ * Tests: a startEngine whose engines a failed assertion left open are closed after the file's tests,
+ * so that its process can exit. Call it at a test file's top level (it registers the `after` hook).
+ */
+export function closingStartEngine(): (o: EngineOptions) => ReturnType<typeof startEngineRaw> {
+  const open = new Set<Engine>();
+  after(async () => { for (const e of open) await e.close().catch(() => {}); });
+  return async (o) => {
+    const r = await startEngineRaw(o);
+    open.add(r.engine);
+    const close = r.engine.close.bind(r.engine);
+    r.engine.close = () => { open.delete(r.engine); return close(); };
+    return r;
+  };
 }

@@ -1,7 +1,7 @@
 // Snapshots within a budget (snapshotBudgetMs): the snapshot thread stores big parts in chunks over
 // short transactions on the journal file, the set visible only once its last transaction commits;
 // a stop in the middle leaves nothing recovery takes; inline stops are measured and counted.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { hashNumbers } from '../core/hash.js';
 import { RuntimeCommandType } from '../core/command-codec.js';
 import { Command } from '../core/types.js';
-import { EngineError, JOURNAL_FILE, SubmitStatus, ledgerOptionsOf, type Engine, type EngineOptions } from '../gateway/engine.js';
-import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
+import { EngineError, JOURNAL_FILE, SubmitStatus, ledgerOptionsOf, type EngineOptions } from '../gateway/engine.js';
+import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir, closingStartEngine } from '../gateway/engine-test-kit.js';
 import { OrderFlow } from '../gateway/order-flow.js';
 import { SnapshotStore, latestSnapshot } from './journal.js';
 import { cleanReplay, startEngine as startEngineRaw } from './recovery.js';
@@ -22,15 +22,8 @@ const options = (dataDir: string, over: Partial<EngineOptions> = {}): EngineOpti
 const now = (): number => Date.now() * 1000;
 const ids = kitInstruments().map((s) => s.id);
 
-const open = new Set<Engine>();
-async function startEngine(o: EngineOptions): ReturnType<typeof startEngineRaw> {
-  const r = await startEngineRaw(o);
-  open.add(r.engine);
-  const close = r.engine.close.bind(r.engine);
-  r.engine.close = () => { open.delete(r.engine); return close(); };
-  return r;
-}
-after(async () => { for (const e of open) await e.close().catch(() => {}); });
+// Engines a failed assertion left open are closed at the end, so that the file's process can exit.
+const startEngine = closingStartEngine();
 
 function chunkRows(path: string, seq?: number): number {
   const db = new Database(path, { readonly: true });

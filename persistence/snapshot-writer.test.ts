@@ -1,15 +1,15 @@
 // The snapshot thread: snapshots written from a replayed copy of the state while matching goes on.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVR_TYPE_DONE, RuntimeCommandType, decodeCommand } from '../core/command-codec.js';
 import { Command, CommandType, OrderFlags, OrderType, Side, TimeInForce } from '../core/types.js';
-import { EngineError, JOURNAL_FILE, SubmitStatus, type Ack, type Engine, type EngineOptions } from '../gateway/engine.js';
-import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir } from '../gateway/engine-test-kit.js';
+import { EngineError, JOURNAL_FILE, SubmitStatus, type Ack, type EngineOptions } from '../gateway/engine.js';
+import { KIT_ACCOUNTS, driveFlow, fundAccounts, kitInstruments, tempDataDir, closingStartEngine } from '../gateway/engine-test-kit.js';
 import { OrderFlow } from '../gateway/order-flow.js';
 import { SnapshotStore, readJournal } from './journal.js';
-import { cleanReplay, startEngine as startEngineRaw } from './recovery.js';
+import { cleanReplay } from './recovery.js';
 import { LEDGER_SNAPSHOT_ID, decodeSnapshot, encodeSnapshot } from './snapshot-blob.js';
 import { SnapshotWriterError } from './snapshot-writer.js';
 
@@ -18,15 +18,7 @@ const options = (dataDir: string, over: Partial<EngineOptions> = {}): EngineOpti
 const now = (): number => Date.now() * 1000;
 
 // Engines a failed assertion left open are closed at the end, so that the file's process can exit.
-const open = new Set<Engine>();
-async function startEngine(o: EngineOptions): ReturnType<typeof startEngineRaw> {
-  const r = await startEngineRaw(o);
-  open.add(r.engine);
-  const close = r.engine.close.bind(r.engine);
-  r.engine.close = () => { open.delete(r.engine); return close(); };
-  return r;
-}
-after(async () => { for (const e of open) await e.close().catch(() => {}); });
+const startEngine = closingStartEngine();
 
 test('a thread snapshot taken while orders flow: nothing answers Busy for it, its ack comes in seq order, the set equals a clean replay at its seq', { timeout: 120_000 }, async () => {
   const dir = tempDataDir('snapw-flow');

@@ -545,7 +545,10 @@ export class Engine {
         }));
       }
       await Promise.all(readies);
-      if (fingerprint.pending !== undefined) recordInstrumentFingerprint(path, fingerprint.pending);
+      if (fingerprint.pending !== undefined) {
+        recordInstrumentFingerprint(path, fingerprint.pending);
+        if (fingerprint.notice !== undefined) o.log?.(fingerprint.notice.fields, fingerprint.notice.msg);
+      }
     } catch (e) {
       for (const s of shards) await s.worker.terminate();
       await journal.close().catch(() => {});

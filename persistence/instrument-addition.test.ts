@@ -293,8 +293,10 @@ describe('instruments appended to an existing data dir', () => {
         db.prepare('DELETE FROM journal WHERE seq = ?').run(row.seq);
         return row;
       });
-      await assert.rejects(startEngine(options(dir, AX())), (e: unknown) => e instanceof SnapshotRecoveryError && /journal starts at seq \d+, not 1/.test(e.message));
+      const failedLines: LogLine[] = [];
+      await assert.rejects(startEngine(options(dir, AX(), failedLines)), (e: unknown) => e instanceof SnapshotRecoveryError && /journal starts at seq \d+, not 1/.test(e.message));
       assert.deepEqual(meta(dir), before, 'the failed start recorded neither the configuration nor its epoch');
+      assert.equal(failedLines.some((l) => l.msg.startsWith('instrument configuration extended')), false, 'the failed start did not log an extension it never recorded');
 
       // The journal whole again: the old configuration starts (a full replay, the damaged sets were
       // deleted) and reaches the state it was closed with.
@@ -305,7 +307,9 @@ describe('instruments appended to an existing data dir', () => {
 
       // Then the addition, recorded from the next seq once that start succeeded.
       const B = lastSeq(path) + 1;
-      await restartEquals(dir, AX(), B - 1);
+      const okLines: LogLine[] = [];
+      await restartEquals(dir, AX(), B - 1, 2, okLines);
+      assert.equal(okLines.filter((l) => l.msg.startsWith('instrument configuration extended')).length, 1, 'the successful start logs the extension once');
       assert.deepEqual(readInstrumentEpochs(path).map((e) => [e.fromSeq, e.instruments, e.assets]), [[1, 3, 4], [B, 4, 5]]);
       assert.equal(meta(dir)[META_INSTRUMENTS]!.includes('DDD-USD'), true);
     } finally {

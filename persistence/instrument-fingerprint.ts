@@ -241,6 +241,12 @@ export interface FingerprintCheck {
   added?: { instruments: { id: number; symbol: string }[]; assets: string[] };
   /** With `defer` ('recorded', 'extended'): the record not yet written (recordInstrumentFingerprint). */
   pending?: PendingFingerprint;
+  /**
+   * With `defer`: the log line of the new or extended record, not yet written to `log`; the caller
+   * logs it once the record is written, so a start that fails never claims a configuration it did
+   * not record.
+   */
+  notice?: { fields: Record<string, unknown>; msg: string };
 }
 
 /**
@@ -281,7 +287,8 @@ function writeRecord(db: Database.Database, p: PendingFingerprint): void {
  * Throws InstrumentConfigError when they differ, unless the configuration only appends instruments
  * (and assets): then it is recorded as a new epoch from `nextSeq` (default: the seq after the
  * journal's last), and logged. Its own short-lived connection. `defer`: a new or extended record is
- * not written but returned as `pending` (Engine.start writes it when the start has succeeded).
+ * not written but returned as `pending`, and its log line as `notice` (Engine.start writes and logs
+ * them when the start has succeeded).
  */
 export function checkInstrumentFingerprint(journalPath: string, instruments: readonly InstrumentSpec[], extraAssets: readonly string[] = [],
   log?: (fields: Record<string, unknown>, msg: string) => void, nextSeq?: number, defer = false): FingerprintCheck {
@@ -298,10 +305,11 @@ export function checkInstrumentFingerprint(journalPath: string, instruments: rea
       const pending: PendingFingerprint = { json, hash, epochs: null };
       if (!defer) writeRecord(db, pending);
       const legacy = db.prepare('SELECT 1 FROM journal LIMIT 1').get() !== undefined || db.prepare('SELECT 1 FROM snapshots LIMIT 1').get() !== undefined;
-      log?.({ journal: journalPath, instruments: instruments.length, sha256: hash, legacy },
-        legacy ? 'journal written before instrument fingerprints: recorded the current instrument configuration (it is taken to be the one the journal was written with)'
-          : 'new journal: recorded the instrument configuration');
-      return { status: 'recorded', legacy, hash, ...(defer ? { pending } : {}) };
+      const notice = { fields: { journal: journalPath, instruments: instruments.length, sha256: hash, legacy },
+        msg: legacy ? 'journal written before instrument fingerprints: recorded the current instrument configuration (it is taken to be the one the journal was written with)'
+          : 'new journal: recorded the instrument configuration' };
+      if (!defer) log?.(notice.fields, notice.msg);
+      return { status: 'recorded', legacy, hash, ...(defer ? { pending, notice } : {}) };
     }
     const recHash = (get.get(META_INSTRUMENTS_HASH) as { value: string } | undefined)?.value ?? fingerprintHash(row.value);
     if (recHash === hash && row.value === json) return { status: 'match', legacy: false, hash };
@@ -325,9 +333,10 @@ export function checkInstrumentFingerprint(journalPath: string, instruments: rea
         instruments: fp.instruments.slice(old.instruments.length).map((s) => ({ id: s.id as number, symbol: String(s.symbol) })),
         assets: fp.assets.slice(old.assets.length),
       };
-      log?.({ journal: journalPath, fromSeq: from, epoch: epochs.length - 1, added, sha256: hash },
-        `instrument configuration extended: ${added.instruments.map((s) => `${s.symbol} (id ${s.id})`).join(', ')}${added.assets.length > 0 ? `, assets ${added.assets.join(', ')}` : ''} added from seq ${from}`);
-      return { status: 'extended', legacy: false, hash, fromSeq: from, added, ...(defer ? { pending } : {}) };
+      const notice = { fields: { journal: journalPath, fromSeq: from, epoch: epochs.length - 1, added, sha256: hash },
+        msg: `instrument configuration extended: ${added.instruments.map((s) => `${s.symbol} (id ${s.id})`).join(', ')}${added.assets.length > 0 ? `, assets ${added.assets.join(', ')}` : ''} added from seq ${from}` };
+      if (!defer) log?.(notice.fields, notice.msg);
+      return { status: 'extended', legacy: false, hash, fromSeq: from, added, ...(defer ? { pending, notice } : {}) };
     }
     const changes = diffFingerprints(old, fp);
     if (changes.length === 0) changes.push({ kind: 'version', old: recHash, new: hash, text: `recorded sha256 ${recHash} -> ${hash}` });

@@ -4,7 +4,10 @@
 //   - ackP50Us/P99/P999: open loop at a fixed offered rate (default 200,000 orders/s), latency from
 //     each order's INTENDED send time to its ack callback (so queueing behind a stall is counted);
 // plus the bare ring round trip (main -> echo worker -> main, both spinning) measured in the same run,
-// and the recovery replay rate (the 'normal' journal replayed from empty through the engine).
+// the open loop's own floor (`openLoopFloorUs`: the same driver at the same offered rate, each
+// command an empty record echoed by a bare worker, with the threads sleeping as the engine's do
+// (`sleep`) or both spinning (`spin`); see openLoopFloor), and the recovery replay rate (the
+// 'normal' journal replayed from empty through the engine).
 // Prints one JSON object as its LAST stdout line. BENCH_QUICK=1: short phases.
 //
 // The open-loop driver sleeps (until the next intended send time, at most 1 ms) when nothing is due
@@ -18,7 +21,8 @@
 // BENCH_CKPT_MS (WAL checkpoint period), BENCH_SNAPSHOT_MS (periodic snapshots, default none) and
 // BENCH_SNAPSHOT_WRITER (thread/inline: who writes them), BENCH_SNAPSHOT_NICE (the snapshot thread's nice). BENCH_CLOSED_ONLY=1: only the closed loop of the modes in
 // BENCH_MODES (normal included only when listed), no open loop, ring round trip or recovery;
-// BENCH_PHASE_MS: the length of each phase (default 4000, 700 with BENCH_QUICK).
+// BENCH_PHASE_MS: the length of each phase (default 4000, 700 with BENCH_QUICK). BENCH_DRIVER_SLACK_NS:
+// the main thread's timer slack (the driver's sleeps overshoot ~70 us with the default 50 us slack).
 // Per mode it also reports the CPU time of the process and of the main thread during the open loop
 // (cpuMs, mainCpuMs: out of 2 x phase length available on this 2-core machine), and per thread
 // (`threads`: main, shard, journal, checkpointer, other = GC/libuv helpers summed) the user and
@@ -38,6 +42,7 @@ import { ECHO_STOP, type EchoWorkerData } from '../gateway/ring-echo-worker.js';
 import { SC_TID } from '../gateway/shard-worker.js';
 import { CTRL_COMMITS_F64, CTRL_RECORDS_F64 } from '../persistence/journal.js';
 import { startEngine } from '../persistence/recovery.js';
+import { setTimerSlackNs } from '../persistence/thread-priority.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const PHASE_MS = Number(process.env['BENCH_PHASE_MS'] ?? (QUICK ? 700 : 4000));
@@ -57,6 +62,8 @@ const WAKE_ON_EVENTS = process.env['BENCH_WAKE_ON_EVENTS'] !== '0';
 // Closed loop: after a Busy answer and a poll that found no events, wait for the shard's next events
 // (1 ms at most) unless BENCH_BUSY_SPIN=1 (retry at once, the driver of sessions 1-4).
 const BUSY_SPIN = process.env['BENCH_BUSY_SPIN'] === '1';
+// BENCH_DRIVER_SLACK_NS: the main thread's timer slack (0: the kernel's default, 50 us).
+const DRIVER_SLACK_NS = Number(process.env['BENCH_DRIVER_SLACK_NS'] ?? 0);
 
 /** CPU ms (user + system) of this thread (Linux /proc; -1 elsewhere). */
 function mainThreadCpuMs(): number {
@@ -354,6 +361,66 @@ async function ringRoundTrip(): Promise<{ p50Ns: number; p99Ns: number }> {
   return { p50Ns: Math.round(pct(lat, 0.5)), p99Ns: Math.round(pct(lat, 0.99)) };
 }
 
+/**
+ * The floor of the open loop: the same driver and offered rate as the modes' open loop, but each
+ * "command" is an empty record echoed by a bare worker (no sequencer, ledger, matching or journal).
+ * `sleep`: the echo thread spins as the shard does (2,000 reads) then waits, and the driver sleeps
+ * on the echo ring between sends, as the engine's threads do; `spin`: both threads spin (a core
+ * each, nothing else running). Latency from each record's intended send time to the driver reading
+ * its echo. No engine design with these two hand-offs can have a lower tail on this machine.
+ */
+async function openLoopFloor(spin: boolean): Promise<{ p50Us: number; p99Us: number; p999Us: number; maxUs: number; sent: number }> {
+  const out = Ring.create(16384, 128), back = Ring.create(16384, 128);
+  const data: EchoWorkerData = { inSab: out.sab, outSab: back.sab, spinIterations: spin ? 1 << 30 : 2000 };
+  const w = new Worker(new URL('../gateway/ring-echo-worker.js', import.meta.url), { workerData: data });
+  await new Promise<void>((r) => w.once('message', () => r()));
+  const intervalMs = 1000 / OFFERED_PER_SEC;
+  const n = Math.ceil(PHASE_MS / intervalMs) + 16;
+  const lat = new Float64Array(n);
+  let got = 0, k = 0;
+  const rec = new Float64Array(16);
+  const bf = back.f64;
+  const t0 = performance.now() + 5;
+  const end = t0 + PHASE_MS;
+  for (;;) {
+    const now = performance.now();
+    if (now >= end) break;
+    let pushed = false;
+    while (t0 + k * intervalMs <= now) {
+      rec[0] = k + 1;
+      if (!out.tryPush(rec)) break;
+      k++;
+      pushed = true;
+    }
+    if (pushed) out.publish();
+    let drained = 0;
+    for (let o = back.poll(); o >= 0; o = back.poll()) {
+      const t = performance.now();
+      lat[got++] = (t - (t0 + (bf[o]! - 1) * intervalMs)) * 1000;
+      drained++;
+    }
+    if (drained > 0) back.releaseAll();
+    else if (!spin) {
+      const wMs = t0 + k * intervalMs - performance.now();
+      if (wMs > 0.002) back.waitForData(Math.min(wMs, 1));
+    }
+  }
+  rec[0] = ECHO_STOP;
+  while (!out.tryPush(rec)) { back.poll(); back.releaseAll(); }
+  out.publish();
+  for (;;) {
+    const o = back.poll();
+    if (o < 0) { await new Promise<void>((r) => setImmediate(r)); continue; }
+    if (bf[o] === ECHO_STOP) break;
+    lat[got++] = (performance.now() - (t0 + (bf[o]! - 1) * intervalMs)) * 1000;
+    back.releaseAll();
+  }
+  await new Promise<void>((r) => w.once('exit', () => r()));
+  const sorted = lat.subarray(0, got).sort();
+  const r1 = (x: number): number => Math.round(x * 10) / 10;
+  return { p50Us: r1(pct(sorted, 0.5)), p99Us: r1(pct(sorted, 0.99)), p999Us: r1(pct(sorted, 0.999)), maxUs: r1(sorted[got - 1] ?? 0), sent: k };
+}
+
 async function recoveryRate(dir: string): Promise<number> {
   // Replay the whole journal from empty (the snapshots are dropped first) through the engine.
   const { default: Database } = await import('better-sqlite3');
@@ -367,6 +434,7 @@ async function recoveryRate(dir: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  if (DRIVER_SLACK_NS > 0) process.stderr.write(`driver timer slack: ${setTimerSlackNs(DRIVER_SLACK_NS)} ns\n`);
   const modes: Record<string, Record<string, number | Record<string, ThreadSched>>> = {};
   let normalDir = '';
   const only = (process.env['BENCH_MODES'] ?? 'none,normal,full').split(',');
@@ -381,10 +449,13 @@ async function main(): Promise<void> {
     return;
   }
   const ring = await ringRoundTrip();
+  // The open loop's own floor at the same offered rate (see openLoopFloor); BENCH_FLOOR=0 skips it.
+  const openLoopFloors = process.env['BENCH_FLOOR'] === '0' ? undefined : { sleep: await openLoopFloor(false), spin: await openLoopFloor(true) };
+  if (openLoopFloors !== undefined) process.stderr.write(`open-loop floor: ${JSON.stringify(openLoopFloors)}\n`);
   const recoveryEventsPerSec = await recoveryRate(normalDir);
   rmSync(normalDir, { recursive: true, force: true });
   process.stdout.write(`${JSON.stringify({
-    modes, ringRoundTripP50Ns: ring.p50Ns, ringRoundTripP99Ns: ring.p99Ns, recoveryEventsPerSec,
+    modes, ringRoundTripP50Ns: ring.p50Ns, ringRoundTripP99Ns: ring.p99Ns, recoveryEventsPerSec, openLoopFloorUs: openLoopFloors,
     phaseMs: PHASE_MS, shards: 1, quick: QUICK, driver: SPIN_DRIVER ? 'spin' : 'sleep',
   })}\n`);
 }

@@ -14,7 +14,7 @@ import { EVENT_WORDS, EventType } from '../../core/types.js';
 import { CandleAggregator, INTERVALS, SqliteCandleStore, type Candle, type CandleStore } from '../../marketdata/candles.js';
 import { JournalReplayer } from '../../persistence/pg/engine-source.js';
 import { readJournal } from '../../persistence/journal.js';
-import type { LedgerOptions } from '../ledger.js';
+import { ledgerOptionsOfEngine } from './context.js';
 import type { Ack, Engine } from '../engine.js';
 
 export class CandleFeedError extends Error {
@@ -247,13 +247,6 @@ export class CandleFeed {
   }
 }
 
-/** The engine ledger's options, so that the catch-up replay's ledger behaves exactly like it. */
-function ledgerOptionsOfEngine(engine: Engine): Partial<LedgerOptions> {
-  const l = engine.ledger;
-  const assets: string[] = [];
-  for (let a = 0; a < l.assetCount; a++) assets.push(l.assetName(a));
-  return { feeAccount: l.feeAccount, maxOrders: l.maxOrders, maxPendingReplaces: l.maxPendingReplaces, assets };
-}
 
 function journalOriginUs(journalPath: string): number | null {
   for (const rec of readJournal(journalPath, 0)) return rec.words[CW_TS]!;

@@ -7,6 +7,7 @@ import type { InstrumentSpec } from '../../core/instrument.js';
 import type { Command } from '../../core/types.js';
 import { authorize, type Permission } from '../auth/permissions.js';
 import { SubmitStatus, type Engine, type SubmitResult } from '../engine.js';
+import type { Ledger, LedgerOptions } from '../ledger.js';
 import { problem, rejectProblem, type ProblemError } from './problem.js';
 import type { PgHistory } from './history.js';
 import type { AckOutcome, ReadModel } from './read-model.js';
@@ -169,4 +170,15 @@ export function engineClientOrderId(s: string): number {
   if (/^[1-9][0-9]{0,14}$/.test(s)) return Number(s);
   // One-shot hash: a createHash object per request left a weak handle for the scavenger (audit.ts).
   return hash('sha256', s, 'buffer').readUIntBE(0, 6) + 1;
+}
+
+/**
+ * The engine ledger's options (assets in the ledger's order, pool sizes, fee account), so that a
+ * journal replay's ledger (candle catch-up, the order read model's restore) behaves exactly like it.
+ */
+export function ledgerOptionsOfEngine(engine: { ledger: Pick<Ledger, 'assetCount' | 'assetName' | 'feeAccount' | 'maxOrders' | 'maxPendingReplaces'> }): Partial<LedgerOptions> {
+  const l = engine.ledger;
+  const assets: string[] = [];
+  for (let a = 0; a < l.assetCount; a++) assets.push(l.assetName(a));
+  return { feeAccount: l.feeAccount, maxOrders: l.maxOrders, maxPendingReplaces: l.maxPendingReplaces, assets };
 }

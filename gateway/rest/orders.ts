@@ -6,12 +6,11 @@ import { authorizeObject, type Permission } from '../auth/permissions.js';
 import { DecimalError } from '../../core/fixed.js';
 import { Command, CommandType, RejectReason } from '../../core/types.js';
 import { ClientOrderIds, commandFingerprint, type IdemEntry } from './client-ids.js';
-import { engineClientOrderId, type InstrumentInfo, type RestContext } from './context.js';
+import { engineClientOrderId, ledgerOptionsOfEngine, type InstrumentInfo, type RestContext } from './context.js';
 import { problem, rejectProblem, REJECT_SLUGS, validationProblem } from './problem.js';
 import { TERMINATED_STATUSES } from './history.js';
 import { LIVE_STATUSES, type OrderRecord, type OrderStatus } from './read-model.js';
 import type { Route, RouteContext } from './router.js';
-import type { LedgerOptions } from '../ledger.js';
 import {
   isoOfUs, Order, OrderCreate, HistoryPage, OrderIdParams, OrderListQuery, OrderReplace, ORDER_TYPES, SIDES, STP_MODES, TIFS, toUs,
 } from './schemas.js';
@@ -392,12 +391,4 @@ export class OrderResource {
     if (out.rejectReason !== 0) throw rejectProblem(out.rejectReason, undefined, { order_id: String(rec.id), engine_seq: out.seq });
     return { body: orderJson(c, c.model.orders.get(rec.id) ?? rec) };
   }
-}
-
-/** The engine ledger's options, so that the journal replay's ledger behaves exactly like it (as candle-feed.ts does). */
-function ledgerOptionsOfEngine(engine: RestContext['engine']): Partial<LedgerOptions> {
-  const l = engine.ledger;
-  const assets: string[] = [];
-  for (let a = 0; a < l.assetCount; a++) assets.push(l.assetName(a));
-  return { feeAccount: l.feeAccount, maxOrders: l.maxOrders, maxPendingReplaces: l.maxPendingReplaces, assets };
 }

@@ -8,9 +8,9 @@ import type Database from 'better-sqlite3';
 import { Ring } from '../gateway/ring.js';
 import { niceThisThread, setTimerSlackNs, threadId } from './thread-priority.js';
 import {
-  BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE,
+  BATCH_RECORDS_BUCKETS, COMMIT_SECONDS_BUCKETS, observeInto, STATS_BATCH_BASE, STATS_COMMIT_BASE, STATS_LOCK_RETRIES,
   CTRL_COMMITS_F64, CTRL_DURABLE_F64, CTRL_RECORDS_F64, CTRL_STATE, CTRL_STOP, CTRL_TRIM_REQUEST_I64, CTRL_TRIMMED_I64,
-  COMMIT_GAP_SKIP_RECORDS, CTRL_VERSION, JOURNAL_CHUNK_RECORDS, TRIM_ROWS_PER_STEP,
+  COMMIT_GAP_SKIP_RECORDS, CTRL_VERSION, JOURNAL_CHUNK_RECORDS, JOURNAL_LOCK_POLL_MS, TRIM_ROWS_PER_STEP,
   JournalError, STATE_CLOSED, STATE_FAILED, STATE_RUNNING, journalLayout, openJournalDb,
   type JournalErrorCode, type JournalStats, type JournalWorkerData,
 } from './journal.js';
@@ -83,6 +83,12 @@ function failWith(mark: Watermark, code: JournalErrorCode, message: string): voi
   post({ type: 'failed', code, message });
 }
 
+/** SQLITE_BUSY and its extended codes (better-sqlite3 reports the extended one: SQLITE_BUSY_RECOVERY, ...). */
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
 function run(d: JournalWorkerData): void {
   const ring = Ring.attach(d.ringSab, { spinIterations: d.spinIterations, adaptiveSpinUs: d.adaptiveSpinUs });
   const mark = new Watermark(d.ctrlSab);
@@ -98,10 +104,23 @@ function run(d: JournalWorkerData): void {
   // One row per chunk of up to JOURNAL_CHUNK_RECORDS records (format 2): SQLite's per-row cost is paid
   // once per chunk instead of once per command.
   const insert = db.prepare('INSERT INTO journal (seq, first_seq, n, recs) VALUES (?, ?, ?, ?)');
-  const begin = db.prepare('BEGIN');
+  // Every write of this thread (a batch, a trim step) starts with BEGIN IMMEDIATE, tried by
+  // beginWrite below with busy_timeout 0.
+  const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
   let last = (db.prepare('SELECT max(seq) AS s FROM journal').get() as { s: number | null }).s ?? 0;
+  // The write lock is taken only by beginWrite's BEGIN IMMEDIATE, polled every JOURNAL_LOCK_POLL_MS:
+  // with SQLite's busy handler (1, 2, 5, 10 ... ms apart) a commit that met the snapshot thread's
+  // 5 ms transaction waited about twice that. busy_timeout stays 0 for good, not set and reset per
+  // commit (two pragma calls per commit at ~8k commits/s): SQLite's result-code documentation
+  // (rescode.html, SQLITE_BUSY) says BEGIN IMMEDIATE is the one statement of such a transaction that
+  // may return SQLITE_BUSY; once it succeeds, nothing up to and including the COMMIT does. So the
+  // INSERTs, the trim's DELETE and the COMMITs never meet the busy handler. (An inline auto-
+  // checkpoint after a COMMIT is PASSIVE, which never waits, and its outcome is not the COMMIT's.)
+  // The only statement outside such a transaction, the SELECT above, ran with the 5 s timeout
+  // (a WAL reader seldom waits at all).
+  db.pragma('busy_timeout = 0');
   mark.publish(last);
   mark.setState(STATE_RUNNING);
   post({ type: 'ready', lastSeq: last, tid: threadId(), nice: niceThisThread(d.nice) });
@@ -137,7 +156,11 @@ function run(d: JournalWorkerData): void {
   const maybeTrim = (): void => {
     const want = Number(Atomics.load(ctrlI64, CTRL_TRIM_REQUEST_I64));
     if (want <= trimmed) return;
+    // Its own write transaction: with busy_timeout 0 an autocommit DELETE would fail at once while
+    // the snapshot thread holds the lock.
+    beginWrite();
     const r = trim.run(want, last, TRIM_ROWS_PER_STEP);
+    commit.run();
     if (r.changes < TRIM_ROWS_PER_STEP) {
       trimmed = want;
       Atomics.store(ctrlI64, CTRL_TRIMMED_I64, BigInt(want));
@@ -158,10 +181,44 @@ function run(d: JournalWorkerData): void {
   // WITHOUT announcing that it sleeps, so producers never pay an Atomics.notify for it and it
   // wakes at most once per period instead of once per record (announced waits woke it per publish).
   const nap = new Int32Array(new SharedArrayBuffer(4));
+
+  // The write lock: BEGIN IMMEDIATE, and while another connection holds the lock (SQLITE_BUSY), a
+  // nap of JOURNAL_LOCK_POLL_MS on the private word and another try, until lockWaitMs from the
+  // first refusal; then the last SQLITE_BUSY ("database is locked") is thrown to the caller's
+  // failWith, as the busy handler's timeout did. The common case (lock free) is one statement, as
+  // the deferred BEGIN was (that one took the lock at the first INSERT instead). The timer slack is
+  // lowered (as for the commit-gap nap) at the first refusal, unless pacing did it already.
+  let lockRetries = 0;
+  let slackLow = gapMs > 0;
+  const beginWrite = (): void => {
+    try {
+      begin.run();
+      return;
+    } catch (e) {
+      if (!isBusy(e)) throw e;
+    }
+    const until = performance.now() + d.lockWaitMs;
+    if (!slackLow) { setTimerSlackNs(1000); slackLow = true; }
+    for (;;) {
+      live[STATS_LOCK_RETRIES] = ++lockRetries;
+      Atomics.wait(nap, 0, 0, JOURNAL_LOCK_POLL_MS);
+      try {
+        begin.run();
+        return;
+      } catch (e) {
+        if (!isBusy(e) || performance.now() >= until) {
+          live[STATS_LOCK_RETRIES] = ++lockRetries;
+          throw e;
+        }
+      }
+    }
+  };
+
   for (;;) {
     try {
       maybeTrim();
     } catch (e) {
+      if (db.inTransaction) rollback.run();
       db.close();
       failWith(mark, 'failed', `journal trim failed after seq ${mark.seq}: ${(e as Error).message}`);
       return;
@@ -190,7 +247,7 @@ function run(d: JournalWorkerData): void {
     let n = 0;
     let bad: string | null = null;
     try {
-      begin.run();
+      beginWrite();
       while (n < maxBatchRecords) {
         const o = ring.poll();
         if (o < 0) break;
@@ -248,6 +305,7 @@ function run(d: JournalWorkerData): void {
     batchUs: samples.ordered(samples.batchUs),
     batchRecords: samples.ordered(samples.batchRecords),
     checkpoints: 0,
+    lockRetries,
   };
   mark.setState(STATE_CLOSED);
   post({ type: 'closed', stats });

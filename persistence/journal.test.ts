@@ -329,3 +329,81 @@ test('a damaged format-3 chunk (truncated, padded, or not matching its row seqs)
     assert.throws(() => [...readJournal(path, 0)], (e: unknown) => e instanceof JournalError && e.code === 'bad-format', damage);
   }
 });
+
+test('another connection taking the write lock again and again: every record is journaled in order, the journal thread retries for the lock and trims under it', { timeout: 60_000 }, async () => {
+  const path = freshPath();
+  const j = await Journal.open({ path, maxBatchRecords: 64 });
+  // A second writer on the journal file, as the snapshot thread is: short IMMEDIATE transactions.
+  const other = new Database(path);
+  other.pragma('busy_timeout = 5000');
+  const put = other.prepare("INSERT OR REPLACE INTO engine_meta (key, value) VALUES ('lock-test', ?)");
+  const hold = new Int32Array(new SharedArrayBuffer(4));
+  let seq = 0;
+  try {
+    for (let i = 0; i < 100; i++) {
+      other.exec('BEGIN IMMEDIATE');
+      put.run(String(i));
+      // Records published while the lock is held: the journal thread wakes and finds it taken.
+      await appendRange(j, seq + 1, seq + 20);
+      seq += 20;
+      Atomics.wait(hold, 0, 0, 3);
+      other.exec('COMMIT');
+      await appendRange(j, seq + 1, seq + 20);
+      seq += 20;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await j.waitDurable(seq);
+    assert.equal(j.error, null, 'the journal did not fail');
+    assert.ok(j.lockRetries() >= 1, 'the journal thread met the lock taken at least once');
+    // A trim step (a write outside any batch) while the lock is held: it waits for the lock too.
+    const before = j.lockRetries();
+    other.exec('BEGIN IMMEDIATE');
+    put.run('trim');
+    j.requestTrim(seq / 2);
+    await new Promise((r) => setTimeout(r, 200));
+    other.exec('COMMIT');
+    for (let waited = 0; j.trimmedSeq() < seq / 2 && waited < 20_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(j.trimmedSeq(), seq / 2, 'the trim went through');
+    assert.equal(j.error, null);
+    assert.ok(j.lockRetries() >= before);
+    const left = other.prepare('SELECT min(first_seq) AS f, max(seq) AS s FROM journal').get() as { f: number; s: number };
+    assert.ok(left.f > seq / 2 - 256 && left.s === seq, `rows left ${left.f}..${left.s}`);
+  } finally {
+    if (other.inTransaction) other.exec('ROLLBACK');
+    other.close();
+  }
+  const stats = await j.close();
+  assert.equal(stats.records, seq);
+  assert.equal(stats.durableSeq, seq);
+  assert.ok(stats.lockRetries >= 1);
+  // Every record journaled, in order (the rows trimmed were the first half).
+  let want = seq / 2 + 1;
+  for (const r of readJournal(path, seq / 2)) {
+    assert.equal(r.seq, want, 'gap-free, in order');
+    assert.equal(diffTestRecord(r.words, r.seq), -1);
+    want++;
+  }
+  assert.equal(want - 1, seq);
+});
+
+test('a write lock held past lockWaitMs fails the journal with the typed error; lockWaitMs is checked', { timeout: 30_000 }, async () => {
+  await assert.rejects(Journal.open({ path: freshPath(), lockWaitMs: -1 }), (e: unknown) => e instanceof JournalError && e.code === 'bad-options');
+  const path = freshPath();
+  const j = await Journal.open({ path, lockWaitMs: 100 });
+  await appendRange(j, 1, 10);
+  await j.waitDurable(10);
+  const other = new Database(path);
+  try {
+    other.exec('BEGIN IMMEDIATE');
+    const failed = new Promise<JournalError>((resolve) => j.setFailureListener(resolve));
+    const waiting = j.waitDurable(11);
+    await appendRange(j, 11, 11);
+    await assert.rejects(waiting, (e: unknown) => e instanceof JournalError && e.code === 'failed' && /^journal write failed after seq 10: database is locked/.test(e.message));
+    assert.equal((await failed).code, 'failed');
+    assert.ok(j.lockRetries() >= 1);
+  } finally {
+    other.exec('ROLLBACK');
+    other.close();
+  }
+  verifyPrefix(path, 10);
+});

@@ -108,6 +108,12 @@ export interface JournalOptions {
    * existing file keeps its format. For comparisons (bench:pipeline BENCH_JOURNAL_FORMAT).
    */
   format?: number;
+  /**
+   * How long the journal thread keeps trying for the file's write lock (ms) when another connection
+   * (the snapshot thread) holds it, before the journal fails with "database is locked". It tries
+   * every JOURNAL_LOCK_POLL_MS (journal-worker.ts). Default 5000 (the busy_timeout it replaced).
+   */
+  lockWaitMs?: number;
 }
 
 /**
@@ -132,6 +138,11 @@ export interface JournalStats {
   batchRecords: number[];
   /** PASSIVE checkpoints run by the checkpoint thread (0 with checkpoint: 'inline'). */
   checkpoints: number;
+  /**
+   * Tries for the write lock (BEGIN IMMEDIATE) that found it held by another connection (the
+   * snapshot thread, an archiver), each followed by a nap of JOURNAL_LOCK_POLL_MS.
+   */
+  lockRetries: number;
 }
 
 /** Everything the journal thread needs, passed as workerData. */
@@ -157,6 +168,8 @@ export interface JournalWorkerData {
   format: number;
   /** Live histograms (JOURNAL_STATS_* layout), written by the journal thread after each commit. */
   statsSab: SharedArrayBuffer;
+  /** Longest wait for the write lock before the journal fails (ms). */
+  lockWaitMs: number;
 }
 
 /**
@@ -169,7 +182,9 @@ export const BATCH_RECORDS_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 10
 /** Float64 layout of statsSab: per histogram, one count per bucket (+Inf last), then sum, then count. */
 export const STATS_COMMIT_BASE = 0;
 export const STATS_BATCH_BASE = COMMIT_SECONDS_BUCKETS.length + 3;
-export const STATS_WORDS = STATS_BATCH_BASE + BATCH_RECORDS_BUCKETS.length + 3;
+/** Float64 index of statsSab: the journal thread's lock retries so far (JournalStats.lockRetries). */
+export const STATS_LOCK_RETRIES = STATS_BATCH_BASE + BATCH_RECORDS_BUCKETS.length + 3;
+export const STATS_WORDS = STATS_LOCK_RETRIES + 1;
 
 /** Cumulative histogram as Prometheus wants it: counts[i] = observations <= bounds[i]; +Inf = count. */
 export interface LiveHistogram { bounds: readonly number[]; cumulative: number[]; sum: number; count: number }
@@ -214,6 +229,13 @@ export const CTRL_TRIM_REQUEST_I64 = 11;
 export const CTRL_TRIMMED_I64 = 12;
 /** Rows the journal thread deletes per step between batches (one step holds its write lock briefly). */
 export const TRIM_ROWS_PER_STEP = 64;
+/**
+ * The journal thread's write lock: while another connection holds it, BEGIN IMMEDIATE is tried
+ * again every this many ms (journal-worker.ts), until lockWaitMs. SQLite's own busy handler sleeps
+ * 1, 2, 5, 10 ... ms between tries, so a commit behind a 5 ms snapshot transaction waited up to
+ * twice the hold; the snapshot thread polls the other way every 0.2 ms (snapshot-chunks.ts).
+ */
+export const JOURNAL_LOCK_POLL_MS = 0.1;
 export const STATE_RUNNING = 1;
 export const STATE_CLOSED = 2;
 export const STATE_FAILED = 3;
@@ -293,6 +315,7 @@ export class Journal {
       nice: niceOption(options.threadNice ?? 0, 'threadNice'),
       pageSize: pageSizeOption(options.pageSize ?? JOURNAL_PAGE_SIZE),
       format: formatOption(options.format ?? JOURNAL_FORMAT_VERSION),
+      lockWaitMs: nonNegative(options.lockWaitMs ?? 5000, 'lockWaitMs'),
     };
     if (data.checkpoint !== 'thread' && data.checkpoint !== 'inline') throw new JournalError('bad-options', `unknown checkpoint mode '${String(data.checkpoint)}'`);
     const j = new Journal(data, ring, durability);
@@ -359,6 +382,11 @@ export class Journal {
       commitSeconds: readHistogram(this.statsF64, STATS_COMMIT_BASE, COMMIT_SECONDS_BUCKETS),
       batchRecords: readHistogram(this.statsF64, STATS_BATCH_BASE, BATCH_RECORDS_BUCKETS),
     };
+  }
+
+  /** The journal thread's tries for the write lock that found it held, so far (JournalStats.lockRetries, live). */
+  lockRetries(): number {
+    return this.statsF64[STATS_LOCK_RETRIES]!;
   }
 
   /** Resolves once `seq` is durable; rejects if the journal fails or closes first. */
@@ -528,6 +556,7 @@ export function openJournalDb(path: string, durability: Durability, recordBytes:
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma(`wal_autocheckpoint = ${autoCheckpoint ? 1000 : 0}`);
     db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    // (The journal thread sets it to 0 once open and takes the lock with its own polling: journal-worker.ts.)
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     const meta = db.prepare('SELECT key, value FROM journal_meta').all() as { key: string; value: number }[];

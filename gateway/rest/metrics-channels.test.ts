@@ -91,6 +91,7 @@ describe('metrics: both order channels, ring depths, REST sessions', () => {
     assert.equal(m.get('engine_snapshot_budget_overruns_total'), st.snapshotBudgetOverruns);
     assert.ok(st.lastSnapshotStopMs > 0, 'the thread snapshot held the journal lock for some time');
     assert.equal(m.get('engine_snapshot_last_stop_seconds'), st.lastSnapshotStopMs / 1000);
+    assert.equal(m.get('engine_journal_lock_retries_total'), k.engine.journal.lockRetries());
   });
 
   it('Ring.depth is what was published and not yet released, from either side', () => {

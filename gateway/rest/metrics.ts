@@ -157,6 +157,7 @@ export class RestMetrics {
     new client.Gauge({ name: 'engine_event_ring_depth', help: 'Event records in each shard\'s event ring (published by the shard, not yet released by the gateway: released at the durable ack)', labelNames: ['shard'], registers: [r], collect() {
       for (const d of engine.shardRingDepths()) this.set({ shard: String(d.shard) }, d.events);
     } });
+    new client.Gauge({ name: 'engine_journal_lock_retries_total', help: 'Tries of the journal thread for the journal file\'s write lock that found another connection (the snapshot thread) holding it; each is followed by a 0.1 ms nap', registers: [r], collect() { this.set(engine.journal.lockRetries()); } });
     new client.Gauge({ name: 'engine_journal_ring_depth', help: 'Commands in the journal thread\'s ring (sequenced, not yet taken by the journal thread)', registers: [r], collect() { this.set(engine.journal.ring.depth()); } });
     new client.Gauge({ name: 'engine_ring_capacity', help: 'Slots of each ring', labelNames: ['ring', 'shard'], registers: [r], collect() {
       for (const d of engine.shardRingDepths()) { this.set({ ring: 'command', shard: String(d.shard) }, d.commandCapacity); this.set({ ring: 'event', shard: String(d.shard) }, d.eventCapacity); }

@@ -204,6 +204,8 @@ export function decodeCommand(w: ArrayLike<number>, o: number, cmd: Command, ext
 
 /** Words per event ring record: the book's 16 words, the instrument id, the last-record flag. */
 export const EVR_WORDS = EVENT_WORDS + 2;
+// encodeEventRecord and encodeDoneRecord are written out for 16-word book events.
+if (EVENT_WORDS !== 16) throw new Error(`core/command-codec.ts: event records are written out for 16 words, not ${EVENT_WORDS}`);
 export const EVR_RECORD_BYTES = EVR_WORDS * 8;
 /** Word of the instrument id of the book that emitted the event. */
 export const EVR_INSTRUMENT = EVENT_WORDS;
@@ -215,10 +217,17 @@ export const EVR_LAST = EVENT_WORDS + 1;
  */
 export const EVR_TYPE_DONE = 0;
 
-/** Copies book event record `r` of `src` (EVENT_WORDS stride) into an event ring record at `o`. */
+/**
+ * Copies book event record `r` of `src` (EVENT_WORDS stride) into an event ring record at `o`.
+ * Written out word by word, as copyCommandRecord (the shard's per-event copy; docs/runtime.md
+ * "Throughput pass, session 9").
+ */
 export function encodeEventRecord(src: Float64Array, r: number, instrumentId: number, last: boolean, w: Float64Array, o: number): void {
   const s = r * EVENT_WORDS;
-  for (let i = 0; i < EVENT_WORDS; i++) w[o + i] = src[s + i]!;
+  w[o] = src[s]!; w[o + 1] = src[s + 1]!; w[o + 2] = src[s + 2]!; w[o + 3] = src[s + 3]!;
+  w[o + 4] = src[s + 4]!; w[o + 5] = src[s + 5]!; w[o + 6] = src[s + 6]!; w[o + 7] = src[s + 7]!;
+  w[o + 8] = src[s + 8]!; w[o + 9] = src[s + 9]!; w[o + 10] = src[s + 10]!; w[o + 11] = src[s + 11]!;
+  w[o + 12] = src[s + 12]!; w[o + 13] = src[s + 13]!; w[o + 14] = src[s + 14]!; w[o + 15] = src[s + 15]!;
   w[o + EVR_INSTRUMENT] = instrumentId;
   w[o + EVR_LAST] = last ? 1 : 0;
 }
@@ -226,7 +235,8 @@ export function encodeEventRecord(src: Float64Array, r: number, instrumentId: nu
 /** Writes the "no event" placeholder of a command. */
 export function encodeDoneRecord(seq: number, tsUs: number, instrumentId: number, w: Float64Array, o: number): void {
   w[o] = EVR_TYPE_DONE; w[o + 1] = seq; w[o + 2] = tsUs;
-  for (let i = 3; i < EVENT_WORDS; i++) w[o + i] = 0;
+  w[o + 3] = 0; w[o + 4] = 0; w[o + 5] = 0; w[o + 6] = 0; w[o + 7] = 0; w[o + 8] = 0; w[o + 9] = 0;
+  w[o + 10] = 0; w[o + 11] = 0; w[o + 12] = 0; w[o + 13] = 0; w[o + 14] = 0; w[o + 15] = 0;
   w[o + EVR_INSTRUMENT] = instrumentId;
   w[o + EVR_LAST] = 1;
 }

@@ -5,10 +5,10 @@
 // back to `available`. Spot only: no order can spend what the account does not have.
 //
 // Everything is an integer in the asset's smallest unit. No allocation per message on the hot path
-// (hold, holdReplace, apply, deposit, withdraw, adjust): orders live in a pool of typed arrays indexed
-// by slot, balances in typed arrays indexed by (account index * assetCount + asset); lookups are
-// open-addressing maps keyed by integers. No clock, no randomness, no iteration over hash order
-// (stateDump sorts). The hold rules and why they are sound: docs/ledger.md.
+// (hold, holdReplace, apply, deposit, withdraw, adjust): orders live in a pool of fixed-size records
+// in one Float64Array indexed by slot, balances in typed arrays indexed by (account index *
+// assetCount + asset); lookups are open-addressing maps keyed by integers. No clock, no randomness,
+// no iteration over hash order (stateDump sorts). The hold rules and why they are sound: docs/ledger.md.
 
 import { feeUnits } from '../core/book.js';
 import { EventBuffer } from '../core/events.js';
@@ -26,6 +26,68 @@ const DUMP_VERSION = 4;
 const DUMP_VERSION_V3 = 3;
 /** Words per live order in a version 4 stateDump. */
 const ORDER_DUMP_WORDS = 19;
+
+// Live orders: one record of STRIDE float64 words per pool slot (slot s at word s * STRIDE), so that
+// an order touched at fill or cancel time costs ~3 cache lines and one page instead of a line (and a
+// page) per field, as the former one-array-per-field layout did. Every field is an integer that a
+// float64 holds exactly (small ints, slots, ids, units). Words 0-7: what a fill and its retarget read
+// and write; 8-15: the rest of a fill (price, fee rate, bracket links); 16-23: what endOrder adds;
+// 24-25: written by hold, read off the hot path; 26-31 unused. docs/ledger.md "Order pool layout".
+const STRIDE = 32;
+/** Instrument index. */
+const F_INSTR = 0;
+const F_SIDE = 1;
+/** HoldKind. */
+const F_KIND = 2;
+/** Account index (balances at acct * assetCount + asset). */
+const F_ACCT = 3;
+/** Units locked for the order (not counting the extra holds of replaces in flight). */
+const F_HOLD = 4;
+const F_REM = 5;
+const F_FILLED = 6;
+/** OCO partner slot (plain OCO pair or the two children of a bracket) sharing one hold, or NIL. */
+const F_LINK = 7;
+/** Hold price (ticks). */
+const F_PX = 8;
+const F_PPM = 9;
+/**
+ * Child: lots it grew by in this ledger (with its entry's fills) that the book has not confirmed yet
+ * with Activated. The book applies growth after the matching step, so the remaining quantities in
+ * the Trade and Decremented events in between do not count them yet.
+ */
+const F_GROW = 10;
+/** Child: its entry's slot (NIL once the entry ended). */
+const F_PARENT = 11;
+/** Entry: its first live child's slot (NIL if none). */
+const F_KID = 12;
+/** Bracket child: 1. */
+const F_CHILD = 13;
+/** QuoteQty market order: quote units it may still spend. */
+const F_QLEFT = 14;
+/** Extra holds of replaces in flight. */
+const F_PEND = 15;
+const F_ID = 16;
+/** Child: the other live child of its entry (the book links a new child to the first one left), or NIL. */
+const F_SIB = 17;
+/** Client order id (0: none). */
+const F_CID = 18;
+/**
+ * Non-child sell Limit order: the largest quantity named by its replaces in flight (0 when none), so
+ * that its buy children stay reserved for it until the book answers (kidOpenLots). Kept (not lowered)
+ * while any of them is in flight; 0 once none is.
+ */
+const F_CEIL = 19;
+/** Number of the order's replaces in flight that carry a quantity (pQty > 0). */
+const F_CEILN = 20;
+/** 1 while the slot holds a live order. */
+const F_USED = 21;
+/** Free slot: the next free slot, or NIL. */
+const F_NEXT = 22;
+const F_QTY = 23;
+/** Account id. */
+const F_ACCOUNT = 24;
+/** Next live slot with the same (account, clientOrderId), or NIL. */
+const F_CIDNEXT = 25;
 
 /** How an order's hold is computed (see docs/ledger.md). */
 export const enum HoldKind {
@@ -120,50 +182,10 @@ export class Ledger {
   /** Per asset: deposits - withdrawals + adjustments (what totals() must equal). */
   private readonly external: Float64Array;
 
-  // Orders (struct of arrays by slot).
+  // Orders: one record of STRIDE float64 words per slot in `ord` (field offsets F_*, module top).
   private readonly ids: SeqMap;
   private readonly cids: PairMap;
-  private readonly oId: Float64Array;
-  private readonly oAccount: Float64Array;
-  private readonly oAcct: Int32Array;
-  private readonly oInstr: Int32Array;
-  private readonly oSide: Uint8Array;
-  private readonly oKind: Uint8Array;
-  private readonly oPx: Float64Array;
-  private readonly oPpm: Float64Array;
-  private readonly oQty: Float64Array;
-  private readonly oRem: Float64Array;
-  private readonly oFilled: Float64Array;
-  private readonly oQuoteLeft: Float64Array;
-  private readonly oHold: Float64Array;
-  private readonly oPend: Float64Array;
-  private readonly oCid: Float64Array;
-  private readonly oCidNext: Int32Array;
-  private readonly oNext: Int32Array;
-  private readonly oUsed: Uint8Array;
-  /** OCO partner slot (plain OCO pair or the two children of a bracket) sharing one hold, or NIL. */
-  private readonly oLink: Int32Array;
-  /** Bracket child: 1. */
-  private readonly oChild: Uint8Array;
-  /** Child: its entry's slot (NIL once the entry ended). Entry: its first live child's slot (NIL if none). */
-  private readonly oParent: Int32Array;
-  private readonly oKid: Int32Array;
-  /** Child: the other live child of its entry (the book links a new child to the first one left), or NIL. */
-  private readonly oSib: Int32Array;
-  /**
-   * Non-child sell Limit order: the largest quantity named by its replaces in flight (0 when none), so
-   * that its buy children stay reserved for it until the book answers (kidOpenLots). Kept (not lowered)
-   * while any of them is in flight; 0 once none is.
-   */
-  private readonly oCeil: Float64Array;
-  /** Number of the order's replaces in flight that carry a quantity (pQty > 0). */
-  private readonly oCeilN: Int32Array;
-  /**
-   * Child: lots it grew by in this ledger (with its entry's fills) that the book has not confirmed yet
-   * with Activated. The book applies growth after the matching step, so the remaining quantities in
-   * the Trade and Decremented events in between do not count them yet.
-   */
-  private readonly oGrowPend: Float64Array;
+  private readonly ord: Float64Array;
   private freeOrder = 0;
   private liveOrders = 0;
   /**
@@ -244,33 +266,12 @@ export class Ledger {
 
     this.ids = new SeqMap(maxOrders);
     this.cids = new PairMap(maxOrders);
-    this.oId = new Float64Array(maxOrders);
-    this.oAccount = new Float64Array(maxOrders);
-    this.oAcct = new Int32Array(maxOrders);
-    this.oInstr = new Int32Array(maxOrders);
-    this.oSide = new Uint8Array(maxOrders);
-    this.oKind = new Uint8Array(maxOrders);
-    this.oPx = new Float64Array(maxOrders);
-    this.oPpm = new Float64Array(maxOrders);
-    this.oQty = new Float64Array(maxOrders);
-    this.oRem = new Float64Array(maxOrders);
-    this.oFilled = new Float64Array(maxOrders);
-    this.oQuoteLeft = new Float64Array(maxOrders);
-    this.oHold = new Float64Array(maxOrders);
-    this.oPend = new Float64Array(maxOrders);
-    this.oCid = new Float64Array(maxOrders);
-    this.oCidNext = new Int32Array(maxOrders);
-    this.oNext = new Int32Array(maxOrders);
-    this.oUsed = new Uint8Array(maxOrders);
-    this.oLink = new Int32Array(maxOrders).fill(NIL);
-    this.oChild = new Uint8Array(maxOrders);
-    this.oParent = new Int32Array(maxOrders).fill(NIL);
-    this.oKid = new Int32Array(maxOrders).fill(NIL);
-    this.oSib = new Int32Array(maxOrders).fill(NIL);
-    this.oCeil = new Float64Array(maxOrders);
-    this.oCeilN = new Int32Array(maxOrders);
-    this.oGrowPend = new Float64Array(maxOrders);
-    for (let i = 0; i < maxOrders; i++) this.oNext[i] = i + 1 < maxOrders ? i + 1 : NIL;
+    this.ord = new Float64Array(maxOrders * STRIDE);
+    for (let i = 0; i < maxOrders; i++) {
+      const b = i * STRIDE;
+      this.ord[b + F_LINK] = NIL; this.ord[b + F_PARENT] = NIL; this.ord[b + F_KID] = NIL; this.ord[b + F_SIB] = NIL;
+      this.ord[b + F_NEXT] = i + 1 < maxOrders ? i + 1 : NIL;
+    }
 
     this.pendMap = new SeqMap(maxPend);
     this.pSeq = new Float64Array(maxPend);
@@ -331,17 +332,20 @@ export class Ledger {
 
   /** Units held for a live order (with extra holds of replaces in flight), or -1 if not live. */
   orderHold(orderId: number): number {
+    const O = this.ord;
     const s = this.ids.get(orderId);
-    return s === NIL ? NIL : this.oHold[s]! + this.oPend[s]!;
+    return s === NIL ? NIL : O[s * STRIDE + F_HOLD]! + O[s * STRIDE + F_PEND]!;
   }
 
   /** The live orders, ascending id (allocates: tools and tests). */
   openOrders(): LedgerOrderView[] {
+    const O = this.ord;
     const out: LedgerOrderView[] = [];
     for (const s of this.sortedSlots()) {
+      const b = s * STRIDE;
       out.push({
-        orderId: this.oId[s]!, account: this.oAccount[s]!, instrumentIndex: this.oInstr[s]!, side: this.oSide[s]!,
-        kind: this.oKind[s]!, asset: this.holdAsset(s), holdUnits: this.oHold[s]! + this.oPend[s]!, remainingLots: this.oRem[s]!,
+        orderId: O[b + F_ID]!, account: O[b + F_ACCOUNT]!, instrumentIndex: O[b + F_INSTR]!, side: O[b + F_SIDE]!,
+        kind: O[b + F_KIND]!, asset: this.holdAsset(s), holdUnits: O[b + F_HOLD]! + O[b + F_PEND]!, remainingLots: O[b + F_REM]!,
       });
     }
     return out;
@@ -401,6 +405,7 @@ export class Ledger {
    * replay passes false. The runtime parks such an order until its book has settled (engine.ts park).
    */
   hold(cmd: Command, instrumentIndex: number, refPriceTicks: number, inFlight = false): number {
+    const O = this.ord;
     if (cmd.type === CommandType.Replace) return this.holdReplace(cmd, instrumentIndex);
     // Conditional orders are held for their worst price: the limit price (capped by the protection
     // price, if any), or for market-type ones the book's bound relative to the stop price X (likewise).
@@ -490,29 +495,31 @@ export class Ledger {
     let partner = NIL, entry = NIL, size = 0;
     if (child) {
       entry = this.ids.get(cmd.linkId);
-      if (entry !== NIL && (this.oAccount[entry] !== cmd.account || this.oInstr[entry] !== i || this.oSide[entry] === side || this.oChild[entry] === 1)) entry = NIL;
-      if (entry !== NIL && this.oKid[entry] !== NIL) {
-        partner = this.oKid[entry]!;
+      const eb = entry * STRIDE;
+      if (entry !== NIL && (O[eb + F_ACCOUNT] !== cmd.account || O[eb + F_INSTR] !== i || O[eb + F_SIDE] === side || O[eb + F_CHILD] === 1)) entry = NIL;
+      if (entry !== NIL && O[entry * STRIDE + F_KID] !== NIL) {
+        partner = O[entry * STRIDE + F_KID]!;
         // Two live children as far as this ledger knows: the book rejects a third (in flight, one of the
         // two may have ended: try again; an untracked child could not be held for its entry's fills).
-        if (this.oSib[partner] !== NIL) return inFlight ? RejectReason.Busy : RejectReason.InvalidLink;
+        if (O[partner * STRIDE + F_SIB] !== NIL) return inFlight ? RejectReason.Busy : RejectReason.InvalidLink;
       }
       if (entry !== NIL) {
         // The book sizes a child at its entry's filled quantity at once, and grows it by every later
         // fill: a sell child holds that size's base now; a buy child holds quote for the most it can
         // ever reach, that size plus what the entry can still fill (docs/ledger.md "OCO and brackets").
-        size = this.oFilled[entry]!;
+        size = O[entry * STRIDE + F_FILLED]!;
         units = buy ? buyRequiredUnits(size + this.kidOpenLots(entry), px, npt, ppm) : size * bpl;
       }
     } else if (cmd.linkId !== 0 && kind !== HoldKind.MarketQuote) {
       partner = this.ids.get(cmd.linkId);
-      if (partner !== NIL && (this.oAccount[partner] !== cmd.account || this.oInstr[partner] !== i || this.oSide[partner] !== side
-        || this.oLink[partner] !== NIL || this.oChild[partner] === 1 || this.oFilled[partner] !== 0 || this.oKind[partner] === HoldKind.MarketQuote)) partner = NIL;
+      const pb = partner * STRIDE;
+      if (partner !== NIL && (O[pb + F_ACCOUNT] !== cmd.account || O[pb + F_INSTR] !== i || O[pb + F_SIDE] !== side
+        || O[pb + F_LINK] !== NIL || O[pb + F_CHILD] === 1 || O[pb + F_FILLED] !== 0 || O[pb + F_KIND] === HoldKind.MarketQuote)) partner = NIL;
     }
     if (!Number.isSafeInteger(units)) return RejectReason.ArithmeticOverflow;
     if (partner !== NIL && inFlight) return RejectReason.Busy;
     // Shared: the pair holds max(units, what the partner needs); the partner holds that already.
-    if (partner !== NIL) units = Math.max(0, units - this.oHold[partner]!);
+    if (partner !== NIL) units = Math.max(0, units - O[partner * STRIDE + F_HOLD]!);
     const asset = buy ? this.iQuote[i]! : this.iBase[i]!;
     const a = this.acctMap.get(cmd.account);
     const avail = a === NIL ? 0 : this.avail[a * this.assetCount + asset]!;
@@ -520,37 +527,37 @@ export class Ledger {
     if (this.freeOrder === NIL) return RejectReason.Busy;
 
     const ai = a !== NIL ? a : this.acctIndex(cmd.account, true);
-    const s = this.freeOrder;
-    this.freeOrder = this.oNext[s]!;
-    this.oUsed[s] = 1;
+    const s = this.freeOrder, b = s * STRIDE;
+    this.freeOrder = O[b + F_NEXT]!;
+    O[b + F_USED] = 1;
     this.liveOrders++;
-    this.oId[s] = cmd.orderId;
-    this.oAccount[s] = cmd.account;
-    this.oAcct[s] = ai;
-    this.oInstr[s] = i;
-    this.oSide[s] = side;
-    this.oKind[s] = kind;
-    this.oPx[s] = px;
-    this.oPpm[s] = ppm;
-    this.oQty[s] = child ? size : quote ? 0 : cmd.qtyLots;
-    this.oRem[s] = child ? size : quote ? 0 : cmd.qtyLots;
-    this.oFilled[s] = 0;
-    this.oQuoteLeft[s] = quote ? cmd.quoteQtyUnits : 0;
-    this.oHold[s] = units;
-    this.oPend[s] = 0;
-    this.oCid[s] = cmd.clientOrderId;
-    this.oCidNext[s] = NIL;
-    this.oChild[s] = child ? 1 : 0;
-    this.oParent[s] = entry;
-    this.oKid[s] = NIL;
-    this.oSib[s] = child ? partner : NIL;
-    this.oCeil[s] = 0;
-    this.oCeilN[s] = 0;
-    this.oGrowPend[s] = 0;
-    if (child && partner !== NIL) this.oSib[partner] = s;
-    this.oLink[s] = partner;
-    if (partner !== NIL) this.oLink[partner] = s;
-    if (entry !== NIL && this.oKid[entry] === NIL) this.oKid[entry] = s;
+    O[b + F_ID] = cmd.orderId;
+    O[b + F_ACCOUNT] = cmd.account;
+    O[b + F_ACCT] = ai;
+    O[b + F_INSTR] = i;
+    O[b + F_SIDE] = side;
+    O[b + F_KIND] = kind;
+    O[b + F_PX] = px;
+    O[b + F_PPM] = ppm;
+    O[b + F_QTY] = child ? size : quote ? 0 : cmd.qtyLots;
+    O[b + F_REM] = child ? size : quote ? 0 : cmd.qtyLots;
+    O[b + F_FILLED] = 0;
+    O[b + F_QLEFT] = quote ? cmd.quoteQtyUnits : 0;
+    O[b + F_HOLD] = units;
+    O[b + F_PEND] = 0;
+    O[b + F_CID] = cmd.clientOrderId;
+    O[b + F_CIDNEXT] = NIL;
+    O[b + F_CHILD] = child ? 1 : 0;
+    O[b + F_PARENT] = entry;
+    O[b + F_KID] = NIL;
+    O[b + F_SIB] = child ? partner : NIL;
+    O[b + F_CEIL] = 0;
+    O[b + F_CEILN] = 0;
+    O[b + F_GROW] = 0;
+    if (child && partner !== NIL) O[partner * STRIDE + F_SIB] = s;
+    O[b + F_LINK] = partner;
+    if (partner !== NIL) O[partner * STRIDE + F_LINK] = s;
+    if (entry !== NIL && O[entry * STRIDE + F_KID] === NIL) O[entry * STRIDE + F_KID] = s;
     this.ids.set(cmd.orderId, s);
     if (cmd.orderId > this.maxIdSet) this.maxIdSet = cmd.orderId;
     if (cmd.clientOrderId !== 0) this.cidLink(s);
@@ -569,20 +576,21 @@ export class Ledger {
    * InvalidPrice, InvalidQuantity, InsufficientBalance, ...) and changes nothing.
    */
   holdReplace(cmd: Command, instrumentIndex: number, inFlight = false, forcedExtraUnits = -1): number {
+    const O = this.ord;
     this.lastReplaceExtraUnits = 0;
     if (!Number.isInteger(instrumentIndex) || instrumentIndex < 0 || instrumentIndex >= this.instruments.length) return RejectReason.UnknownSymbol;
     const s = this.findOwn(cmd, instrumentIndex);
     if (s === NIL) return RejectReason.UnknownOrder;
-    if (this.oKind[s] !== HoldKind.Limit) return RejectReason.None; // not resting: the book rejects it
+    if (O[s * STRIDE + F_KIND] !== HoldKind.Limit) return RejectReason.None; // not resting: the book rejects it
     const i = instrumentIndex;
-    const newPx = cmd.priceTicks === 0 ? this.oPx[s]! : cmd.priceTicks;
-    const newQty = cmd.qtyLots === 0 ? this.oQty[s]! : cmd.qtyLots;
+    const newPx = cmd.priceTicks === 0 ? O[s * STRIDE + F_PX]! : cmd.priceTicks;
+    const newQty = cmd.qtyLots === 0 ? O[s * STRIDE + F_QTY]! : cmd.qtyLots;
     if (!Number.isSafeInteger(newPx) || newPx < this.iMinPx[i]! || newPx > this.iMaxPx[i]!) return RejectReason.InvalidPrice;
     if (!isId(newQty)) return RejectReason.InvalidQuantity;
-    const newRem = newQty - this.oFilled[s]!;
+    const newRem = newQty - O[s * STRIDE + F_FILLED]!;
     if (newRem <= 0) return RejectReason.None;
-    const need = this.oSide[s] === Side.Buy
-      ? buyRequiredUnits(newRem + this.growthLots(s), newPx, this.iNpt[i]!, this.oPpm[s]!)
+    const need = O[s * STRIDE + F_SIDE] === Side.Buy
+      ? buyRequiredUnits(newRem + this.growthLots(s), newPx, this.iNpt[i]!, O[s * STRIDE + F_PPM]!)
       : newRem * this.iBpl[i]!;
     if (!Number.isSafeInteger(need)) return RejectReason.ArithmeticOverflow;
     // inFlight: earlier commands of this book are not settled yet, so fills in flight may change the
@@ -590,48 +598,48 @@ export class Ledger {
     // whole new need as if the current hold were 0: whatever the order holds when the book gets the
     // replace, hold + extra >= what (newQty - filled at that time) can cost (filled only grows).
     // A replay passes the extra that was journaled (forcedExtraUnits >= 0): the same amount is held.
-    const p = this.oLink[s]!;
+    const p = O[s * STRIDE + F_LINK]!;
     const extra = forcedExtraUnits >= 0 ? forcedExtraUnits : inFlight ? need
-      : p === NIL ? need - this.oHold[s]! : Math.max(need, this.needUnits(p)) - this.oHold[s]! - this.oHold[p]!;
+      : p === NIL ? need - O[s * STRIDE + F_HOLD]! : Math.max(need, this.needUnits(p)) - O[s * STRIDE + F_HOLD]! - O[p * STRIDE + F_HOLD]!;
     // A quantity named for a non-child sell order: a ceiling for its buy children, present (reserved for
     // it now) or sent before the book answers (kidOpenLots). In flight, as above, their whole new need.
-    const ceil = cmd.qtyLots !== 0 && this.oSide[s] === Side.Sell && this.oChild[s] === 0;
-    const k = ceil ? this.oKid[s]! : NIL;
+    const ceil = cmd.qtyLots !== 0 && O[s * STRIDE + F_SIDE] === Side.Sell && O[s * STRIDE + F_CHILD] === 0;
+    const k = ceil ? O[s * STRIDE + F_KID]! : NIL;
     let kidExtra = 0;
     if (k !== NIL) {
-      const top = Math.max(this.oQty[s]!, this.oCeil[s]!, newQty);
-      const kneed = this.kidsNeedUnits(s, top - this.oFilled[s]!);
+      const top = Math.max(O[s * STRIDE + F_QTY]!, O[s * STRIDE + F_CEIL]!, newQty);
+      const kneed = this.kidsNeedUnits(s, top - O[s * STRIDE + F_FILLED]!);
       if (!Number.isSafeInteger(kneed)) return RejectReason.ArithmeticOverflow;
       kidExtra = inFlight ? kneed : kneed - this.kidsHoldUnits(s);
     }
     if (extra <= 0 && !ceil) return RejectReason.None;
     if (!isId(cmd.seq) || this.pendMap.get(cmd.seq) !== NIL) return RejectReason.InvalidValue;
-    const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
+    const bi = O[s * STRIDE + F_ACCT]! * this.assetCount + this.holdAsset(s);
     if (extra > 0 && this.avail[bi]! < extra) return RejectReason.InsufficientBalance;
-    const kb = k === NIL ? NIL : this.oAcct[k]! * this.assetCount + this.holdAsset(k);
+    const kb = k === NIL ? NIL : O[k * STRIDE + F_ACCT]! * this.assetCount + this.holdAsset(k);
     if (kidExtra > 0 && this.avail[kb]! < kidExtra) return RejectReason.InsufficientBalance;
     if (this.freePend === NIL) return RejectReason.Busy;
     const q = this.freePend;
     this.freePend = this.pNext[q]!;
     this.pUsed[q] = 1;
     this.pSeq[q] = cmd.seq;
-    this.pOrderId[q] = this.oId[s]!;
+    this.pOrderId[q] = O[s * STRIDE + F_ID]!;
     this.pExtra[q] = extra > 0 ? extra : 0;
     this.pQty[q] = ceil ? newQty : 0;
     this.pendMap.set(cmd.seq, q);
     if (extra > 0) {
-      this.oPend[s] = this.oPend[s]! + extra;
+      O[s * STRIDE + F_PEND] = O[s * STRIDE + F_PEND]! + extra;
       this.avail[bi] = this.avail[bi]! - extra;
       this.lockd[bi] = this.lockd[bi]! + extra;
       this.lastReplaceExtraUnits = extra;
     }
     if (ceil) {
-      if (newQty > this.oCeil[s]!) this.oCeil[s] = newQty;
-      this.oCeilN[s] = this.oCeilN[s]! + 1;
+      if (newQty > O[s * STRIDE + F_CEIL]!) O[s * STRIDE + F_CEIL] = newQty;
+      O[s * STRIDE + F_CEILN] = O[s * STRIDE + F_CEILN]! + 1;
     }
     if (kidExtra > 0) {
       // Onto the first child's hold (a linked pair's hold is shared): the next retarget trims it.
-      this.oHold[k] = this.oHold[k]! + kidExtra;
+      O[k * STRIDE + F_HOLD] = O[k * STRIDE + F_HOLD]! + kidExtra;
       this.avail[kb] = this.avail[kb]! - kidExtra;
       this.lockd[kb] = this.lockd[kb]! + kidExtra;
     }
@@ -643,9 +651,10 @@ export class Ledger {
    * Busy). NewOrder: releases the whole order; Replace: releases its extra hold.
    */
   releaseUnrouted(cmd: Command): void {
+    const O = this.ord;
     if (cmd.type === CommandType.NewOrder) {
       const s = this.ids.get(cmd.orderId);
-      if (s !== NIL && this.oFilled[s] === 0 && this.oAccount[s] === cmd.account) this.endOrder(s);
+      if (s !== NIL && O[s * STRIDE + F_FILLED] === 0 && O[s * STRIDE + F_ACCOUNT] === cmd.account) this.endOrder(s);
     } else if (cmd.type === CommandType.Replace) {
       this.resolvePending(cmd.seq, false, NIL);
     }
@@ -743,19 +752,20 @@ export class Ledger {
   private onTrade(w: Float64Array, o: number): void {
     const ms = this.ids.get(w[o + 6]!), ts = this.ids.get(w[o + 8]!);
     if (ms === NIL || ts === NIL) throw new LedgerError(`trade ${w[o + 3]} for an order the ledger does not hold (maker ${w[o + 6]}, taker ${w[o + 8]})`);
-    if (this.oInstr[ms] !== this.oInstr[ts]) throw new LedgerError(`trade ${w[o + 3]} between orders of different instruments`);
+    const O = this.ord, mb = ms * STRIDE, tb = ts * STRIDE;
+    if (O[mb + F_INSTR] !== O[tb + F_INSTR]) throw new LedgerError(`trade ${w[o + 3]} between orders of different instruments`);
     const q = w[o + 5]!, makerFee = w[o + 11]!, takerFee = w[o + 12]!, notional = w[o + 15]!;
     const takerBuy = w[o + 10] === Side.Buy;
     const bs = takerBuy ? ts : ms, ss = takerBuy ? ms : ts;
     const buyerFee = takerBuy ? takerFee : makerFee, sellerFee = takerBuy ? makerFee : takerFee;
-    const i = this.oInstr[bs]!, k = this.assetCount;
+    const i = O[mb + F_INSTR]!, k = this.assetCount;
     const qa = this.iQuote[i]!, ba = this.iBase[i]!;
     const baseUnits = q * this.iBpl[i]!;
     // A linked leg trades with the pair's whole hold; its partner is canceled right after (holding 0).
     this.detach(bs); this.detach(ss);
     // Buyer: pays notional + its fee out of its hold, receives the base.
     this.debitHold(bs, notional + buyerFee);
-    const bAcct = this.oAcct[bs]!, sAcct = this.oAcct[ss]!;
+    const bAcct = O[bs * STRIDE + F_ACCT]!, sAcct = O[ss * STRIDE + F_ACCT]!;
     this.avail[bAcct * k + ba] = this.avail[bAcct * k + ba]! + baseUnits;
     // Seller: its held base goes to the buyer; it receives the notional minus its fee.
     this.debitHold(ss, baseUnits);
@@ -766,17 +776,17 @@ export class Ledger {
 
     // Remainders: the maker's from the event (it leaves the book at 0); a QuoteQty taker ends when its
     // quote is spent exactly (no further event).
-    // (A child's growth not yet applied by the book is not in the event's remaining: oGrowPend.)
-    this.oFilled[ms] = this.oFilled[ms]! + q;
-    this.oRem[ms] = w[o + 13]! + this.oGrowPend[ms]!;
+    // (A child's growth not yet applied by the book is not in the event's remaining: F_GROW.)
+    O[mb + F_FILLED] = O[mb + F_FILLED]! + q;
+    O[mb + F_REM] = w[o + 13]! + O[mb + F_GROW]!;
     const mEnds = w[o + 13] === 0;
-    this.oFilled[ts] = this.oFilled[ts]! + q;
+    O[tb + F_FILLED] = O[tb + F_FILLED]! + q;
     let tEnds: boolean;
-    if (this.oKind[ts] === HoldKind.MarketQuote) {
-      this.oQuoteLeft[ts] = this.oQuoteLeft[ts]! - notional;
-      tEnds = this.oQuoteLeft[ts]! <= 0;
+    if (O[tb + F_KIND] === HoldKind.MarketQuote) {
+      O[tb + F_QLEFT] = O[tb + F_QLEFT]! - notional;
+      tEnds = O[tb + F_QLEFT]! <= 0;
     } else {
-      this.oRem[ts] = w[o + 14]! + this.oGrowPend[ts]!;
+      O[tb + F_REM] = w[o + 14]! + O[tb + F_GROW]!;
       tEnds = w[o + 14] === 0;
     }
     // A bracket entry's fill grows its live children by q (the book's Activated events follow and
@@ -785,8 +795,8 @@ export class Ledger {
     // A child that ends in this trade (it traded with its own entry) is ended first: the book does not
     // grow it.
     let mDone = false, tDone = false;
-    if (mEnds && this.oParent[ms] !== NIL) { this.endOrder(ms); mDone = true; }
-    if (tEnds && this.oParent[ts] !== NIL) { this.endOrder(ts); tDone = true; }
+    if (mEnds && O[mb + F_PARENT] !== NIL) { this.endOrder(ms); mDone = true; }
+    if (tEnds && O[tb + F_PARENT] !== NIL) { this.endOrder(ts); tDone = true; }
     if (!mDone) this.growChildren(ms, q);
     if (!tDone) this.growChildren(ts, q);
     if (!mDone) { if (mEnds) this.endOrder(ms); else this.retarget(ms); }
@@ -796,35 +806,38 @@ export class Ledger {
   private onEnd(w: Float64Array, o: number): void {
     const s = this.ids.get(w[o + 3]!);
     if (s === NIL) return;
-    if (w[o] === EventType.Expired && w[o + 6] === EndReason.SelfTrade && this.oKind[s] === HoldKind.Limit) this.stpPxTicks[this.oInstr[s]!] = this.oPx[s]!;
+    const O = this.ord, b = s * STRIDE;
+    if (w[o] === EventType.Expired && w[o + 6] === EndReason.SelfTrade && O[b + F_KIND] === HoldKind.Limit) this.stpPxTicks[O[b + F_INSTR]!] = O[b + F_PX]!;
     // A replace of this order in flight (same seq) is answered by this event: its extra is released below.
-    this.resolvePending(w[o + 1]!, false, this.oId[s]!);
+    this.resolvePending(w[o + 1]!, false, O[b + F_ID]!);
     this.endOrder(s);
   }
 
   private onReplaced(w: Float64Array, o: number): void {
+    const O = this.ord;
     const s = this.ids.get(w[o + 3]!);
     if (s === NIL) return;
-    this.resolvePending(w[o + 1]!, true, this.oId[s]!);
-    this.oPx[s] = w[o + 5]!;
-    this.oQty[s] = w[o + 6]!;
-    this.oRem[s] = w[o + 7]!;
-    this.oFilled[s] = w[o + 6]! - w[o + 7]!;
+    this.resolvePending(w[o + 1]!, true, O[s * STRIDE + F_ID]!);
+    O[s * STRIDE + F_PX] = w[o + 5]!;
+    O[s * STRIDE + F_QTY] = w[o + 6]!;
+    O[s * STRIDE + F_REM] = w[o + 7]!;
+    O[s * STRIDE + F_FILLED] = w[o + 6]! - w[o + 7]!;
     this.retarget(s);
     this.retargetKids(s); // an entry's new quantity: its buy children keep only what it can still give them
   }
 
   private onDecremented(w: Float64Array, o: number): void {
+    const O = this.ord;
     const s = this.ids.get(w[o + 3]!);
     if (s === NIL) return;
     const d = w[o + 5]!;
-    if (this.oKind[s] === HoldKind.MarketQuote) {
+    if (O[s * STRIDE + F_KIND] === HoldKind.MarketQuote) {
       // The maker's self-trade event came just before: its price prices the decremented lots.
-      this.oQuoteLeft[s] = this.oQuoteLeft[s]! - d * this.stpPxTicks[this.oInstr[s]!]! * this.iNpt[this.oInstr[s]!]!;
+      O[s * STRIDE + F_QLEFT] = O[s * STRIDE + F_QLEFT]! - d * this.stpPxTicks[O[s * STRIDE + F_INSTR]!]! * this.iNpt[O[s * STRIDE + F_INSTR]!]!;
       return;
     }
-    if (this.oKind[s] === HoldKind.Limit) this.stpPxTicks[this.oInstr[s]!] = this.oPx[s]!;
-    this.oRem[s] = w[o + 6]! + this.oGrowPend[s]!;
+    if (O[s * STRIDE + F_KIND] === HoldKind.Limit) this.stpPxTicks[O[s * STRIDE + F_INSTR]!] = O[s * STRIDE + F_PX]!;
+    O[s * STRIDE + F_REM] = w[o + 6]! + O[s * STRIDE + F_GROW]!;
     this.retarget(s);
   }
 
@@ -834,12 +847,13 @@ export class Ledger {
    * limit is never above the price it was held for, so this only releases). Market-type: nothing.
    */
   private onTriggered(w: Float64Array, o: number): void {
+    const O = this.ord;
     const s = this.ids.get(w[o + 3]!);
     // An OCO leg that fires cancels its partner right after: it keeps only what it needs itself.
-    if (s !== NIL && this.oLink[s] !== NIL) { this.detach(s); this.retarget(s); }
+    if (s !== NIL && O[s * STRIDE + F_LINK] !== NIL) { this.detach(s); this.retarget(s); }
     if (w[o + 7] !== OrderType.Limit) return;
-    if (s === NIL || this.oKind[s] !== HoldKind.Limit) return;
-    this.oPx[s] = w[o + 8]!;
+    if (s === NIL || O[s * STRIDE + F_KIND] !== HoldKind.Limit) return;
+    O[s * STRIDE + F_PX] = w[o + 8]!;
     this.retarget(s);
   }
 
@@ -849,23 +863,29 @@ export class Ledger {
    * child's need does not change (its size grows by q, its entry's open quantity shrinks by q).
    */
   private growChildren(e: number, q: number): void {
-    const k = this.oKid[e]!;
+    const O = this.ord;
+    const k = O[e * STRIDE + F_KID]!;
     if (k === NIL) return;
-    const sib = this.oSib[k]!;
-    this.oQty[k] = this.oQty[k]! + q; this.oRem[k] = this.oRem[k]! + q; this.oGrowPend[k] = this.oGrowPend[k]! + q;
-    if (sib !== NIL) { this.oQty[sib] = this.oQty[sib]! + q; this.oRem[sib] = this.oRem[sib]! + q; this.oGrowPend[sib] = this.oGrowPend[sib]! + q; }
-    const grow = this.oSide[k] === Side.Sell;
+    const sib = O[k * STRIDE + F_SIB]!;
+    const kb = k * STRIDE;
+    O[kb + F_QTY] = O[kb + F_QTY]! + q; O[kb + F_REM] = O[kb + F_REM]! + q; O[kb + F_GROW] = O[kb + F_GROW]! + q;
+    if (sib !== NIL) {
+      const sb = sib * STRIDE;
+      O[sb + F_QTY] = O[sb + F_QTY]! + q; O[sb + F_REM] = O[sb + F_REM]! + q; O[sb + F_GROW] = O[sb + F_GROW]! + q;
+    }
+    const grow = O[k * STRIDE + F_SIDE] === Side.Sell;
     this.retarget(k, grow);
-    if (sib !== NIL && this.oLink[k] !== sib) this.retarget(sib, grow);
+    if (sib !== NIL && O[k * STRIDE + F_LINK] !== sib) this.retarget(sib, grow);
   }
 
   /** Entry e's open quantity changed (replace, end): its buy children keep only what they can still need. */
   private retargetKids(e: number): void {
-    const k = this.oKid[e]!;
-    if (k === NIL || this.oSide[k] !== Side.Buy) return;
-    const sib = this.oSib[k]!;
+    const O = this.ord;
+    const k = O[e * STRIDE + F_KID]!;
+    if (k === NIL || O[k * STRIDE + F_SIDE] !== Side.Buy) return;
+    const sib = O[k * STRIDE + F_SIB]!;
     this.retarget(k);
-    if (sib !== NIL && this.oLink[k] !== sib) this.retarget(sib);
+    if (sib !== NIL && O[k * STRIDE + F_LINK] !== sib) this.retarget(sib);
   }
 
   /**
@@ -875,19 +895,21 @@ export class Ledger {
    * filled quantity is the ledger's (the event's qty - remaining also counts self-trade decrements).
    */
   private onActivated(w: Float64Array, o: number): void {
+    const O = this.ord;
     const s = this.ids.get(w[o + 3]!);
-    if (s === NIL || this.oAccount[s] !== w[o + 4]) return;
-    this.oQty[s] = w[o + 5]!;
-    this.oRem[s] = w[o + 6]!;
-    this.oGrowPend[s] = 0; // the event counts every growth so far
+    if (s === NIL || O[s * STRIDE + F_ACCOUNT] !== w[o + 4]) return;
+    O[s * STRIDE + F_QTY] = w[o + 5]!;
+    O[s * STRIDE + F_REM] = w[o + 6]!;
+    O[s * STRIDE + F_GROW] = 0; // the event counts every growth so far
     this.retarget(s);
   }
 
   private onRejected(w: Float64Array, o: number): void {
+    const O = this.ord;
     const cmdType = w[o + 7];
     if (cmdType === CommandType.NewOrder) {
       const s = this.ids.get(w[o + 3]!);
-      if (s !== NIL && this.oFilled[s] === 0 && this.oAccount[s] === w[o + 4]) this.endOrder(s);
+      if (s !== NIL && O[s * STRIDE + F_FILLED] === 0 && O[s * STRIDE + F_ACCOUNT] === w[o + 4]) this.endOrder(s);
     } else if (cmdType === CommandType.Replace) {
       this.resolvePending(w[o + 1]!, false, NIL);
     }
@@ -899,6 +921,7 @@ export class Ledger {
    * or left to endOrder (the order ended).
    */
   private resolvePending(seq: number, intoHold: boolean, orderId: number): void {
+    const O = this.ord;
     const p = this.pendMap.get(seq);
     if (p === NIL) return;
     if (orderId !== NIL && this.pOrderId[p] !== orderId) return;
@@ -910,13 +933,13 @@ export class Ledger {
     this.freePend = p;
     // (s === NIL: the order already ended and released its pending extras.)
     if (s === NIL) return;
-    this.oPend[s] = this.oPend[s]! - extra;
-    if (intoHold) this.oHold[s] = this.oHold[s]! + extra;
+    O[s * STRIDE + F_PEND] = O[s * STRIDE + F_PEND]! - extra;
+    if (intoHold) O[s * STRIDE + F_HOLD] = O[s * STRIDE + F_HOLD]! + extra;
     else this.release(s, extra);
     if (qty > 0) {
       // Its ceiling stays until none of its replaces naming a quantity is in flight.
-      this.oCeilN[s] = this.oCeilN[s]! - 1;
-      if (this.oCeilN[s] === 0) this.oCeil[s] = 0;
+      O[s * STRIDE + F_CEILN] = O[s * STRIDE + F_CEILN]! - 1;
+      if (O[s * STRIDE + F_CEILN] === 0) O[s * STRIDE + F_CEIL] = 0;
       // Replaced: the caller brings the children to the new quantity once it is applied.
       if (!intoHold) this.retargetKids(s);
     }
@@ -924,20 +947,22 @@ export class Ledger {
 
   /** Moves units of an order's asset from locked back to available (the order's hold shrinks first). */
   private release(s: number, units: number): void {
-    const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
+    const O = this.ord, b = s * STRIDE;
+    const bi = O[b + F_ACCT]! * this.assetCount + this.holdAsset(s);
     this.lockd[bi] = this.lockd[bi]! - units;
     this.avail[bi] = this.avail[bi]! + units;
   }
 
   /** Spends units out of an order's hold. A short hold (broken contract) draws on available. */
   private debitHold(s: number, units: number): void {
-    const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
-    const h = this.oHold[s]!;
+    const O = this.ord, b = s * STRIDE;
+    const bi = O[b + F_ACCT]! * this.assetCount + this.holdAsset(s);
+    const h = O[b + F_HOLD]!;
     if (units <= h) {
-      this.oHold[s] = h - units;
+      O[b + F_HOLD] = h - units;
       this.lockd[bi] = this.lockd[bi]! - units;
     } else {
-      this.oHold[s] = 0;
+      O[b + F_HOLD] = 0;
       this.lockd[bi] = this.lockd[bi]! - h;
       this.avail[bi] = this.avail[bi]! - (units - h);
       this.shortfallCount++;
@@ -949,16 +974,18 @@ export class Ledger {
    * buy child of a live entry: with all its entry can still give it (growthLots).
    */
   private needUnits(s: number): number {
-    const i = this.oInstr[s]!;
-    return this.oSide[s] === Side.Buy
-      ? buyRequiredUnits(this.oRem[s]! + this.growthLots(s), this.oPx[s]!, this.iNpt[i]!, this.oPpm[s]!)
-      : this.oRem[s]! * this.iBpl[i]!;
+    const O = this.ord, b = s * STRIDE;
+    const i = O[b + F_INSTR]!;
+    return O[b + F_SIDE] === Side.Buy
+      ? buyRequiredUnits(O[b + F_REM]! + this.growthLots(s), O[b + F_PX]!, this.iNpt[i]!, O[b + F_PPM]!)
+      : O[b + F_REM]! * this.iBpl[i]!;
   }
 
   /** Lots a buy child of a live entry may still grow by (0 for any other order). */
   private growthLots(s: number): number {
-    if (this.oSide[s] !== Side.Buy || this.oChild[s] !== 1) return 0;
-    const e = this.oParent[s]!;
+    const O = this.ord, b = s * STRIDE;
+    if (O[b + F_SIDE] !== Side.Buy || O[b + F_CHILD] !== 1) return 0;
+    const e = O[b + F_PARENT]!;
     return e === NIL ? 0 : this.kidOpenLots(e);
   }
 
@@ -969,41 +996,46 @@ export class Ledger {
    * base it still holds bounds the lots it can sell.
    */
   private kidOpenLots(e: number): number {
-    if (this.oKind[e] === HoldKind.MarketQuote) return Math.floor(this.oHold[e]! / this.iBpl[this.oInstr[e]!]!);
-    const q = this.oCeil[e]! > this.oQty[e]! ? this.oCeil[e]! : this.oQty[e]!;
-    return q > this.oFilled[e]! ? q - this.oFilled[e]! : 0;
+    const O = this.ord;
+    if (O[e * STRIDE + F_KIND] === HoldKind.MarketQuote) return Math.floor(O[e * STRIDE + F_HOLD]! / this.iBpl[O[e * STRIDE + F_INSTR]!]!);
+    const q = O[e * STRIDE + F_CEIL]! > O[e * STRIDE + F_QTY]! ? O[e * STRIDE + F_CEIL]! : O[e * STRIDE + F_QTY]!;
+    return q > O[e * STRIDE + F_FILLED]! ? q - O[e * STRIDE + F_FILLED]! : 0;
   }
 
   /** What entry e's children need together if it could still fill `open` lots (a linked pair: the larger need). */
   private kidsNeedUnits(e: number, open: number): number {
-    const k = this.oKid[e]!;
+    const O = this.ord;
+    const k = O[e * STRIDE + F_KID]!;
     if (k === NIL) return 0;
-    const sib = this.oSib[k]!;
+    const sib = O[k * STRIDE + F_SIB]!;
     const nk = this.kidNeedAt(k, open), ns = sib === NIL ? 0 : this.kidNeedAt(sib, open);
-    return sib !== NIL && this.oLink[k] === sib ? Math.max(nk, ns) : nk + ns;
+    return sib !== NIL && O[k * STRIDE + F_LINK] === sib ? Math.max(nk, ns) : nk + ns;
   }
 
   private kidNeedAt(k: number, open: number): number {
-    const i = this.oInstr[k]!;
-    return this.oSide[k] === Side.Buy
-      ? buyRequiredUnits(this.oRem[k]! + open, this.oPx[k]!, this.iNpt[i]!, this.oPpm[k]!)
-      : this.oRem[k]! * this.iBpl[i]!;
+    const O = this.ord;
+    const i = O[k * STRIDE + F_INSTR]!;
+    return O[k * STRIDE + F_SIDE] === Side.Buy
+      ? buyRequiredUnits(O[k * STRIDE + F_REM]! + open, O[k * STRIDE + F_PX]!, this.iNpt[i]!, O[k * STRIDE + F_PPM]!)
+      : O[k * STRIDE + F_REM]! * this.iBpl[i]!;
   }
 
   /** Units entry e's children hold (not counting their own replaces in flight). */
   private kidsHoldUnits(e: number): number {
-    const k = this.oKid[e]!;
+    const O = this.ord;
+    const k = O[e * STRIDE + F_KID]!;
     if (k === NIL) return 0;
-    const sib = this.oSib[k]!;
-    return this.oHold[k]! + (sib === NIL ? 0 : this.oHold[sib]!);
+    const sib = O[k * STRIDE + F_SIB]!;
+    return O[k * STRIDE + F_HOLD]! + (sib === NIL ? 0 : O[sib * STRIDE + F_HOLD]!);
   }
 
   /** Moves the OCO partner's part of a shared hold onto s (same account and asset: no balance moves). */
   private consolidate(s: number): void {
-    const p = this.oLink[s]!;
+    const O = this.ord, b = s * STRIDE;
+    const p = O[b + F_LINK]!;
     if (p === NIL) return;
-    this.oHold[s] = this.oHold[s]! + this.oHold[p]!;
-    this.oHold[p] = 0;
+    O[b + F_HOLD] = O[b + F_HOLD]! + O[p * STRIDE + F_HOLD]!;
+    O[p * STRIDE + F_HOLD] = 0;
   }
 
   /**
@@ -1013,17 +1045,18 @@ export class Ledger {
    * cancel.
    */
   private detach(s: number): void {
-    const p = this.oLink[s]!;
+    const O = this.ord, b = s * STRIDE;
+    const p = O[b + F_LINK]!;
     if (p === NIL) return;
     this.consolidate(s);
-    this.oLink[s] = NIL;
-    this.oLink[p] = NIL;
-    if (this.oSib[s] === p) {
-      const e = this.oParent[p]!;
-      if (e !== NIL && this.oKid[e] === p) this.oKid[e] = s;
-      this.oSib[s] = NIL;
-      this.oSib[p] = NIL;
-      this.oParent[p] = NIL;
+    O[b + F_LINK] = NIL;
+    O[p * STRIDE + F_LINK] = NIL;
+    if (O[b + F_SIB] === p) {
+      const e = O[p * STRIDE + F_PARENT]!;
+      if (e !== NIL && O[e * STRIDE + F_KID] === p) O[e * STRIDE + F_KID] = s;
+      O[b + F_SIB] = NIL;
+      O[p * STRIDE + F_SIB] = NIL;
+      O[p * STRIDE + F_PARENT] = NIL;
     }
   }
 
@@ -1034,22 +1067,23 @@ export class Ledger {
    * cannot cover it; otherwise any increase is one (the contract was broken).
    */
   private retarget(s: number, grow = false): void {
-    if (this.oKind[s] === HoldKind.MarketQuote) return;
-    const p = this.oLink[s]!;
+    const O = this.ord, b = s * STRIDE;
+    if (O[b + F_KIND] === HoldKind.MarketQuote) return;
+    const p = O[b + F_LINK]!;
     let target = this.needUnits(s);
     if (p !== NIL) {
       const tp = this.needUnits(p);
       if (tp > target) target = tp;
       this.consolidate(s);
     }
-    const h = this.oHold[s]!;
+    const h = O[b + F_HOLD]!;
     if (h === target) return;
     if (h > target) {
-      this.oHold[s] = target;
+      O[b + F_HOLD] = target;
       this.release(s, h - target);
     } else {
-      const bi = this.oAcct[s]! * this.assetCount + this.holdAsset(s);
-      this.oHold[s] = target;
+      const bi = O[b + F_ACCT]! * this.assetCount + this.holdAsset(s);
+      O[b + F_HOLD] = target;
       if (!grow || this.avail[bi]! < target - h) this.shortfallCount++;
       this.avail[bi] = this.avail[bi]! - (target - h);
       this.lockd[bi] = this.lockd[bi]! + (target - h);
@@ -1058,49 +1092,51 @@ export class Ledger {
 
   /** The order is over: release all it still holds (a shared hold passes to its partner) and free its slot. */
   private endOrder(s: number): void {
-    const p = this.oLink[s]!;
+    const O = this.ord, b = s * STRIDE;
+    const p = O[b + F_LINK]!;
     if (p !== NIL) {
       this.consolidate(p);
-      this.oLink[p] = NIL;
-      this.oLink[s] = NIL;
+      O[p * STRIDE + F_LINK] = NIL;
+      O[b + F_LINK] = NIL;
     }
-    const e = this.oParent[s]!, sib = this.oSib[s]!;
-    if (e !== NIL && this.oKid[e] === s) this.oKid[e] = sib;
-    if (sib !== NIL) this.oSib[sib] = NIL;
+    const e = O[b + F_PARENT]!, sib = O[b + F_SIB]!;
+    if (e !== NIL && O[e * STRIDE + F_KID] === s) O[e * STRIDE + F_KID] = sib;
+    if (sib !== NIL) O[sib * STRIDE + F_SIB] = NIL;
     // An entry's children stay (linked to each other) without it; buy children are trimmed below.
-    const k = this.oKid[s]!, k2 = k === NIL ? NIL : this.oSib[k]!;
+    const k = O[b + F_KID]!, k2 = k === NIL ? NIL : O[k * STRIDE + F_SIB]!;
     if (k !== NIL) {
-      this.oParent[k] = NIL;
-      if (k2 !== NIL) { this.oParent[k2] = NIL; this.oSib[k2] = NIL; }
-      this.oSib[k] = NIL;
+      O[k * STRIDE + F_PARENT] = NIL;
+      if (k2 !== NIL) { O[k2 * STRIDE + F_PARENT] = NIL; O[k2 * STRIDE + F_SIB] = NIL; }
+      O[k * STRIDE + F_SIB] = NIL;
     }
-    this.oParent[s] = NIL;
-    this.oSib[s] = NIL;
-    this.oKid[s] = NIL;
-    this.oChild[s] = 0;
-    this.release(s, this.oHold[s]! + this.oPend[s]!);
-    this.oHold[s] = 0;
-    this.oPend[s] = 0;
-    this.ids.delete(this.oId[s]!);
-    if (this.oCid[s] !== 0) this.cidUnlink(s);
-    this.oCeil[s] = 0;
-    this.oCeilN[s] = 0;
-    this.oGrowPend[s] = 0;
-    this.oUsed[s] = 0;
-    this.oNext[s] = this.freeOrder;
+    O[b + F_PARENT] = NIL;
+    O[b + F_SIB] = NIL;
+    O[b + F_KID] = NIL;
+    O[b + F_CHILD] = 0;
+    this.release(s, O[b + F_HOLD]! + O[b + F_PEND]!);
+    O[b + F_HOLD] = 0;
+    O[b + F_PEND] = 0;
+    this.ids.delete(O[b + F_ID]!);
+    if (O[b + F_CID] !== 0) this.cidUnlink(s);
+    O[b + F_CEIL] = 0;
+    O[b + F_CEILN] = 0;
+    O[b + F_GROW] = 0;
+    O[b + F_USED] = 0;
+    O[b + F_NEXT] = this.freeOrder;
     this.freeOrder = s;
     this.liveOrders--;
     if (p !== NIL) this.retarget(p); // the survivor keeps only what it needs itself
     // Buy children of an ended entry: the reserve for what it never filled goes back.
-    if (k !== NIL && this.oSide[k] === Side.Buy) {
+    if (k !== NIL && O[k * STRIDE + F_SIDE] === Side.Buy) {
       this.retarget(k);
-      if (k2 !== NIL && this.oLink[k] !== k2) this.retarget(k2);
+      if (k2 !== NIL && O[k * STRIDE + F_LINK] !== k2) this.retarget(k2);
     }
   }
 
   private holdAsset(s: number): number {
-    const i = this.oInstr[s]!;
-    return this.oSide[s] === Side.Buy ? this.iQuote[i]! : this.iBase[i]!;
+    const O = this.ord, b = s * STRIDE;
+    const i = O[b + F_INSTR]!;
+    return O[b + F_SIDE] === Side.Buy ? this.iQuote[i]! : this.iBase[i]!;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1109,36 +1145,39 @@ export class Ledger {
 
   /** The command's account's live order on this instrument, by orderId or (orderId 0) client id. */
   private findOwn(cmd: Command, i: number): number {
+    const O = this.ord;
     let s: number;
     if (cmd.orderId === 0) {
       if (!isId(cmd.clientOrderId) || !isId(cmd.account)) return NIL;
       s = this.cids.get(cmd.account, cmd.clientOrderId);
-      while (s !== NIL && this.oInstr[s] !== i) s = this.oCidNext[s]!;
+      while (s !== NIL && O[s * STRIDE + F_INSTR] !== i) s = O[s * STRIDE + F_CIDNEXT]!;
     } else {
       if (!isId(cmd.orderId)) return NIL;
       s = this.ids.get(cmd.orderId);
     }
-    if (s === NIL || this.oAccount[s] !== cmd.account || this.oInstr[s] !== i) return NIL;
+    if (s === NIL || O[s * STRIDE + F_ACCOUNT] !== cmd.account || O[s * STRIDE + F_INSTR] !== i) return NIL;
     return s;
   }
 
   /** (account, clientOrderId) -> chain of live slots (one per instrument, normally one in all). */
   private cidLink(s: number): void {
-    const head = this.cids.get(this.oAccount[s]!, this.oCid[s]!);
-    this.oCidNext[s] = head;
-    this.cids.set(this.oAccount[s]!, this.oCid[s]!, s);
+    const O = this.ord;
+    const head = this.cids.get(O[s * STRIDE + F_ACCOUNT]!, O[s * STRIDE + F_CID]!);
+    O[s * STRIDE + F_CIDNEXT] = head;
+    this.cids.set(O[s * STRIDE + F_ACCOUNT]!, O[s * STRIDE + F_CID]!, s);
   }
 
   private cidUnlink(s: number): void {
-    const acc = this.oAccount[s]!, cid = this.oCid[s]!;
+    const O = this.ord;
+    const acc = O[s * STRIDE + F_ACCOUNT]!, cid = O[s * STRIDE + F_CID]!;
     const head = this.cids.get(acc, cid);
     if (head === s) {
-      const next = this.oCidNext[s]!;
+      const next = O[s * STRIDE + F_CIDNEXT]!;
       if (next === NIL) this.cids.delete(acc, cid); else this.cids.set(acc, cid, next);
       return;
     }
-    for (let p = head; p !== NIL; p = this.oCidNext[p]!) {
-      if (this.oCidNext[p] === s) { this.oCidNext[p] = this.oCidNext[s]!; return; }
+    for (let p = head; p !== NIL; p = O[p * STRIDE + F_CIDNEXT]!) {
+      if (O[p * STRIDE + F_CIDNEXT] === s) { O[p * STRIDE + F_CIDNEXT] = O[s * STRIDE + F_CIDNEXT]!; return; }
     }
   }
 
@@ -1165,9 +1204,10 @@ export class Ledger {
   // ------------------------------------------------------------------------------------------
 
   private sortedSlots(): number[] {
+    const O = this.ord;
     const slots: number[] = [];
-    for (let s = 0; s < this.maxOrders; s++) if (this.oUsed[s] === 1) slots.push(s);
-    return slots.sort((a, b) => this.oId[a]! - this.oId[b]!);
+    for (let s = 0; s < this.maxOrders; s++) if (O[s * STRIDE + F_USED] === 1) slots.push(s);
+    return slots.sort((a, b) => O[a * STRIDE + F_ID]! - O[b * STRIDE + F_ID]!);
   }
 
   /**
@@ -1183,6 +1223,7 @@ export class Ledger {
    *   instrumentCount, stpPxTicks per instrument, shortfallCount.
    */
   stateDump(): number[] {
+    const O = this.ord;
     const k = this.assetCount;
     const out: number[] = [DUMP_VERSION, k, this.feeAccount];
     for (let a = 0; a < k; a++) out.push(this.external[a]!);
@@ -1201,10 +1242,11 @@ export class Ledger {
     const slots = this.sortedSlots();
     out.push(slots.length);
     for (const s of slots) {
-      out.push(this.oId[s]!, this.oAccount[s]!, this.oInstr[s]!, this.oSide[s]!, this.oKind[s]!, this.oPx[s]!, this.oPpm[s]!,
-        this.oQty[s]!, this.oRem[s]!, this.oFilled[s]!, this.oQuoteLeft[s]!, this.oHold[s]!, this.oPend[s]!, this.oCid[s]!,
-        this.oChild[s]!, this.oLink[s] === NIL ? 0 : this.oId[this.oLink[s]!]!, this.oParent[s] === NIL ? 0 : this.oId[this.oParent[s]!]!,
-        this.oCeil[s]!, this.oGrowPend[s]!);
+      const b = s * STRIDE, link = O[b + F_LINK]!, parent = O[b + F_PARENT]!;
+      out.push(O[b + F_ID]!, O[b + F_ACCOUNT]!, O[b + F_INSTR]!, O[b + F_SIDE]!, O[b + F_KIND]!, O[b + F_PX]!, O[b + F_PPM]!,
+        O[b + F_QTY]!, O[b + F_REM]!, O[b + F_FILLED]!, O[b + F_QLEFT]!, O[b + F_HOLD]!, O[b + F_PEND]!, O[b + F_CID]!,
+        O[b + F_CHILD]!, link === NIL ? 0 : O[link * STRIDE + F_ID]!, parent === NIL ? 0 : O[parent * STRIDE + F_ID]!,
+        O[b + F_CEIL]!, O[b + F_GROW]!);
     }
     const pend: number[] = [];
     for (let p = 0; p < this.maxPendingReplaces; p++) if (this.pUsed[p] === 1) pend.push(p);
@@ -1255,35 +1297,37 @@ export class Ledger {
     const no = next();
     const linkIds: number[] = []; // (slot, partner id, parent id) triples, resolved once all orders exist
     if (no > L.maxOrders) throw new LedgerError('ledger snapshot: more orders than maxOrders');
+    const O = L.ord;
     for (let j = 0; j < no; j++) {
-      const s = L.freeOrder;
-      L.freeOrder = L.oNext[s]!;
-      L.oUsed[s] = 1;
+      const s = L.freeOrder, b = s * STRIDE;
+      L.freeOrder = O[b + F_NEXT]!;
+      O[b + F_USED] = 1;
       L.liveOrders++;
-      L.oId[s] = next(); L.oAccount[s] = next(); L.oInstr[s] = next(); L.oSide[s] = next(); L.oKind[s] = next();
-      L.oPx[s] = next(); L.oPpm[s] = next(); L.oQty[s] = next(); L.oRem[s] = next(); L.oFilled[s] = next();
-      L.oQuoteLeft[s] = next(); L.oHold[s] = next(); L.oPend[s] = next(); L.oCid[s] = next();
-      L.oChild[s] = next(); linkIds.push(s, next(), next());
-      L.oCeil[s] = v3 ? 0 : next();
-      L.oGrowPend[s] = v3 ? 0 : next();
-      L.oCeilN[s] = 0;
-      if (L.oInstr[s]! < 0 || L.oInstr[s]! >= instruments.length) throw new LedgerError('ledger snapshot: unknown instrument');
-      L.oAcct[s] = L.acctIndex(L.oAccount[s]!, true);
-      L.oCidNext[s] = NIL;
-      L.ids.set(L.oId[s]!, s);
-      if (L.oId[s]! > L.maxIdSet) L.maxIdSet = L.oId[s]!;
-      if (L.oCid[s] !== 0) L.cidLink(s);
+      // (`| 0`, `& 0xff`: the conversions of the former Int32Array / Uint8Array fields.)
+      O[b + F_ID] = next(); O[b + F_ACCOUNT] = next(); O[b + F_INSTR] = next() | 0; O[b + F_SIDE] = next() & 0xff; O[b + F_KIND] = next() & 0xff;
+      O[b + F_PX] = next(); O[b + F_PPM] = next(); O[b + F_QTY] = next(); O[b + F_REM] = next(); O[b + F_FILLED] = next();
+      O[b + F_QLEFT] = next(); O[b + F_HOLD] = next(); O[b + F_PEND] = next(); O[b + F_CID] = next();
+      O[b + F_CHILD] = next() & 0xff; linkIds.push(s, next(), next());
+      O[b + F_CEIL] = v3 ? 0 : next();
+      O[b + F_GROW] = v3 ? 0 : next();
+      O[b + F_CEILN] = 0;
+      if (O[b + F_INSTR]! < 0 || O[b + F_INSTR]! >= instruments.length) throw new LedgerError('ledger snapshot: unknown instrument');
+      O[b + F_ACCT] = L.acctIndex(O[b + F_ACCOUNT]!, true);
+      O[b + F_CIDNEXT] = NIL;
+      L.ids.set(O[b + F_ID]!, s);
+      if (O[b + F_ID]! > L.maxIdSet) L.maxIdSet = O[b + F_ID]!;
+      if (O[b + F_CID] !== 0) L.cidLink(s);
     }
     for (let j = 0; j < linkIds.length; j += 3) {
       const s = linkIds[j]!;
       const p = linkIds[j + 1]! === 0 ? NIL : L.ids.get(linkIds[j + 1]!);
       const e = linkIds[j + 2]! === 0 ? NIL : L.ids.get(linkIds[j + 2]!);
       if ((linkIds[j + 1]! !== 0 && p === NIL) || (linkIds[j + 2]! !== 0 && e === NIL)) throw new LedgerError('ledger snapshot: unknown linked order');
-      L.oLink[s] = p;
-      L.oParent[s] = e;
+      O[s * STRIDE + F_LINK] = p;
+      O[s * STRIDE + F_PARENT] = e;
       if (e === NIL) continue;
-      if (L.oKid[e] === NIL) L.oKid[e] = s; // ascending id: the first child
-      else { L.oSib[s] = L.oKid[e]!; L.oSib[L.oKid[e]!] = s; }
+      if (O[e * STRIDE + F_KID] === NIL) O[e * STRIDE + F_KID] = s; // ascending id: the first child
+      else { O[s * STRIDE + F_SIB] = O[e * STRIDE + F_KID]!; O[O[e * STRIDE + F_KID]! * STRIDE + F_SIB] = s; }
     }
     const np = next();
     if (np > L.maxPendingReplaces) throw new LedgerError('ledger snapshot: more pending replaces than maxPendingReplaces');
@@ -1295,12 +1339,13 @@ export class Ledger {
       L.pSeq[q] = next(); L.pOrderId[q] = next(); L.pExtra[q] = next(); L.pQty[q] = next();
       L.pendMap.set(L.pSeq[q]!, q);
       const s = L.ids.get(L.pOrderId[q]!);
-      if (L.pQty[q]! > 0 && s !== NIL) L.oCeilN[s] = L.oCeilN[s]! + 1;
+      if (L.pQty[q]! > 0 && s !== NIL) O[s * STRIDE + F_CEILN] = O[s * STRIDE + F_CEILN]! + 1;
     }
     for (const s of L.sortedSlots()) {
-      if ((L.oCeilN[s] === 0) !== (L.oCeil[s] === 0)) throw new LedgerError('ledger snapshot: ceiling quantity without a replace in flight');
-      if (v3 && L.oChild[s] === 1 && L.oSide[s] === Side.Buy && L.oParent[s] !== NIL) {
-        throw new LedgerError(`ledger snapshot version 3: buy child ${L.oId[s]} of a live entry was held under the old rule (grown from its entry's fills); it cannot be restored by this version`);
+      const b = s * STRIDE;
+      if ((O[b + F_CEILN] === 0) !== (O[b + F_CEIL] === 0)) throw new LedgerError('ledger snapshot: ceiling quantity without a replace in flight');
+      if (v3 && O[b + F_CHILD] === 1 && O[b + F_SIDE] === Side.Buy && O[b + F_PARENT] !== NIL) {
+        throw new LedgerError(`ledger snapshot version 3: buy child ${O[b + F_ID]} of a live entry was held under the old rule (grown from its entry's fills); it cannot be restored by this version`);
       }
     }
     if (next() !== instruments.length) throw new LedgerError('ledger snapshot: instrument count differs');
